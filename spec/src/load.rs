@@ -1,0 +1,279 @@
+//! Loading a spec from files, directories and overlays into a validated model.
+//!
+//! Loading runs in layers, and each layer reports every problem it finds with a source location:
+//! YAML syntax and structure ([`crate::yaml`]), merging ([`crate::document`]), the JSON Schema
+//! ([`crate::schema`]), and typed decoding into [`Spec`]. Semantic rules run afterwards on the
+//! typed model (see `gatectl validate`).
+
+use std::path::{Path, PathBuf};
+
+use crate::diagnostic::Diagnostic;
+use crate::document::{LocationIndex, apply_overlay, merge_fragment};
+use crate::model::Spec;
+use crate::source::{SourceFile, SourceId, SourceMap, Span};
+use crate::yaml::{self, Node, NodeValue, ReadError, ReadLimits};
+
+/// File endings read from a spec directory.
+pub const SPEC_EXTENSIONS: [&str; 3] = ["yaml", "yml", "json"];
+
+/// Errors that stop loading before any file could be read: the run cannot go on.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("cannot read {path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{path} holds no .yaml, .yml or .json file; point gatectl at a spec file or a directory of them")]
+    EmptyDirectory { path: PathBuf },
+    #[error("no spec given; name a spec file or directory")]
+    NoInput,
+}
+
+/// A loaded spec, with everything needed to report on it.
+#[derive(Debug)]
+pub struct LoadedSpec {
+    pub sources: SourceMap,
+    /// The merged document, with spans.
+    pub root: Node,
+    pub index: LocationIndex,
+    /// The typed spec, when every layer passed.
+    pub spec: Option<Spec>,
+    /// Problems found while loading; any error means `spec` is `None`.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// Options for [`load`].
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// Overlays applied on top, in order.
+    pub overlays: Vec<PathBuf>,
+    pub limits: ReadLimits,
+}
+
+/// Loads spec files and directories, then applies overlays.
+pub fn load(paths: &[PathBuf], options: &LoadOptions) -> Result<LoadedSpec, LoadError> {
+    if paths.is_empty() {
+        return Err(LoadError::NoInput);
+    }
+    let mut files = Vec::new();
+    for path in paths {
+        files.extend(expand(path)?);
+    }
+    let mut inputs = Vec::new();
+    for path in files.iter().chain(options.overlays.iter()) {
+        let bytes = std::fs::read(path).map_err(|source| LoadError::Io { path: path.clone(), source })?;
+        inputs.push((path.clone(), bytes));
+    }
+    let overlay_count = options.overlays.len();
+    let base_count = inputs.len() - overlay_count;
+    Ok(load_bytes(inputs, base_count, options.limits))
+}
+
+/// Loads one in-memory document; used by tests, fuzzing and the runtime.
+pub fn load_str(name: &str, text: &str) -> LoadedSpec {
+    load_bytes(vec![(PathBuf::from(name), text.as_bytes().to_vec())], 1, ReadLimits::default())
+}
+
+/// Lists the spec files a path stands for: the file itself, or the spec files directly inside a
+/// directory in name order (an `overlays` subdirectory is not read).
+pub fn expand(path: &Path) -> Result<Vec<PathBuf>, LoadError> {
+    let metadata = std::fs::metadata(path).map_err(|source| LoadError::Io { path: path.to_owned(), source })?;
+    if !metadata.is_dir() {
+        return Ok(vec![path.to_owned()]);
+    }
+    let entries = std::fs::read_dir(path).map_err(|source| LoadError::Io { path: path.to_owned(), source })?;
+    let mut files = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|source| LoadError::Io { path: path.to_owned(), source })?;
+        let file = entry.path();
+        let is_spec =
+            file.extension().and_then(|extension| extension.to_str()).is_some_and(|extension| SPEC_EXTENSIONS.contains(&extension));
+        if is_spec && file.is_file() {
+            files.push(file);
+        }
+    }
+    if files.is_empty() {
+        return Err(LoadError::EmptyDirectory { path: path.to_owned() });
+    }
+    files.sort();
+    Ok(files)
+}
+
+fn load_bytes(inputs: Vec<(PathBuf, Vec<u8>)>, base_count: usize, limits: ReadLimits) -> LoadedSpec {
+    let mut sources = SourceMap::new();
+    let mut diagnostics = Vec::new();
+    let mut root: Option<Node> = None;
+    for (position, (path, bytes)) in inputs.into_iter().enumerate() {
+        let Some((id, node)) = read_file(&mut sources, path, bytes, limits, &mut diagnostics) else { continue };
+        let merged = match root.as_mut() {
+            None => {
+                root = Some(node);
+                Ok(())
+            }
+            Some(base) if position < base_count => {
+                if !matches!(base.value, NodeValue::Mapping(_)) {
+                    continue;
+                }
+                merge_fragment(base, node)
+            }
+            Some(base) => apply_overlay(base, node),
+        };
+        if let Err(diagnostic) = merged {
+            diagnostics.push(diagnostic);
+        }
+        let _ = id;
+    }
+    let root = root.unwrap_or(Node { value: NodeValue::Null, span: Span::new(SourceId(0), 0, 0) });
+    let index = LocationIndex::build(&root);
+    let mut loaded = LoadedSpec { sources, root, index, spec: None, diagnostics };
+    if loaded.diagnostics.is_empty() {
+        decode(&mut loaded);
+    }
+    loaded
+}
+
+fn read_file(
+    sources: &mut SourceMap,
+    path: PathBuf,
+    bytes: Vec<u8>,
+    limits: ReadLimits,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Option<(SourceId, Node)> {
+    let text = match String::from_utf8(bytes) {
+        Ok(text) => text,
+        Err(error) => {
+            let offset = error.utf8_error().valid_up_to();
+            let lossy = String::from_utf8_lossy(error.as_bytes()).into_owned();
+            let lossy_offset = String::from_utf8_lossy(&error.as_bytes()[..offset]).len();
+            let id = sources.add(SourceFile::new(path, lossy));
+            diagnostics.push(
+                Diagnostic::error("invalid-encoding", format!("the file is not valid UTF-8 (invalid byte at offset {offset})"))
+                    .at(Some(Span::new(id, lossy_offset, lossy_offset + 1)))
+                    .with_help("save the file as UTF-8"),
+            );
+            return None;
+        }
+    };
+    let id = sources.add(SourceFile::new(path, text));
+    match yaml::read(sources.get(id), id, limits) {
+        Ok(node) => Some((id, node)),
+        Err(error) => {
+            diagnostics.push(read_error_diagnostic(&error));
+            None
+        }
+    }
+}
+
+/// Turns a YAML read error into a diagnostic at its position.
+pub fn read_error_diagnostic(error: &ReadError) -> Diagnostic {
+    let rule = match error {
+        ReadError::DuplicateKey { .. } => "duplicate-key",
+        ReadError::TooLarge { .. } | ReadError::TooDeep { .. } | ReadError::TooManyNodes { .. } => "input-limit",
+        _ => "invalid-yaml",
+    };
+    let diagnostic = Diagnostic::error(rule, error.to_string()).at(Some(error.span()));
+    match error {
+        ReadError::DuplicateKey { first, .. } => diagnostic.with_related(Some(*first), "first defined here"),
+        _ => diagnostic,
+    }
+}
+
+fn decode(loaded: &mut LoadedSpec) {
+    let document = loaded.root.to_json();
+    let schema_findings = crate::schema::check(&document, &loaded.index);
+    if !schema_findings.is_empty() {
+        loaded.diagnostics.extend(schema_findings);
+        return;
+    }
+    match serde_path_to_error::deserialize::<_, Spec>(document) {
+        Ok(spec) => loaded.spec = Some(spec),
+        Err(error) => {
+            let pointer = path_to_pointer(error.path());
+            let message = error.inner().to_string();
+            let message = message.split(" at line ").next().unwrap_or(&message).to_owned();
+            loaded.diagnostics.push(
+                Diagnostic::error("schema", format!("invalid value at {}: {message}", crate::schema::describe(&pointer)))
+                    .at(loaded.index.value(&pointer)),
+            );
+        }
+    }
+}
+
+fn path_to_pointer(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    let mut pointer = String::new();
+    for segment in path.iter() {
+        match segment {
+            Segment::Seq { index } => pointer.push_str(&format!("/{index}")),
+            Segment::Map { key } => pointer.push_str(&format!("/{}", crate::document::escape_pointer_token(key))),
+            Segment::Enum { variant } => pointer.push_str(&format!("/{}", crate::document::escape_pointer_token(variant))),
+            Segment::Unknown => {}
+        }
+    }
+    pointer
+}
+
+impl LoadedSpec {
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics.iter().any(|diagnostic| diagnostic.severity == crate::diagnostic::Severity::Error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = "apiVersion: gatectl.dev/v1\nkind: Gateway\nupstreams:\n  - name: app\n    targets: [{host: 127.0.0.1, port: 9000}]\nroutes:\n  - name: all\n    match: {path: {prefix: /}}\n    upstream: app\n";
+
+    #[test]
+    fn minimal_spec_loads_with_defaults() {
+        let loaded = load_str("spec.yaml", MINIMAL);
+        assert!(loaded.diagnostics.is_empty(), "{:?}", loaded.diagnostics);
+        let spec = loaded.spec.unwrap();
+        assert_eq!(spec.upstreams[0].targets[0].weight, 100);
+        assert_eq!(spec.settings.request_id_header, "X-Request-ID");
+    }
+
+    #[test]
+    fn unknown_field_points_at_key() {
+        let text = MINIMAL.replace("    upstream: app\n", "    upstream: app\n    upstreem: x\n");
+        let loaded = load_str("spec.yaml", &text);
+        let diagnostic = &loaded.diagnostics[0];
+        assert!(diagnostic.message.contains("upstreem"), "{}", diagnostic.message);
+        let location = loaded.sources.locate(diagnostic.span.unwrap());
+        assert_eq!((location.line, location.column), (10, 5));
+    }
+
+    #[test]
+    fn wrong_type_points_at_value() {
+        let text = MINIMAL.replace("port: 9000", "port: nine");
+        let loaded = load_str("spec.yaml", &text);
+        assert_eq!(loaded.diagnostics.len(), 1, "{:?}", loaded.diagnostics);
+        let location = loaded.sources.locate(loaded.diagnostics[0].span.unwrap());
+        assert_eq!(location.line, 5);
+    }
+
+    #[test]
+    fn non_utf8_is_reported_with_position() {
+        let loaded = load_bytes(vec![(PathBuf::from("bad.yaml"), b"a: \xff\n".to_vec())], 1, ReadLimits::default());
+        assert_eq!(loaded.diagnostics[0].rule, "invalid-encoding");
+        let location = loaded.sources.locate(loaded.diagnostics[0].span.unwrap());
+        assert_eq!((location.line, location.column), (1, 4));
+    }
+
+    #[test]
+    fn invalid_duration_reports_field() {
+        let text = MINIMAL.replace("    targets:", "    timeouts: {connect: 5 seconds}\n    targets:");
+        let loaded = load_str("spec.yaml", &text);
+        assert!(loaded.diagnostics[0].message.contains("upstreams[0].timeouts.connect"), "{}", loaded.diagnostics[0].message);
+    }
+}
+
+#[cfg(test)]
+mod example_tests {
+    #[test]
+    fn bundled_example_loads() {
+        let path = std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/spec"));
+        let loaded = super::load(&[path], &super::LoadOptions::default()).unwrap();
+        assert!(loaded.diagnostics.is_empty(), "{:?}", loaded.diagnostics);
+        assert!(loaded.spec.is_some());
+    }
+}
