@@ -1,1 +1,15 @@
-fn main() {}
+//! `gatectl`: import, validate, diff, plan and apply gateway specs.
+
+mod args;
+mod commands;
+mod exit;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let args = args::Cli::parse();
+    let status = commands::run(args);
+    status.into()
+}

@@ -1,0 +1,9 @@
+use crate::exit::ExitStatus;
+
+#[derive(Debug, clap::Args)]
+pub struct SchemaArgs {}
+
+pub fn run(_: SchemaArgs) -> ExitStatus {
+    print!("{}", gatectl_spec::schema::generate_text());
+    ExitStatus::Success
+}

@@ -1,0 +1,1 @@
+//! Authentication, consumers, rate limits and quotas for the gatectl runtime.
