@@ -1,6 +1,15 @@
 //! One module per subcommand. Each takes its parsed arguments and returns an exit status;
 //! data goes to standard output and everything else to standard error.
 
+pub mod keys;
+pub mod keygen;
+pub mod bundle;
+pub mod plan;
+pub mod apply;
+pub mod status;
+pub mod rollback;
+pub mod diff;
+pub mod import;
 pub mod schema;
 pub mod validate;
 
@@ -10,6 +19,15 @@ use crate::exit::ExitStatus;
 pub fn run(cli: Cli) -> ExitStatus {
     match cli.command {
         Command::Validate(args) => validate::run(args),
+        Command::Import(args) => import::run(args),
         Command::Schema(args) => schema::run(args),
+        Command::Diff(args) => diff::run(args),
+        Command::Keys(args) => keys::run(args),
+        Command::Keygen(args) => keygen::run(args),
+        Command::Bundle(args) => bundle::run(args),
+        Command::Plan(args) => plan::run(args),
+        Command::Apply(args) => apply::run(args),
+        Command::Status(args) => status::run(args),
+        Command::Rollback(args) => rollback::run(args),
     }
 }

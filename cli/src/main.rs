@@ -2,7 +2,11 @@
 
 mod args;
 mod commands;
+mod diff;
 mod exit;
+mod import;
+mod remote;
+mod report;
 
 use std::process::ExitCode;
 

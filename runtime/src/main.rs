@@ -1,1 +1,134 @@
-fn main() {}
+//! The `gatectl-runtime` binary: parses flags, sets up JSON logging and runs the gateway.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use gatectl_runtime::observe::access_log::AccessLogTarget;
+use gatectl_runtime::{Runtime, RuntimeOptions};
+use gatectl_spec::load::{LoadOptions, load};
+
+/// The gatectl gateway runtime: a reverse proxy that serves a gateway spec.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Flags {
+    /// Spec file or directory to serve. Without it every request gets 404 until a spec is activated.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Proxy listen address (repeatable); replaces the addresses of settings.listeners in order.
+    #[arg(long = "listen", value_name = "ADDR")]
+    listen: Vec<SocketAddr>,
+    /// Admin listener address (metrics, health, status); must differ from every proxy address.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9901")]
+    admin_listen: SocketAddr,
+    /// File holding the admin bearer token.
+    #[arg(long, value_name = "PATH", conflicts_with = "admin_token")]
+    admin_token_file: Option<PathBuf>,
+    /// Admin bearer token.
+    #[arg(long, env = "GATECTL_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
+    /// Tokio worker threads; all cores when absent.
+    #[arg(long, value_name = "N")]
+    workers: Option<usize>,
+    /// Access-log file; standard output when absent (or settings.accessLog.path when the spec sets it).
+    #[arg(long, value_name = "PATH")]
+    access_log: Option<PathBuf>,
+    /// Time in-flight requests get to finish after SIGTERM or SIGINT, for example 30s.
+    #[arg(long, value_name = "DURATION", default_value = "30s")]
+    drain_timeout: gatectl_spec::Duration,
+}
+
+fn main() -> ExitCode {
+    let flags = Flags::parse();
+    tracing_subscriber::fmt()
+        .json()
+        .with_current_span(true)
+        .with_span_list(false)
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .init();
+
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder.enable_all();
+    if let Some(workers) = flags.workers {
+        builder.worker_threads(workers.max(1));
+    }
+    let runtime = match builder.build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            tracing::error!(%error, "cannot start the Tokio runtime");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(flags)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(error = %format!("{error:#}"), "gatectl-runtime stopped");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(flags: Flags) -> anyhow::Result<()> {
+    let spec = match &flags.config {
+        None => None,
+        Some(path) => Some(load_spec(path)?),
+    };
+    let admin_token = match (&flags.admin_token_file, &flags.admin_token) {
+        (Some(path), _) => Some(
+            std::fs::read_to_string(path)
+                .map_err(|error| anyhow::anyhow!("cannot read admin token file {}: {error}", path.display()))?
+                .trim()
+                .to_owned(),
+        ),
+        (None, token) => token.clone(),
+    };
+    let options = RuntimeOptions {
+        spec,
+        listen: flags.listen,
+        admin_listen: Some(flags.admin_listen),
+        admin_token: admin_token.filter(|token| !token.is_empty()),
+        access_log: flags.access_log.map(AccessLogTarget::File),
+        drain_timeout: flags.drain_timeout.as_std(),
+    };
+    let running = Runtime::start(options).await?;
+    let proxy: Vec<String> = running.proxy_addresses().iter().map(ToString::to_string).collect();
+    let admin = running.admin_address().map(|address| address.to_string()).unwrap_or_default();
+    tracing::info!(proxy = %proxy.join(","), %admin, "gatectl-runtime started");
+
+    wait_for_signal().await?;
+    let outcome = running.shutdown().await;
+    if outcome.abandoned_connections > 0 {
+        anyhow::bail!("{} connections were still open when the drain timeout passed", outcome.abandoned_connections);
+    }
+    Ok(())
+}
+
+fn load_spec(path: &PathBuf) -> anyhow::Result<gatectl_spec::Spec> {
+    let loaded = load(std::slice::from_ref(path), &LoadOptions::default())?;
+    if let Some(spec) = loaded.spec {
+        return Ok(spec);
+    }
+    let mut message = format!("the spec {} is invalid:", path.display());
+    for diagnostic in &loaded.diagnostics {
+        let place = diagnostic.span.map(|span| {
+            let location = loaded.sources.locate(span);
+            format!("{}:{}:{}: ", location.path.display(), location.line, location.column)
+        });
+        message.push_str(&format!("\n  {}{}", place.unwrap_or_default(), diagnostic.message));
+    }
+    anyhow::bail!(message)
+}
+
+async fn wait_for_signal() -> anyhow::Result<()> {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = terminate.recv() => tracing::info!("SIGTERM received"),
+        result = tokio::signal::ctrl_c() => {
+            result?;
+            tracing::info!("SIGINT received");
+        }
+    }
+    Ok(())
+}

@@ -23,6 +23,9 @@ pub const ENTITY_LISTS: [(&str, &str); 6] = [
     ("tiers", "name"),
 ];
 
+/// Result of a merge step; the diagnostic is boxed because it is large and rare.
+pub type MergeResult = Result<(), Box<Diagnostic>>;
+
 /// Key that removes an entity when an overlay sets it to `delete`.
 pub const PATCH_KEY: &str = "$patch";
 
@@ -31,11 +34,13 @@ fn entity_key(list: &str) -> Option<&'static str> {
 }
 
 /// Merges one fragment of a directory spec into the accumulated document.
-pub fn merge_fragment(base: &mut Node, fragment: Node) -> Result<(), Diagnostic> {
+pub fn merge_fragment(base: &mut Node, fragment: Node) -> MergeResult {
     let NodeValue::Mapping(fragment_entries) = fragment.value else {
-        return Err(Diagnostic::error("invalid-document", format!("a spec file must be a mapping, found a {}", fragment.type_name()))
-            .at(Some(fragment.span))
-            .with_help("start the file with `apiVersion: gatectl.dev/v1` and `kind: Gateway`"));
+        return Err(Box::new(
+            Diagnostic::error("invalid-document", format!("a spec file must be a mapping, found a {}", fragment.type_name()))
+                .at(Some(fragment.span))
+                .with_help("start the file with `apiVersion: gatectl.dev/v1` and `kind: Gateway`"),
+        ));
     };
     let NodeValue::Mapping(base_entries) = &mut base.value else {
         *base = Node { value: NodeValue::Mapping(fragment_entries), span: fragment.span };
@@ -57,18 +62,20 @@ pub fn merge_fragment(base: &mut Node, fragment: Node) -> Result<(), Diagnostic>
     Ok(())
 }
 
-fn merge_equal_scalar(existing: &mut Node, key: Key, incoming: Node) -> Result<(), Diagnostic> {
+fn merge_equal_scalar(existing: &mut Node, key: Key, incoming: Node) -> MergeResult {
     if existing.value == incoming.value || key.name == "apiVersion" || key.name == "kind" {
         return Ok(());
     }
-    Err(Diagnostic::error("conflicting-value", format!("`{}` is set in more than one file of the spec", key.name))
-        .at(Some(key.span))
-        .with_related(Some(existing.span), "first set here")
-        .with_help("set each value in one file only, or move per-environment values into an overlay"))
+    Err(Box::new(
+        Diagnostic::error("conflicting-value", format!("`{}` is set in more than one file of the spec", key.name))
+            .at(Some(key.span))
+            .with_related(Some(existing.span), "first set here")
+            .with_help("set each value in one file only, or move per-environment values into an overlay"),
+    ))
 }
 
 /// Merges two mappings whose keys must not overlap except where the values agree.
-fn merge_disjoint(base: &mut Node, incoming: Node) -> Result<(), Diagnostic> {
+fn merge_disjoint(base: &mut Node, incoming: Node) -> MergeResult {
     let (NodeValue::Mapping(base_entries), NodeValue::Mapping(incoming_entries)) = (&mut base.value, incoming.value) else {
         return Ok(());
     };
@@ -85,11 +92,13 @@ fn merge_disjoint(base: &mut Node, incoming: Node) -> Result<(), Diagnostic> {
 }
 
 /// Applies an overlay on top of a merged spec.
-pub fn apply_overlay(base: &mut Node, overlay: Node) -> Result<(), Diagnostic> {
+pub fn apply_overlay(base: &mut Node, overlay: Node) -> MergeResult {
     let NodeValue::Mapping(overlay_entries) = overlay.value else {
-        return Err(Diagnostic::error("invalid-document", format!("an overlay must be a mapping, found a {}", overlay.type_name()))
-            .at(Some(overlay.span))
-            .with_help("write the overlay in the same shape as the spec, with only the fields it changes"));
+        return Err(Box::new(
+            Diagnostic::error("invalid-document", format!("an overlay must be a mapping, found a {}", overlay.type_name()))
+                .at(Some(overlay.span))
+                .with_help("write the overlay in the same shape as the spec, with only the fields it changes"),
+        ));
     };
     if !matches!(base.value, NodeValue::Mapping(_)) {
         base.value = NodeValue::Mapping(Vec::new());
@@ -118,24 +127,25 @@ pub fn apply_overlay(base: &mut Node, overlay: Node) -> Result<(), Diagnostic> {
     Ok(())
 }
 
-fn merge_entities(base: &mut Node, overlay: Node, name_field: &str) -> Result<(), Diagnostic> {
+fn merge_entities(base: &mut Node, overlay: Node, name_field: &str) -> MergeResult {
     let NodeValue::Sequence(overlay_items) = overlay.value else {
-        return Err(Diagnostic::error("invalid-document", format!("expected a list of entities, found a {}", overlay.type_name()))
-            .at(Some(overlay.span)));
+        return Err(Box::new(
+            Diagnostic::error("invalid-document", format!("expected a list of entities, found a {}", overlay.type_name()))
+                .at(Some(overlay.span)),
+        ));
     };
     let NodeValue::Sequence(base_items) = &mut base.value else {
-        return Err(
-            Diagnostic::error("invalid-document", "the overlay merges a list into a value that is not a list").at(Some(overlay.span))
-        );
+        return Err(Box::new(
+            Diagnostic::error("invalid-document", "the overlay merges a list into a value that is not a list").at(Some(overlay.span)),
+        ));
     };
     for item in overlay_items {
         let Some(name) = item.get(name_field).and_then(Node::as_str).map(str::to_owned) else {
-            return Err(Diagnostic::error(
-                "invalid-document",
-                format!("an overlay entity needs a `{name_field}` to say which entity it changes"),
-            )
-            .at(Some(item.span))
-            .with_help(format!("add `{name_field}:` with the name of the entity to change or add")));
+            return Err(Box::new(
+                Diagnostic::error("invalid-document", format!("an overlay entity needs a `{name_field}` to say which entity it changes"))
+                    .at(Some(item.span))
+                    .with_help(format!("add `{name_field}:` with the name of the entity to change or add")),
+            ));
         };
         let deletes = item.get(PATCH_KEY).and_then(Node::as_str) == Some("delete");
         let existing = base_items.iter().position(|candidate| candidate.get(name_field).and_then(Node::as_str) == Some(name.as_str()));
@@ -144,9 +154,11 @@ fn merge_entities(base: &mut Node, overlay: Node, name_field: &str) -> Result<()
                 base_items.remove(index);
             }
             (None, true) => {
-                return Err(Diagnostic::error("invalid-document", format!("the overlay deletes `{name}`, which the spec does not define"))
-                    .at(Some(item.span))
-                    .with_help("remove the deletion from the overlay, or fix the name"));
+                return Err(Box::new(
+                    Diagnostic::error("invalid-document", format!("the overlay deletes `{name}`, which the spec does not define"))
+                        .at(Some(item.span))
+                        .with_help("remove the deletion from the overlay, or fix the name"),
+                ));
             }
             (Some(index), false) => merge_patch(&mut base_items[index], item),
             (None, false) => base_items.push(item),

@@ -9,12 +9,16 @@
 //! and building our own tree from them ([`yaml`]) lets us reject duplicate keys, bound alias
 //! expansion and nesting depth, and keep a span on every value for diagnostics.
 
+pub mod bundle;
+pub mod api_key;
 pub mod diagnostic;
 pub mod document;
 pub mod duration;
 pub mod load;
 pub mod model;
+pub mod normalize;
 pub mod path_template;
+pub mod rules;
 pub mod schema;
 pub mod secret;
 pub mod source;

@@ -67,6 +67,21 @@ pub fn load(paths: &[PathBuf], options: &LoadOptions) -> Result<LoadedSpec, Load
     Ok(load_bytes(inputs, base_count, options.limits))
 }
 
+/// Loads spec files already read into memory, for example from a git revision, then applies the
+/// overlays of `options` from disk. Each input is named by its path for diagnostics.
+pub fn load_in_memory(inputs: Vec<(PathBuf, Vec<u8>)>, options: &LoadOptions) -> Result<LoadedSpec, LoadError> {
+    if inputs.is_empty() {
+        return Err(LoadError::NoInput);
+    }
+    let base_count = inputs.len();
+    let mut inputs = inputs;
+    for path in &options.overlays {
+        let bytes = std::fs::read(path).map_err(|source| LoadError::Io { path: path.clone(), source })?;
+        inputs.push((path.clone(), bytes));
+    }
+    Ok(load_bytes(inputs, base_count, options.limits))
+}
+
 /// Loads one in-memory document; used by tests, fuzzing and the runtime.
 pub fn load_str(name: &str, text: &str) -> LoadedSpec {
     load_bytes(vec![(PathBuf::from(name), text.as_bytes().to_vec())], 1, ReadLimits::default())
@@ -102,7 +117,7 @@ fn load_bytes(inputs: Vec<(PathBuf, Vec<u8>)>, base_count: usize, limits: ReadLi
     let mut diagnostics = Vec::new();
     let mut root: Option<Node> = None;
     for (position, (path, bytes)) in inputs.into_iter().enumerate() {
-        let Some((id, node)) = read_file(&mut sources, path, bytes, limits, &mut diagnostics) else { continue };
+        let Some(node) = read_file(&mut sources, path, bytes, limits, &mut diagnostics) else { continue };
         let merged = match root.as_mut() {
             None => {
                 root = Some(node);
@@ -117,9 +132,8 @@ fn load_bytes(inputs: Vec<(PathBuf, Vec<u8>)>, base_count: usize, limits: ReadLi
             Some(base) => apply_overlay(base, node),
         };
         if let Err(diagnostic) = merged {
-            diagnostics.push(diagnostic);
+            diagnostics.push(*diagnostic);
         }
-        let _ = id;
     }
     let root = root.unwrap_or(Node { value: NodeValue::Null, span: Span::new(SourceId(0), 0, 0) });
     let index = LocationIndex::build(&root);
@@ -136,7 +150,7 @@ fn read_file(
     bytes: Vec<u8>,
     limits: ReadLimits,
     diagnostics: &mut Vec<Diagnostic>,
-) -> Option<(SourceId, Node)> {
+) -> Option<Node> {
     let text = match String::from_utf8(bytes) {
         Ok(text) => text,
         Err(error) => {
@@ -154,7 +168,7 @@ fn read_file(
     };
     let id = sources.add(SourceFile::new(path, text));
     match yaml::read(sources.get(id), id, limits) {
-        Ok(node) => Some((id, node)),
+        Ok(node) => Some(node),
         Err(error) => {
             diagnostics.push(read_error_diagnostic(&error));
             None

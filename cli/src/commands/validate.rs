@@ -1,8 +1,17 @@
-use std::path::PathBuf;
+//! `gatectl validate`: load specs, run the semantic rules and report the findings.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
 
 use gatectl_spec::load::{LoadOptions, load};
+use gatectl_spec::rules::{self, RuleConfig};
+use gatectl_spec::{Diagnostic, Severity, SourceFile, SourceMap};
 
 use crate::exit::ExitStatus;
+use crate::report::{self, Format, HumanOptions};
+
+/// Configuration file read from the working directory when `--config` is not given.
+pub const DEFAULT_CONFIG: &str = ".gatectl.yaml";
 
 #[derive(Debug, clap::Args)]
 pub struct ValidateArgs {
@@ -12,9 +21,22 @@ pub struct ValidateArgs {
     /// Overlay applied on top of the spec (repeatable, applied in order).
     #[arg(long = "overlay")]
     pub overlays: Vec<PathBuf>,
+    /// Output format of the findings.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+    /// Fail (exit 1) on warnings too, not only on errors.
+    #[arg(long)]
+    pub strict: bool,
+    /// Rule configuration file; `.gatectl.yaml` in the working directory when present.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
 }
 
 pub fn run(args: ValidateArgs) -> ExitStatus {
+    let config = match load_config(args.config.as_deref(), args.format) {
+        Ok(config) => config,
+        Err(status) => return status,
+    };
     let options = LoadOptions { overlays: args.overlays, ..LoadOptions::default() };
     let loaded = match load(&args.paths, &options) {
         Ok(loaded) => loaded,
@@ -23,9 +45,57 @@ pub fn run(args: ValidateArgs) -> ExitStatus {
             return ExitStatus::Failure;
         }
     };
-    for diagnostic in &loaded.diagnostics {
-        let location = diagnostic.span.map(|span| loaded.sources.locate(span).to_string()).unwrap_or_default();
-        eprintln!("{location}: {} [{}] {}", diagnostic.severity.as_str(), diagnostic.rule, diagnostic.message);
+    let mut diagnostics = loaded.diagnostics.clone();
+    if let Some(spec) = &loaded.spec {
+        diagnostics.extend(rules::check(spec, &loaded.index, &config));
     }
-    if loaded.has_errors() { ExitStatus::Findings } else { ExitStatus::Success }
+    diagnostics.sort_by_key(|diagnostic| diagnostic.span.map(|span| (span.source, span.start)));
+
+    emit(args.format, &diagnostics, &loaded.sources);
+    let has_errors = diagnostics.iter().any(|diagnostic| diagnostic.severity == Severity::Error);
+    let has_warnings = diagnostics.iter().any(|diagnostic| diagnostic.severity == Severity::Warning);
+    if has_errors || (args.strict && has_warnings) { ExitStatus::Findings } else { ExitStatus::Success }
+}
+
+/// Prints findings: human reports on standard error, the other formats on standard output.
+fn emit(format: Format, diagnostics: &[Diagnostic], sources: &SourceMap) {
+    let human = HumanOptions::for_terminal(std::io::stderr().is_terminal());
+    let text = report::render(format, diagnostics, sources, human);
+    let written = match format {
+        Format::Human => std::io::stderr().write_all(text.as_bytes()),
+        _ => {
+            let mut stdout = std::io::stdout().lock();
+            stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush())
+        }
+    };
+    // A closed pipe (for example `| head`) is not worth a second error message.
+    let _ = written;
+    if format != Format::Human {
+        eprintln!("{}", report::summary(diagnostics, sources.files().count()));
+    }
+}
+
+/// Reads the rule configuration: the `--config` file, else `.gatectl.yaml` when present, else
+/// the defaults. Any problem with the file stops the run with exit status 2.
+fn load_config(path: Option<&Path>, format: Format) -> Result<RuleConfig, ExitStatus> {
+    let path = match path {
+        Some(path) => path.to_owned(),
+        None if Path::new(DEFAULT_CONFIG).is_file() => PathBuf::from(DEFAULT_CONFIG),
+        None => return Ok(RuleConfig::default()),
+    };
+    let bytes = std::fs::read(&path).map_err(|error| {
+        eprintln!("error: cannot read rule configuration {}: {error}; fix the path given to --config", path.display());
+        ExitStatus::Failure
+    })?;
+    let Ok(text) = String::from_utf8(bytes) else {
+        eprintln!("error: rule configuration {} is not valid UTF-8; save it as UTF-8", path.display());
+        return Err(ExitStatus::Failure);
+    };
+    let mut sources = SourceMap::new();
+    let id = sources.add(SourceFile::new(path.clone(), text));
+    RuleConfig::parse(sources.get(id), id).map_err(|error| {
+        emit(format, &error.diagnostics, &sources);
+        eprintln!("error: invalid rule configuration in {}; fix the entries above", path.display());
+        ExitStatus::Failure
+    })
 }

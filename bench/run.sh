@@ -1,0 +1,195 @@
+#!/usr/bin/env bash
+# Data-plane benchmark: gatectl-runtime beside nginx, HAProxy and a direct connection, all on
+# 127.0.0.1, each proxy with one worker, measured with wrk in alternating rounds.
+#
+# Usage: bench/run.sh [--duration SECONDS] [--rounds N] [--connections N]
+# Installs nginx, haproxy and wrk through apt-get when missing. Everything it starts is stopped
+# on exit. Results go to bench/results/ (ignored by git) and a summary to standard output.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+duration=10
+rounds=3
+connections=50
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --duration) duration="$2"; shift 2 ;;
+    --rounds) rounds="$2"; shift 2 ;;
+    --connections) connections="$2"; shift 2 ;;
+    *) echo "bench/run.sh: unknown option $1 (expected --duration, --rounds or --connections)" >&2; exit 2 ;;
+  esac
+done
+
+missing=()
+for tool in nginx haproxy wrk redis-server; do
+  command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "bench: installing ${missing[*]} through apt-get"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+export PATH="$PATH:/usr/sbin"
+
+echo "bench: building release binaries"
+cargo build --release --locked -q -p gatectl-runtime -p gatectl
+
+work=$(mktemp -d)
+results=bench/results
+mkdir -p "$results"
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT INT TERM
+
+UPSTREAM_PORT=18080
+NGINX_PORT=18081
+HAPROXY_PORT=18082
+RUNTIME_PORT=18083
+ADMIN_PORT=18093
+
+# The upstream: nginx answering a short JSON body itself (one worker, no logging).
+cat > "$work/upstream.conf" <<CONF
+worker_processes 1;
+daemon off;
+pid $work/upstream.pid;
+error_log $work/upstream-error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  server {
+    listen 127.0.0.1:$UPSTREAM_PORT;
+    location / { default_type application/json; return 200 '{"status":"ok"}'; }
+  }
+}
+CONF
+nginx -c "$work/upstream.conf" -p "$work" &
+pids+=($!)
+
+# nginx as a reverse proxy with upstream keep-alive.
+cat > "$work/nginx.conf" <<CONF
+worker_processes 1;
+daemon off;
+pid $work/nginx.pid;
+error_log $work/nginx-error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  upstream app { server 127.0.0.1:$UPSTREAM_PORT; keepalive 64; }
+  server {
+    listen 127.0.0.1:$NGINX_PORT;
+    location / { proxy_pass http://app; proxy_http_version 1.1; proxy_set_header Connection ""; }
+  }
+}
+CONF
+nginx -c "$work/nginx.conf" -p "$work" &
+pids+=($!)
+
+# HAProxy with one thread and server-side keep-alive.
+cat > "$work/haproxy.cfg" <<CONF
+global
+  nbthread 1
+  maxconn 4096
+defaults
+  mode http
+  timeout connect 5s
+  timeout client 30s
+  timeout server 30s
+  http-reuse always
+frontend web
+  bind 127.0.0.1:$HAPROXY_PORT
+  default_backend app
+backend app
+  server s1 127.0.0.1:$UPSTREAM_PORT
+CONF
+haproxy -f "$work/haproxy.cfg" -db &
+pids+=($!)
+
+# gatectl-runtime configurations.
+write_spec() { # name routes extra-route-yaml settings-yaml
+  local file="$work/$1.yaml" routes="$2"
+  {
+    echo "apiVersion: gatectl.dev/v1"
+    echo "kind: Gateway"
+    echo "settings:"
+    echo "  accessLog: { enabled: ${4:-false} }"
+    echo "upstreams:"
+    echo "  - name: app"
+    echo "    targets: [{ host: 127.0.0.1, port: $UPSTREAM_PORT }]"
+    echo "routes:"
+    echo "  - name: bench"
+    echo "    match: { path: { prefix: / } }"
+    echo "    upstream: app"
+    local index=1
+    while [ "$index" -lt "$routes" ]; do
+      echo "  - name: filler-$index"
+      echo "    match: { path: { template: /filler/$index/{id} }, methods: [GET] }"
+      echo "    upstream: app"
+      index=$((index + 1))
+    done
+  } > "$file"
+  echo "$file"
+}
+
+echo "bench-admin-token" > "$work/admin-token"
+start_runtime() { # spec-file port admin-port
+  ./target/release/gatectl-runtime --config "$1" --listen "127.0.0.1:$2" --admin-listen "127.0.0.1:$3" \
+    --admin-token-file "$work/admin-token" --workers 1 --access-log /dev/null > "$work/runtime-$2.log" 2>&1 &
+  local pid=$!
+  pids+=("$pid")
+  for _ in $(seq 1 100); do
+    if curl -fsS -o /dev/null "http://127.0.0.1:$2/" 2>/dev/null; then echo "$pid"; return 0; fi
+    sleep 0.1
+  done
+  echo "bench: gatectl-runtime did not start; its log:" >&2
+  cat "$work/runtime-$2.log" >&2
+  return 1
+}
+
+peak_rss_kib() { awk '/VmHWM/ {print $2}' "/proc/$1/status"; }
+
+sleep 0.5
+declare -A targets=(
+  [direct]=$UPSTREAM_PORT
+  [nginx]=$NGINX_PORT
+  [haproxy]=$HAPROXY_PORT
+)
+
+ten_routes=$(write_spec routes-10 10)
+many_routes=$(write_spec routes-10000 10000)
+runtime_pid=$(start_runtime "$ten_routes" $RUNTIME_PORT $ADMIN_PORT)
+targets[gatectl]=$RUNTIME_PORT
+idle_rss=$(peak_rss_kib "$runtime_pid")
+many_pid=$(start_runtime "$many_routes" $((RUNTIME_PORT + 1)) $((ADMIN_PORT + 1)))
+targets[gatectl-10k-routes]=$((RUNTIME_PORT + 1))
+many_rss=$(peak_rss_kib "$many_pid")
+
+order=(direct nginx haproxy gatectl gatectl-10k-routes)
+raw="$results/wrk-$(date -u +%Y%m%dT%H%M%SZ).txt"
+: > "$raw"
+for round in $(seq 1 "$rounds"); do
+  for name in "${order[@]}"; do
+    port=${targets[$name]}
+    echo "bench: round $round/$rounds $name"
+    {
+      echo "=== round=$round target=$name"
+      wrk -t1 -c"$connections" -d"${duration}s" --latency "http://127.0.0.1:$port/"
+    } >> "$raw"
+  done
+  # Added latency: one connection, closed loop (wrk2-style constant rate is not packaged here).
+  for name in direct nginx haproxy gatectl; do
+    port=${targets[$name]}
+    {
+      echo "=== round=$round target=$name-latency"
+      wrk -t1 -c1 -d"$((duration / 2 + 1))s" --latency "http://127.0.0.1:$port/"
+    } >> "$raw"
+  done
+done
+
+echo "bench: peak RSS of gatectl-runtime: 10 routes ${idle_rss} KiB at start, $(peak_rss_kib "$runtime_pid") KiB after load; 10,000 routes ${many_rss} KiB at start, $(peak_rss_kib "$many_pid") KiB after load"
+python3 bench/summarize.py "$raw"
+echo "bench: raw wrk output in $raw"

@@ -1,0 +1,74 @@
+#!/usr/bin/env python3
+"""Summarises bench/run.sh's raw wrk output: median requests per second per target, latency
+percentiles, ratios to the direct connection and between proxies, and added latency."""
+import re
+import statistics
+import sys
+from collections import defaultdict
+
+
+def to_ms(value: str) -> float:
+    number, unit = re.match(r"([\d.]+)(us|ms|s)", value).groups()
+    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def parse(path: str):
+    runs = defaultdict(list)
+    target = None
+    for line in open(path, encoding="utf-8"):
+        header = re.match(r"=== round=\d+ target=(\S+)", line)
+        if header:
+            target = header.group(1)
+            runs[target].append({})
+            continue
+        if target is None:
+            continue
+        current = runs[target][-1]
+        rps = re.match(r"Requests/sec:\s+([\d.]+)", line)
+        if rps:
+            current["rps"] = float(rps.group(1))
+        percentile = re.match(r"\s+(50|90|99)%\s+(\S+)", line)
+        if percentile:
+            current[f"p{percentile.group(1)}"] = to_ms(percentile.group(2))
+        errors = re.search(r"Non-2xx or 3xx responses: (\d+)", line)
+        if errors:
+            current["non2xx"] = int(errors.group(1))
+    return runs
+
+
+def median(runs, key):
+    values = [run[key] for run in runs if key in run]
+    return statistics.median(values) if values else float("nan")
+
+
+def main() -> None:
+    runs = parse(sys.argv[1])
+    throughput = {name: r for name, r in runs.items() if not name.endswith("-latency")}
+    print(f"{'target':<20}{'req/s (median)':>16}{'p50 ms':>10}{'p90 ms':>10}{'p99 ms':>10}{'non-2xx':>10}")
+    for name, r in throughput.items():
+        non2xx = sum(run.get("non2xx", 0) for run in r)
+        print(f"{name:<20}{median(r, 'rps'):>16.0f}{median(r, 'p50'):>10.2f}{median(r, 'p90'):>10.2f}{median(r, 'p99'):>10.2f}{non2xx:>10}")
+    rps = {name: median(r, "rps") for name, r in throughput.items()}
+    print()
+    for name, value in rps.items():
+        if name != "direct":
+            print(f"{name} / direct = {value / rps['direct']:.2f}")
+    for proxy in ("nginx", "haproxy"):
+        if "gatectl" in rps and proxy in rps:
+            print(f"gatectl / {proxy} = {rps['gatectl'] / rps[proxy]:.2f}")
+    if "gatectl-10k-routes" in rps and "gatectl" in rps:
+        print(f"gatectl 10,000 routes / 10 routes = {rps['gatectl-10k-routes'] / rps['gatectl']:.3f}")
+    latency = {name[: -len("-latency")]: r for name, r in runs.items() if name.endswith("-latency")}
+    if "direct" in latency:
+        print()
+        print("added latency at one connection (proxy minus direct, median of rounds):")
+        for name, r in latency.items():
+            if name == "direct":
+                continue
+            p50 = median(r, "p50") - median(latency["direct"], "p50")
+            p99 = median(r, "p99") - median(latency["direct"], "p99")
+            print(f"  {name:<10} p50 +{p50 * 1000:.0f} us, p99 +{p99 * 1000:.0f} us")
+
+
+if __name__ == "__main__":
+    main()

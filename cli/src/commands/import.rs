@@ -1,0 +1,71 @@
+use std::io::Write;
+use std::path::PathBuf;
+
+use crate::exit::ExitStatus;
+use crate::import::warning::{render_json, render_text};
+use crate::import::{ImportOptions, OutputFormat, import, render};
+
+#[derive(Debug, clap::Args)]
+pub struct ImportArgs {
+    /// OpenAPI 2.0, 3.0 or 3.1 files (YAML or JSON); several files are merged into one spec.
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// File to write the spec to; standard output when absent.
+    #[arg(long, short = 'o')]
+    pub output: Option<PathBuf>,
+    /// Format of the generated spec.
+    #[arg(long, value_enum, default_value = "yaml")]
+    pub format: OutputFormat,
+    /// Format of the warnings written to standard error.
+    #[arg(long = "warnings-format", value_enum, default_value = "text")]
+    pub warnings_format: WarningsFormat,
+    /// Import documents that contain `$ref`s to http:// or https:// URLs. They are still not
+    /// fetched: what they describe is left out, with a warning.
+    #[arg(long)]
+    pub allow_remote_refs: bool,
+    /// Value of the `$schema` comment at the top of YAML output: a path or URL of the spec's
+    /// JSON Schema (write it with `gatectl schema`).
+    #[arg(long, default_value = "gateway.v1.schema.json")]
+    pub schema_ref: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum WarningsFormat {
+    Text,
+    Json,
+}
+
+pub fn run(args: ImportArgs) -> ExitStatus {
+    let options = ImportOptions { allow_remote_refs: args.allow_remote_refs };
+    let imported = match import(&args.paths, &options) {
+        Ok(imported) => imported,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitStatus::Failure;
+        }
+    };
+    let sources: Vec<String> = args.paths.iter().map(|path| path.display().to_string()).collect();
+    let text = render(&imported.spec, args.format, &args.schema_ref, &sources);
+    let written = match &args.output {
+        Some(path) => std::fs::write(path, text).map_err(|error| format!("cannot write {}: {error}", path.display())),
+        None => std::io::stdout().write_all(text.as_bytes()).map_err(|error| format!("cannot write to standard output: {error}")),
+    };
+    if let Err(message) = written {
+        eprintln!("error: {message}");
+        return ExitStatus::Failure;
+    }
+    let warnings = match args.warnings_format {
+        WarningsFormat::Text => render_text(&imported.warnings, &imported.sources),
+        WarningsFormat::Json => render_json(&imported.warnings, &imported.sources),
+    };
+    eprint!("{warnings}");
+    eprintln!(
+        "imported {} routes, {} upstreams and {} auth providers from {} files, with {} warnings",
+        imported.spec.routes.len(),
+        imported.spec.upstreams.len(),
+        imported.spec.auth_providers.len(),
+        args.paths.len(),
+        imported.warnings.len()
+    );
+    ExitStatus::Success
+}

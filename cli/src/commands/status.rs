@@ -1,0 +1,161 @@
+//! `gatectl status`: what each runtime runs (bundle version, hash, activation time) and, with
+//! `--spec`, whether it drifted from a spec.
+//!
+//! Drift compares specs, not bundle hashes, because a bundle's hash also covers its version and
+//! build time: the spec hash is the SHA-256 of the normalised spec's canonical JSON, computed the
+//! same way for the local spec and for the spec in the runtime's active bundle.
+
+use std::path::PathBuf;
+
+use gatectl_spec::Spec;
+use gatectl_spec::bundle::{CompiledBundle, normalize_spec};
+use serde::Serialize;
+
+use super::plan;
+use crate::diff;
+use crate::exit::ExitStatus;
+use crate::remote::{AdminClient, RemoteArgs};
+
+#[derive(Debug, clap::Args)]
+pub struct StatusArgs {
+    /// Runtime admin URL, for example http://127.0.0.1:9901 (repeatable).
+    #[arg(long = "target", required = true, value_name = "URL")]
+    pub targets: Vec<String>,
+    /// Spec files or directories to compare each runtime with (repeatable).
+    #[arg(long = "spec", value_name = "SPEC")]
+    pub spec: Vec<PathBuf>,
+    /// Overlay applied on top of the spec (repeatable, applied in order).
+    #[arg(long = "overlay", value_name = "FILE")]
+    pub overlays: Vec<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = super::apply::OutputFormat::Text)]
+    pub output: super::apply::OutputFormat,
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct TargetStatus {
+    target: String,
+    version: Option<u64>,
+    hash: Option<String>,
+    activated_at: Option<String>,
+    drift: Option<Drift>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Drift {
+    drifted: bool,
+    spec_hash: String,
+    live_spec_hash: Option<String>,
+    /// Changes from the live spec to the local one.
+    summary: plan::ChangeSummary,
+}
+
+pub fn run(args: StatusArgs) -> ExitStatus {
+    let spec = if args.spec.is_empty() {
+        None
+    } else {
+        match super::bundle::load_spec(&args.spec, &args.overlays) {
+            Ok(spec) => Some(spec),
+            Err(status) => return status,
+        }
+    };
+    let connection = match args.remote.connect() {
+        Ok(connection) => connection,
+        Err(message) => return fail(&message),
+    };
+
+    let mut statuses = Vec::new();
+    for url in &args.targets {
+        let result = connection.target(url).and_then(|client| target_status(&client, spec.as_ref()));
+        match result {
+            Ok(status) => statuses.push(status),
+            Err(message) => return fail(&message),
+        }
+    }
+
+    match args.output {
+        super::apply::OutputFormat::Json => match serde_json::to_string_pretty(&statuses) {
+            Ok(text) => println!("{text}"),
+            Err(error) => return fail(&format!("cannot serialise the status: {error}")),
+        },
+        super::apply::OutputFormat::Text => print_text(&statuses),
+    }
+    let drifted = statuses.iter().any(|status| status.drift.as_ref().is_some_and(|drift| drift.drifted));
+    if drifted { ExitStatus::Findings } else { ExitStatus::Success }
+}
+
+fn fail(message: &str) -> ExitStatus {
+    eprintln!("error: {message}");
+    ExitStatus::Failure
+}
+
+fn target_status(client: &AdminClient, spec: Option<&Spec>) -> Result<TargetStatus, String> {
+    let status = client.status()?;
+    let drift = match spec {
+        Some(spec) => Some(drift(client, spec)?),
+        None => None,
+    };
+    Ok(TargetStatus {
+        target: client.url().to_owned(),
+        version: status.version,
+        hash: status.hash,
+        activated_at: status.activated_at,
+        drift,
+    })
+}
+
+fn drift(client: &AdminClient, spec: &Spec) -> Result<Drift, String> {
+    let live_spec = match client.active_bundle()? {
+        Some(bytes) => {
+            let live = plan::read_bundle(&bytes, None)
+                .map_err(|error| format!("target {}: the active bundle is invalid: {error}", client.url()))?;
+            Some(live.spec)
+        }
+        None => None,
+    };
+    let local_hash = spec_hash(spec)?;
+    let live_spec_hash = live_spec.as_ref().map(spec_hash).transpose()?;
+    let empty = Spec::empty();
+    let counts = diff::compare(live_spec.as_ref().unwrap_or(&empty), spec, &diff::Options::default()).summary();
+    let summary = plan::ChangeSummary {
+        added: counts.added,
+        changed: counts.changed,
+        removed: counts.removed,
+        breaking: counts.breaking,
+        risky: counts.risky,
+    };
+    Ok(Drift { drifted: live_spec_hash.as_deref() != Some(local_hash.as_str()), spec_hash: local_hash, live_spec_hash, summary })
+}
+
+/// Returns `sha256:` and the hex SHA-256 of the normalised spec's canonical JSON.
+pub fn spec_hash(spec: &Spec) -> Result<String, String> {
+    let value = serde_json::to_value(normalize_spec(spec)).map_err(|error| format!("cannot serialise the spec: {error}"))?;
+    let compiled = CompiledBundle::from_value(value).map_err(|error| error.to_string())?;
+    Ok(compiled.hash)
+}
+
+fn print_text(statuses: &[TargetStatus]) {
+    for status in statuses {
+        let Some(version) = status.version else {
+            println!("{}: no bundle active", status.target);
+            continue;
+        };
+        let hash = status.hash.as_deref().unwrap_or("-");
+        let activated_at = status.activated_at.as_deref().unwrap_or("-");
+        println!("{}: version {version}, {hash}, activated {activated_at}", status.target);
+        let Some(drift) = &status.drift else { continue };
+        if drift.drifted {
+            let summary = &drift.summary;
+            println!(
+                "  drift: the live spec differs from the given spec: {} added, {} changed, {} removed; {} breaking, {} risky",
+                summary.added, summary.changed, summary.removed, summary.breaking, summary.risky
+            );
+        } else {
+            println!("  no drift: the live spec equals the given spec");
+        }
+    }
+}

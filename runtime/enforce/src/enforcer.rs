@@ -1,0 +1,86 @@
+//! The [`Enforcer`]: a spec compiled once for authentication and limits.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use gatectl_spec::Spec;
+use http::{HeaderMap, Uri};
+
+use crate::auth::{Authenticator, Identity};
+use crate::clock::{Clock, SystemClock};
+use crate::limits::{LimitDecision, Limiter, QuotaUsage};
+use crate::problem::{ProblemKind, Rejection};
+use crate::quota::Notifier;
+use crate::setup::BuildError;
+use crate::store::{MemoryStore, RedisStore, Store};
+
+/// How an [`Enforcer`] is built, beyond the spec.
+#[derive(Clone)]
+pub struct EnforcerOptions {
+    /// Time source for JWT checks, JWKS caching, limits and quotas.
+    pub clock: Arc<dyn Clock>,
+    /// Redis URL (`redis://host:port/db`) of the counter store shared by replicas; counters
+    /// stay in this process's memory when absent.
+    pub redis_url: Option<String>,
+    /// Longest wait for one Redis call before `failureMode` applies.
+    pub redis_timeout: Duration,
+}
+
+impl Default for EnforcerOptions {
+    fn default() -> Self {
+        Self { clock: Arc::new(SystemClock), redis_url: None, redis_timeout: Duration::from_millis(250) }
+    }
+}
+
+/// Authentication, rate limits and quotas of one spec version. Immutable after construction
+/// except for caches and counters; share it behind an `Arc`.
+pub struct Enforcer {
+    authenticator: Authenticator,
+    limiter: Limiter,
+}
+
+impl Enforcer {
+    /// Compiles a spec: loads static keys, fetches every JWKS and connects to Redis. Must run
+    /// inside a tokio runtime, which also runs the quota webhook sender.
+    pub async fn new(spec: &Spec, options: EnforcerOptions) -> Result<Self, BuildError> {
+        // NOTE: no proxy is used, so JWKS and webhook requests go only to the URLs in the spec.
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(Duration::from_secs(5))
+            .build()
+            .map_err(BuildError::HttpClient)?;
+        let clock = options.clock.clone();
+        let authenticator = Authenticator::new(spec, &client, clock.clone()).await?;
+        let store = match &options.redis_url {
+            Some(url) => {
+                let failure_mode = spec.settings.rate_limiting.failure_mode;
+                Store::Redis(Box::new(RedisStore::connect(url, options.redis_timeout, failure_mode).await?))
+            }
+            None => Store::Memory(MemoryStore::default()),
+        };
+        let limiter = Limiter::new(spec, store, clock, Notifier::start(client))?;
+        Ok(Self { authenticator, limiter })
+    }
+
+    /// Checks a request's credentials against the route's `security` requirements.
+    pub async fn authenticate(&self, route: &str, headers: &HeaderMap, uri: &Uri) -> Result<Identity, Rejection> {
+        self.authenticator.authenticate(route, headers, uri).await
+    }
+
+    /// Counts the request against the route's rate limits and the consumer's quotas. Call it
+    /// after [`Enforcer::authenticate`] succeeded, and add `headers` to the response either way.
+    pub async fn check_limits(&self, route: &str, identity: &Identity, client_ip: IpAddr) -> LimitDecision {
+        if !self.authenticator.has_route(route) {
+            return LimitDecision { headers: HeaderMap::new(), rejection: Some(Rejection::new(ProblemKind::UnknownRoute)) };
+        }
+        self.limiter.check(route, identity, client_ip).await
+    }
+
+    /// Reads a consumer's quota use for the admin listener. Returns an empty list for consumers
+    /// without quotas, and `None` when the counter store is unreachable.
+    pub async fn quota_usage(&self, consumer: &str, tier: Option<&str>) -> Option<Vec<QuotaUsage>> {
+        self.limiter.quota_usage(consumer, tier).await.ok()
+    }
+}

@@ -1,0 +1,209 @@
+//! The Redis counter store, for rate limits shared by several gateway replicas.
+//!
+//! One Lua script checks all counters of a request atomically, running the same algorithm as
+//! [`crate::limits::bucket`]. Time comes from the gateway's clock (passed to the script), so
+//! replicas must keep their clocks in sync (NTP); skew between replicas shifts window edges.
+//! Counters found over their limit are remembered locally until their refill time, so rejected
+//! traffic does not reach Redis. When Redis fails or times out, `failureMode: open` counts in a
+//! local in-memory store instead (limits become per node), and `closed` rejects with 503.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use gatectl_spec::model::FailureMode;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+
+use super::{BatchOutcome, Check, MemoryStore, StoreUnavailable};
+use crate::limits::bucket::Outcome;
+use crate::setup::BuildError;
+
+/// Most counters remembered as rejected before the local cache is pruned.
+const BLOCKED_CACHE_CAPACITY: usize = 100_000;
+
+const CHECK_SCRIPT: &str = r#"
+local now = tonumber(ARGV[1])
+local count = #KEYS
+local tokens, refills = {}, {}
+local allowed = 1
+for i = 1, count do
+  local base = 1 + (i - 1) * 4
+  local capacity, refill = tonumber(ARGV[base + 1]), tonumber(ARGV[base + 2])
+  local window, period_end = tonumber(ARGV[base + 3]), tonumber(ARGV[base + 4])
+  local state = redis.call('HMGET', KEYS[i], 't', 'n')
+  local t, n = tonumber(state[1]), tonumber(state[2])
+  if t == nil or n == nil then
+    t = capacity
+    if period_end > 0 then n = period_end else n = now + window end
+  elseif now >= n then
+    if period_end > 0 then
+      t, n = capacity, period_end
+    else
+      local k = math.floor((now - n) / window) + 1
+      t = math.min(capacity, t + k * refill)
+      if t >= capacity then n = now + window else n = n + k * window end
+    end
+  end
+  t = math.min(t, capacity)
+  tokens[i], refills[i] = t, n
+  if t < 1 then allowed = 0 end
+end
+local result = {allowed}
+for i = 1, count do
+  local base = 1 + (i - 1) * 4
+  local capacity, refill = tonumber(ARGV[base + 1]), tonumber(ARGV[base + 2])
+  local window, period_end = tonumber(ARGV[base + 3]), tonumber(ARGV[base + 4])
+  local had = tokens[i]
+  local t = had
+  if allowed == 1 then t = t - 1 end
+  redis.call('HSET', KEYS[i], 't', string.format('%.0f', t), 'n', string.format('%.0f', refills[i]))
+  local full_at = refills[i]
+  if period_end == 0 and refill > 0 then full_at = refills[i] + window * math.ceil(capacity / refill) end
+  redis.call('PEXPIREAT', KEYS[i], string.format('%.0f', full_at))
+  table.insert(result, had)
+  table.insert(result, t)
+  table.insert(result, refills[i])
+end
+return result
+"#;
+
+const PEEK_SCRIPT: &str = r#"
+local state = redis.call('HMGET', KEYS[1], 't', 'n')
+return {tonumber(state[1]) or -1, tonumber(state[2]) or -1}
+"#;
+
+pub(crate) struct RedisStore {
+    url: String,
+    connection: ConnectionManager,
+    check_script: redis::Script,
+    peek_script: redis::Script,
+    timeout: Duration,
+    failure_mode: FailureMode,
+    fallback: MemoryStore,
+    /// Counters known to be empty, with the Unix millisecond of their next refill.
+    blocked: Mutex<HashMap<String, u64>>,
+    /// Whether the last call failed; used to log failures and recovery once each.
+    degraded: AtomicBool,
+}
+
+impl RedisStore {
+    pub async fn connect(url: &str, timeout: Duration, failure_mode: FailureMode) -> Result<Self, BuildError> {
+        let redis_error = |source| BuildError::Redis { url: redact(url), source };
+        let client = redis::Client::open(url).map_err(redis_error)?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(timeout)
+            .set_response_timeout(timeout)
+            .set_number_of_retries(2)
+            .set_max_delay(1_000);
+        let connection = ConnectionManager::new_with_config(client, config).await.map_err(redis_error)?;
+        tracing::info!(url = %redact(url), ?failure_mode, "rate-limit store connected");
+        Ok(Self {
+            url: redact(url),
+            connection,
+            check_script: redis::Script::new(CHECK_SCRIPT),
+            peek_script: redis::Script::new(PEEK_SCRIPT),
+            timeout,
+            failure_mode,
+            fallback: MemoryStore::default(),
+            blocked: Mutex::new(HashMap::new()),
+            degraded: AtomicBool::new(false),
+        })
+    }
+
+    pub async fn check(&self, checks: &[Check], now: u64) -> Result<BatchOutcome, StoreUnavailable> {
+        if let Some(outcome) = self.check_blocked(checks, now) {
+            return Ok(outcome);
+        }
+
+        let mut invocation = self.check_script.prepare_invoke();
+        invocation.arg(now);
+        for check in checks {
+            invocation.key(&check.key);
+            invocation
+                .arg(check.rule.capacity)
+                .arg(check.rule.refill)
+                .arg(check.rule.window_millis)
+                .arg(check.rule.period_end.unwrap_or(0));
+        }
+        let mut connection = self.connection.clone();
+        let call = invocation.invoke_async::<Vec<i64>>(&mut connection);
+        let reply = match tokio::time::timeout(self.timeout, call).await {
+            Ok(Ok(reply)) if reply.len() == 1 + 3 * checks.len() => reply,
+            Ok(Ok(reply)) => return self.fail(checks, now, &format!("unexpected script reply of {} values", reply.len())),
+            Ok(Err(error)) => return self.fail(checks, now, &error.to_string()),
+            Err(_) => return self.fail(checks, now, "timed out"),
+        };
+        if self.degraded.swap(false, Ordering::Relaxed) {
+            tracing::info!(url = %self.url, "rate-limit store reachable again");
+        }
+
+        let allowed = reply[0] == 1;
+        let mut outcomes = Vec::with_capacity(checks.len());
+        for (index, check) in checks.iter().enumerate() {
+            let had = reply[1 + index * 3].max(0) as u64;
+            let remaining = reply[2 + index * 3].max(0) as u64;
+            let next_refill = reply[3 + index * 3].max(0) as u64;
+            if remaining == 0 {
+                self.remember_blocked(&check.key, next_refill, now);
+            }
+            outcomes.push(Some(Outcome { has_capacity: had >= 1, remaining, reset_millis: next_refill.saturating_sub(now) }));
+        }
+        Ok(BatchOutcome { allowed, outcomes })
+    }
+
+    pub async fn peek(&self, check: &Check, now: u64) -> Result<Outcome, StoreUnavailable> {
+        let mut connection = self.connection.clone();
+        let mut invocation = self.peek_script.prepare_invoke();
+        invocation.key(&check.key);
+        let reply = match tokio::time::timeout(self.timeout, invocation.invoke_async::<Vec<i64>>(&mut connection)).await {
+            Ok(Ok(reply)) if reply.len() == 2 => reply,
+            _ => return Err(StoreUnavailable),
+        };
+        let state = (reply[0] >= 0 && reply[1] >= 0)
+            .then(|| crate::limits::bucket::BucketState { tokens: reply[0] as u64, next_refill: reply[1] as u64 });
+        let state = crate::limits::bucket::refresh(state, &check.rule, now);
+        Ok(Outcome { has_capacity: state.tokens >= 1, remaining: state.tokens, reset_millis: state.next_refill.saturating_sub(now) })
+    }
+
+    /// Rejects locally when a counter of the request is known to be empty.
+    fn check_blocked(&self, checks: &[Check], now: u64) -> Option<BatchOutcome> {
+        let blocked = self.blocked.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let outcomes: Vec<Option<Outcome>> = checks
+            .iter()
+            .map(|check| {
+                let until = *blocked.get(&check.key)?;
+                (until > now).then_some(Outcome { has_capacity: false, remaining: 0, reset_millis: until - now })
+            })
+            .collect();
+        outcomes.iter().any(Option::is_some).then_some(BatchOutcome { allowed: false, outcomes })
+    }
+
+    fn remember_blocked(&self, key: &str, until: u64, now: u64) {
+        let mut blocked = self.blocked.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if blocked.len() >= BLOCKED_CACHE_CAPACITY {
+            blocked.retain(|_, until| *until > now);
+        }
+        if blocked.len() < BLOCKED_CACHE_CAPACITY {
+            blocked.insert(key.to_owned(), until);
+        }
+    }
+
+    fn fail(&self, checks: &[Check], now: u64, error: &str) -> Result<BatchOutcome, StoreUnavailable> {
+        if !self.degraded.swap(true, Ordering::Relaxed) {
+            tracing::warn!(url = %self.url, error, failure_mode = ?self.failure_mode, "rate-limit store call failed");
+        }
+        match self.failure_mode {
+            FailureMode::Open => Ok(self.fallback.check(checks, now)),
+            FailureMode::Closed => Err(StoreUnavailable),
+        }
+    }
+}
+
+/// Removes a password from a Redis URL before it is logged or shown.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => format!("{}://***{}", &url[..scheme_end], &url[at..]),
+        _ => url.to_owned(),
+    }
+}

@@ -1,0 +1,121 @@
+//! The admin listener: `/metrics`, `/healthz` and `/status`, all behind a bearer token.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue, WWW_AUTHENTICATE};
+use http::{Method, Request, Response, StatusCode};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use subtle::ConstantTimeEq;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::config::ConfigStore;
+use crate::error::problem_response;
+use crate::observe::metrics::Metrics;
+use crate::proxy::body::{ProxyBody, full_body};
+
+/// State that the admin endpoints read.
+#[derive(Debug)]
+pub struct Admin {
+    pub store: Arc<ConfigStore>,
+    pub metrics: Arc<Metrics>,
+    pub token: String,
+}
+
+/// Serves admin requests until `stop` turns true.
+pub async fn serve(listener: TcpListener, admin: Arc<Admin>, mut stop: watch::Receiver<bool>) {
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = stop.wait_for(|stop| *stop) => return,
+        };
+        let Ok((stream, peer)) = accepted else { continue };
+        let admin = admin.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |request| {
+                let admin = admin.clone();
+                async move { Ok::<_, Infallible>(answer(&admin, &request)) }
+            });
+            let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            if let Err(error) = builder.serve_connection(TokioIo::new(stream), service).await {
+                tracing::debug!(%error, client.addr = %peer, "admin connection ended with an error");
+            }
+        });
+    }
+}
+
+fn answer(admin: &Admin, request: &Request<Incoming>) -> Response<ProxyBody> {
+    let request_id = uuid::Uuid::now_v7().to_string();
+    if !is_authorized(request, &admin.token) {
+        let mut response = problem_response(StatusCode::UNAUTHORIZED, "a valid admin bearer token is required", &request_id);
+        response.headers_mut().insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        return response;
+    }
+    if request.method() != Method::GET {
+        let mut response = problem_response(StatusCode::METHOD_NOT_ALLOWED, "admin endpoints accept GET only", &request_id);
+        response.headers_mut().insert(http::header::ALLOW, HeaderValue::from_static("GET"));
+        return response;
+    }
+    match request.uri().path() {
+        "/healthz" => json_response(&serde_json::json!({ "status": "ok" })),
+        "/metrics" => {
+            let text = admin.metrics.render(&admin.store.current());
+            let mut response = Response::new(full_body(Bytes::from(text)));
+            response
+                .headers_mut()
+                .insert(CONTENT_TYPE, HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"));
+            response
+        }
+        "/status" => json_response(&status(&admin.store)),
+        _ => problem_response(StatusCode::NOT_FOUND, "unknown admin endpoint; use /metrics, /healthz or /status", &request_id),
+    }
+}
+
+fn is_authorized(request: &Request<Incoming>, token: &str) -> bool {
+    let Some(presented) = request.headers().get(AUTHORIZATION).and_then(|value| value.to_str().ok()) else { return false };
+    let Some((scheme, credential)) = presented.split_once(' ') else { return false };
+    scheme.eq_ignore_ascii_case("bearer") && bool::from(credential.trim().as_bytes().ct_eq(token.as_bytes()))
+}
+
+fn status(store: &ConfigStore) -> serde_json::Value {
+    let config = store.current();
+    let mut upstreams: Vec<_> = config
+        .upstreams
+        .values()
+        .map(|pool| {
+            let targets: Vec<_> = pool
+                .targets
+                .iter()
+                .map(|target| {
+                    serde_json::json!({
+                        "address": target.authority,
+                        "healthy": target.is_healthy(),
+                        "ejected": target.is_ejected(),
+                        "inFlight": target.in_flight.load(std::sync::atomic::Ordering::Relaxed),
+                    })
+                })
+                .collect();
+            serde_json::json!({ "name": pool.name, "targets": targets })
+        })
+        .collect();
+    upstreams.sort_by(|left, right| left["name"].as_str().cmp(&right["name"].as_str()));
+    serde_json::json!({
+        "config": {
+            "generation": config.generation,
+            "hash": config.hash,
+            "activatedAt": config.activated_at.to_rfc3339(),
+            "routes": config.routes.len(),
+        },
+        "upstreams": upstreams,
+    })
+}
+
+fn json_response(value: &serde_json::Value) -> Response<ProxyBody> {
+    let mut response = Response::new(full_body(Bytes::from(value.to_string())));
+    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}

@@ -1,0 +1,185 @@
+//! The compiled configuration and its atomic activation.
+//!
+//! [`compile`] turns a [`Spec`] into an immutable [`CompiledConfig`]: the route matcher, upstream
+//! pools with balancers and clients, and per-route settings. [`ConfigStore::activate`] compiles
+//! first and swaps the result in only when compilation succeeded, so a bad spec leaves the
+//! running configuration untouched. A request keeps the `Arc` it started with, so in-flight
+//! requests finish on their configuration.
+
+mod route;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use chrono::{DateTime, Utc};
+use gatectl_spec::Spec;
+use gatectl_spec::model::Versioning;
+use http::HeaderName;
+use ipnet::IpNet;
+use sha2::{Digest, Sha256};
+
+pub use route::{Backend, CompiledRoute};
+
+use crate::observe::metrics::Metrics;
+use crate::routing::{RouteError, Router};
+use crate::upstream::UpstreamPool;
+use crate::upstream::client::ClientError;
+use crate::upstream::health::spawn_active_checks;
+
+/// An immutable, ready-to-serve configuration.
+#[derive(Debug)]
+pub struct CompiledConfig {
+    /// 0 for the empty configuration served before any activation, then 1, 2, ...
+    pub generation: u64,
+    /// SHA-256 of the spec's canonical JSON, hex encoded.
+    pub hash: String,
+    pub activated_at: DateTime<Utc>,
+    pub router: Router,
+    pub routes: Vec<CompiledRoute>,
+    pub upstreams: HashMap<String, Arc<UpstreamPool>>,
+    pub trusted_proxies: Vec<IpNet>,
+    pub request_id_header: HeaderName,
+    pub max_header_bytes: u64,
+    pub max_body_bytes: u64,
+    pub versioning: Versioning,
+    /// Active health-check tasks, stopped when the configuration is dropped.
+    _health_tasks: Vec<AbortOnDrop>,
+}
+
+#[derive(Debug)]
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Errors that stop a spec from compiling. The running configuration is unchanged.
+#[derive(Debug, thiserror::Error)]
+pub enum CompileError {
+    #[error(transparent)]
+    Route(#[from] RouteError),
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    #[error("route `{route}` refers to upstream `{upstream}`, which the spec does not define; add it under upstreams")]
+    UnknownUpstream { route: String, upstream: String },
+    #[error("route `{route}` has neither `upstream` nor `split`; give exactly one of them")]
+    NoBackend { route: String },
+    #[error("route `{route}`: every split weight is 0; give at least one backend a positive weight")]
+    ZeroSplit { route: String },
+    #[error("{field}: `{value}` is not a valid header {part}")]
+    Header { field: String, value: String, part: &'static str },
+}
+
+impl CompiledConfig {
+    /// Builds the configuration served before any spec is activated. It has no routes, so every
+    /// request gets 404.
+    pub fn empty() -> Self {
+        let settings = gatectl_spec::model::Settings::default();
+        Self {
+            generation: 0,
+            hash: String::new(),
+            activated_at: Utc::now(),
+            router: Router::default(),
+            routes: Vec::new(),
+            upstreams: HashMap::new(),
+            trusted_proxies: Vec::new(),
+            request_id_header: HeaderName::from_static("x-request-id"),
+            max_header_bytes: settings.limits.max_header_bytes,
+            max_body_bytes: settings.limits.max_body_bytes,
+            versioning: settings.versioning,
+            _health_tasks: Vec::new(),
+        }
+    }
+}
+
+/// Compiles a spec. Must run inside a Tokio runtime, because it starts the active health checks.
+pub fn compile(spec: &Spec, generation: u64) -> Result<CompiledConfig, CompileError> {
+    let router = Router::compile(&spec.routes)?;
+
+    let mut connect_overrides: HashMap<&str, Vec<Duration>> = HashMap::new();
+    for route in &spec.routes {
+        let Some(connect) = route.timeouts.as_ref().and_then(|timeouts| timeouts.connect) else { continue };
+        let names = route.upstream.iter().chain(route.split.iter().flat_map(|split| split.backends.iter().map(|b| &b.upstream)));
+        for name in names {
+            connect_overrides.entry(name.as_str()).or_default().push(connect.as_std());
+        }
+    }
+    let mut upstreams = HashMap::new();
+    for upstream in &spec.upstreams {
+        let overrides = connect_overrides.get(upstream.name.as_str()).map(Vec::as_slice).unwrap_or_default();
+        upstreams.insert(upstream.name.clone(), Arc::new(UpstreamPool::compile(upstream, overrides)?));
+    }
+
+    let routes = spec.routes.iter().map(|route| route::compile_route(route, &upstreams)).collect::<Result<Vec<_>, _>>()?;
+
+    let request_id_header = HeaderName::from_bytes(spec.settings.request_id_header.as_bytes()).map_err(|_| CompileError::Header {
+        field: "settings.requestIdHeader".to_owned(),
+        value: spec.settings.request_id_header.clone(),
+        part: "name",
+    })?;
+    let canonical = serde_json::to_vec(spec).unwrap_or_default();
+    let hash = hex::encode(Sha256::digest(&canonical));
+    let health_tasks = upstreams.values().filter_map(|pool| spawn_active_checks(pool.clone())).map(AbortOnDrop).collect();
+
+    Ok(CompiledConfig {
+        generation,
+        hash,
+        activated_at: Utc::now(),
+        router,
+        routes,
+        upstreams,
+        trusted_proxies: spec.settings.trusted_proxies.clone(),
+        request_id_header,
+        max_header_bytes: spec.settings.limits.max_header_bytes,
+        max_body_bytes: spec.settings.limits.max_body_bytes,
+        versioning: spec.settings.versioning.clone(),
+        _health_tasks: health_tasks,
+    })
+}
+
+/// The active configuration, swapped atomically.
+#[derive(Debug)]
+pub struct ConfigStore {
+    current: ArcSwap<CompiledConfig>,
+    generations: AtomicU64,
+    metrics: Arc<Metrics>,
+}
+
+/// Generation and hash of the configuration that [`ConfigStore::activate`] switched to.
+#[derive(Debug, Clone)]
+pub struct Activation {
+    pub generation: u64,
+    pub hash: String,
+}
+
+impl ConfigStore {
+    pub fn new(metrics: Arc<Metrics>) -> Self {
+        Self { current: ArcSwap::from_pointee(CompiledConfig::empty()), generations: AtomicU64::new(0), metrics }
+    }
+
+    /// Returns the configuration to serve one request with.
+    pub fn current(&self) -> Arc<CompiledConfig> {
+        self.current.load_full()
+    }
+
+    /// Compiles `spec` fully, then makes it the active configuration. On any error the running
+    /// configuration stays active and the error names what to fix. Requests already in flight
+    /// finish on the configuration they started with. Listener addresses and certificates are
+    /// read at start only and do not change here.
+    ///
+    /// Must be called inside a Tokio runtime.
+    pub fn activate(&self, spec: &Spec) -> Result<Activation, CompileError> {
+        let generation = self.generations.fetch_add(1, Ordering::SeqCst) + 1;
+        let compiled = compile(spec, generation)?;
+        let activation = Activation { generation, hash: compiled.hash.clone() };
+        self.current.store(Arc::new(compiled));
+        self.metrics.config_activated(generation, &activation.hash);
+        tracing::info!(config.generation = generation, config.hash = %activation.hash, "configuration activated");
+        Ok(activation)
+    }
+}

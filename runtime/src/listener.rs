@@ -1,0 +1,192 @@
+//! Client listeners: TCP accept loops serving HTTP/1.1 and HTTP/2 (h2c by prior knowledge, or
+//! ALPN over TLS), with graceful draining.
+
+pub mod head_timeout;
+pub mod tls;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use http_body_util::BodyExt;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Notify, watch};
+use tokio_rustls::TlsAcceptor;
+
+use crate::proxy::body::HoldingBody;
+use crate::proxy::{ConnectionInfo, Gateway, handle};
+use head_timeout::{ConnectionActivity, TimedStream};
+
+/// Maximum request head size that hyper buffers, in bytes. Heads under it but over
+/// `settings.limits.maxHeaderBytes` get a problem+json 431 from the proxy; heads over it get a
+/// bare 431 from hyper.
+const MAX_HEAD_BUFFER_BYTES: usize = 256 * 1024;
+
+/// Per-connection timers, read from the spec at start.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionSettings {
+    pub header_timeout: Duration,
+    pub idle_timeout: Duration,
+}
+
+/// Counts open client connections and signals them to drain.
+#[derive(Debug)]
+pub struct Drain {
+    signal: watch::Sender<bool>,
+    active: AtomicUsize,
+    closed: Notify,
+}
+
+impl Default for Drain {
+    fn default() -> Self {
+        Self { signal: watch::channel(false).0, active: AtomicUsize::new(0), closed: Notify::new() }
+    }
+}
+
+impl Drain {
+    pub fn start(&self) {
+        self.signal.send_replace(true);
+    }
+
+    pub fn active_connections(&self) -> usize {
+        self.active.load(Ordering::SeqCst)
+    }
+
+    /// Waits until every connection has closed.
+    pub async fn wait(&self) {
+        loop {
+            let notified = self.closed.notified();
+            if self.active_connections() == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    fn is_draining(&self) -> bool {
+        *self.signal.borrow()
+    }
+}
+
+/// Accepts connections on `listener` until draining starts.
+pub async fn accept_loop(
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    gateway: Arc<Gateway>,
+    settings: ConnectionSettings,
+    drain: Arc<Drain>,
+) {
+    let builder = Arc::new(connection_builder());
+    let mut draining = drain.signal.subscribe();
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = draining.wait_for(|draining| *draining) => return,
+        };
+        let (stream, peer) = match accepted {
+            Ok(pair) => pair,
+            Err(error) => {
+                tracing::warn!(%error, "accepting a connection failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        drain.active.fetch_add(1, Ordering::SeqCst);
+        let task = serve_connection(stream, peer, tls.clone(), gateway.clone(), settings, builder.clone(), drain.clone());
+        let connection_drain = drain.clone();
+        tokio::spawn(async move {
+            task.await;
+            connection_drain.active.fetch_sub(1, Ordering::SeqCst);
+            connection_drain.closed.notify_waiters();
+        });
+    }
+}
+
+fn connection_builder() -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder.http1().timer(TokioTimer::new()).max_buf_size(MAX_HEAD_BUFFER_BYTES).keep_alive(true);
+    builder.http2().timer(TokioTimer::new()).max_header_list_size(MAX_HEAD_BUFFER_BYTES as u32);
+    builder
+}
+
+async fn serve_connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    tls: Option<TlsAcceptor>,
+    gateway: Arc<Gateway>,
+    settings: ConnectionSettings,
+    builder: Arc<auto::Builder<TokioExecutor>>,
+    drain: Arc<Drain>,
+) {
+    let activity = Arc::new(ConnectionActivity::default());
+    let info = ConnectionInfo { peer, is_tls: tls.is_some() };
+    let service_activity = activity.clone();
+    let service = service_fn(move |request| {
+        let guard = service_activity.begin();
+        let gateway = gateway.clone();
+        let activity = service_activity.clone();
+        async move {
+            let response = handle(gateway, info, request).await?;
+            if response.status() == http::StatusCode::SWITCHING_PROTOCOLS {
+                activity.mark_switched();
+            }
+            Ok::<_, Infallible>(response.map(|body| HoldingBody::new(body, guard).boxed()))
+        }
+    });
+
+    match tls {
+        None => {
+            let io = TimedStream::new(stream, activity, settings.header_timeout, settings.idle_timeout, true);
+            drive(builder.serve_connection_with_upgrades(TokioIo::new(io), service), &drain).await;
+        }
+        Some(acceptor) => {
+            let handshake = tokio::time::timeout(settings.header_timeout, acceptor.accept(stream)).await;
+            let stream = match handshake {
+                Ok(Ok(stream)) => stream,
+                Ok(Err(error)) => {
+                    tracing::debug!(%error, client.addr = %peer, "TLS handshake failed");
+                    return;
+                }
+                Err(_) => {
+                    tracing::debug!(client.addr = %peer, "TLS handshake timed out");
+                    return;
+                }
+            };
+            let is_http1 = stream.get_ref().1.alpn_protocol() != Some(b"h2");
+            let io = TimedStream::new(stream, activity, settings.header_timeout, settings.idle_timeout, is_http1);
+            drive(builder.serve_connection_with_upgrades(TokioIo::new(io), service), &drain).await;
+        }
+    }
+}
+
+/// Runs a connection to its end, and shuts it down gracefully when draining starts: requests in
+/// progress finish, then the connection closes.
+async fn drive<C>(connection: C, drain: &Drain)
+where
+    C: hyper_util::server::graceful::GracefulConnection<Error = Box<dyn std::error::Error + Send + Sync>>,
+{
+    let mut draining = drain.signal.subscribe();
+    tokio::pin!(connection);
+    if drain.is_draining() {
+        connection.as_mut().graceful_shutdown();
+    } else {
+        tokio::select! {
+            result = connection.as_mut() => {
+                if let Err(error) = result {
+                    tracing::debug!(%error, "client connection ended with an error");
+                }
+                return;
+            }
+            _ = draining.wait_for(|draining| *draining) => connection.as_mut().graceful_shutdown(),
+        }
+    }
+    if let Err(error) = connection.await {
+        tracing::debug!(%error, "client connection ended with an error while draining");
+    }
+}

@@ -1,0 +1,150 @@
+//! Request normalisation before routing: the path and the host.
+//!
+//! Path rules, applied in this order:
+//! 1. An encoded slash (`%2F`, `%2f`) or an encoded NUL (`%00`) is rejected with 400, because
+//!    upstreams disagree on whether `%2F` separates segments and a gateway that guesses can be
+//!    made to route one path and forward another.
+//! 2. Percent-encoded unreserved characters (`A-Z a-z 0-9 - . _ ~`, RFC 3986 section 2.3) are
+//!    decoded, so `%2e` becomes `.`. Other escapes are kept with upper-case hex digits.
+//! 3. Dot segments are removed (RFC 3986 section 5.2.4). Empty segments (`//`) are kept.
+//!
+//! Routing matches the normalised path, and the same path is forwarded upstream.
+
+use crate::error::ProxyError;
+
+/// Returns the normalised form of a request path (without query).
+pub fn normalize_path(raw: &str) -> Result<String, ProxyError> {
+    if !raw.starts_with('/') {
+        return Err(ProxyError::BadRequest("the request path must start with `/`"));
+    }
+    let decoded = decode_unreserved(raw)?;
+    Ok(remove_dot_segments(&decoded))
+}
+
+fn decode_unreserved(raw: &str) -> Result<String, ProxyError> {
+    if !raw.contains('%') {
+        return Ok(raw.to_owned());
+    }
+    let bytes = raw.as_bytes();
+    let mut output = String::with_capacity(raw.len());
+    let mut index = 0;
+    while index < bytes.len() {
+        let byte = bytes[index];
+        if byte != b'%' {
+            output.push(byte as char);
+            index += 1;
+            continue;
+        }
+        let (Some(high), Some(low)) = (bytes.get(index + 1).and_then(hex_value), bytes.get(index + 2).and_then(hex_value)) else {
+            return Err(ProxyError::BadRequest("the request path contains an invalid percent-encoding"));
+        };
+        let value = high * 16 + low;
+        match value {
+            b'/' => return Err(ProxyError::BadRequest("encoded slashes (%2F) are not accepted in the request path")),
+            0 => return Err(ProxyError::BadRequest("encoded NUL (%00) is not accepted in the request path")),
+            _ if value.is_ascii_alphanumeric() || matches!(value, b'-' | b'.' | b'_' | b'~') => output.push(value as char),
+            _ => {
+                output.push('%');
+                output.push(char::from(b"0123456789ABCDEF"[usize::from(high)]));
+                output.push(char::from(b"0123456789ABCDEF"[usize::from(low)]));
+            }
+        }
+        index += 3;
+    }
+    Ok(output)
+}
+
+fn hex_value(byte: &u8) -> Option<u8> {
+    match byte {
+        b'0'..=b'9' => Some(byte - b'0'),
+        b'a'..=b'f' => Some(byte - b'a' + 10),
+        b'A'..=b'F' => Some(byte - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// Removes `.` and `..` segments as RFC 3986 section 5.2.4 describes, on an absolute path.
+fn remove_dot_segments(path: &str) -> String {
+    let mut segments: Vec<&str> = Vec::new();
+    let parts: Vec<&str> = path[1..].split('/').collect();
+    let last = parts.len() - 1;
+    let mut ends_in_directory = false;
+    for (position, part) in parts.iter().enumerate() {
+        match *part {
+            "." => ends_in_directory = position == last,
+            ".." => {
+                segments.pop();
+                ends_in_directory = position == last;
+            }
+            segment => {
+                segments.push(segment);
+                ends_in_directory = false;
+            }
+        }
+    }
+    let mut output = String::with_capacity(path.len());
+    for segment in &segments {
+        output.push('/');
+        output.push_str(segment);
+    }
+    if ends_in_directory || output.is_empty() {
+        output.push('/');
+    }
+    output
+}
+
+/// Returns the lower-cased host name without port, from a `Host` header or URI authority.
+/// Any port is ignored, not only the scheme's default. Returns `None` for an invalid value.
+pub fn normalize_host(authority: &str) -> Option<String> {
+    let authority = authority.trim();
+    let host = if let Some(rest) = authority.strip_prefix('[') {
+        let end = rest.find(']')?;
+        &authority[..end + 2]
+    } else {
+        authority.rsplit_once(':').map_or(authority, |(host, _port)| host)
+    };
+    let host = host.strip_suffix('.').unwrap_or(host);
+    if host.is_empty() || host.bytes().any(|byte| byte.is_ascii_whitespace() || byte == b'/' || byte == b'@') {
+        return None;
+    }
+    Some(host.to_ascii_lowercase())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dot_segments_are_removed() {
+        let cases = [
+            ("/info/../private", "/private"),
+            ("/info/%2e%2e/private", "/private"),
+            ("/info/.%2e/private", "/private"),
+            ("/info/%2E%2E/private/x", "/private/x"),
+            ("/a/./b/", "/a/b/"),
+            ("/a/b/..", "/a/"),
+            ("/../../x", "/x"),
+            ("/", "/"),
+            ("/items//details", "/items//details"),
+            ("/caf%c3%a9", "/caf%C3%A9"),
+        ];
+        for (raw, expected) in cases {
+            assert_eq!(normalize_path(raw).unwrap(), expected, "{raw}");
+        }
+    }
+
+    #[test]
+    fn encoded_slash_is_rejected() {
+        assert!(normalize_path("/info/..%2fprivate").is_err());
+        assert!(normalize_path("/a%2Fb").is_err());
+        assert!(normalize_path("/a%zz").is_err());
+    }
+
+    #[test]
+    fn host_port_and_case_are_dropped() {
+        assert_eq!(normalize_host("API.Example.Test:443").as_deref(), Some("api.example.test"));
+        assert_eq!(normalize_host("api.example.test").as_deref(), Some("api.example.test"));
+        assert_eq!(normalize_host("[::1]:8080").as_deref(), Some("[::1]"));
+        assert_eq!(normalize_host(""), None);
+    }
+}

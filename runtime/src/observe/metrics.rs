@@ -1,0 +1,101 @@
+//! Prometheus metrics, served on the admin listener at `/metrics`.
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use crate::config::CompiledConfig;
+
+type Labels = Vec<(&'static str, String)>;
+
+/// Every metric the runtime exports.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<Labels, Counter>,
+    latency: Family<Labels, Histogram, fn() -> Histogram>,
+    in_flight: Gauge,
+    target_healthy: Family<Labels, Gauge>,
+    config_generation: Gauge,
+    config_info: Family<Labels, Gauge>,
+}
+
+/// Decrements the in-flight gauge when dropped.
+#[derive(Debug)]
+pub struct InFlightGuard(Gauge);
+
+impl Drop for InFlightGuard {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+fn latency_histogram() -> Histogram {
+    // 1 ms to about 33 s.
+    Histogram::new(exponential_buckets(0.001, 2.0, 16))
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("gatectl");
+        let requests = Family::<Labels, Counter>::default();
+        let latency = Family::<Labels, Histogram, fn() -> Histogram>::new_with_constructor(latency_histogram as fn() -> Histogram);
+        let in_flight = Gauge::default();
+        let target_healthy = Family::<Labels, Gauge>::default();
+        let config_generation = Gauge::default();
+        let config_info = Family::<Labels, Gauge>::default();
+        registry.register("requests", "Requests by route, consumer and status class", requests.clone());
+        registry.register("request_duration_seconds", "Total request latency by route", latency.clone());
+        registry.register("requests_in_flight", "Requests being served", in_flight.clone());
+        registry.register(
+            "upstream_target_healthy",
+            "1 when a target may receive traffic, 0 when unhealthy or ejected",
+            target_healthy.clone(),
+        );
+        registry.register("config_generation", "Number of configurations activated since start", config_generation.clone());
+        registry.register("config_info", "The active configuration, labelled by its hash", config_info.clone());
+        Self { registry, requests, latency, in_flight, target_healthy, config_generation, config_info }
+    }
+}
+
+impl Metrics {
+    /// Counts a request in flight until the returned guard is dropped, which also covers
+    /// requests whose client disconnects before a response exists.
+    pub fn request_started(&self) -> InFlightGuard {
+        self.in_flight.inc();
+        InFlightGuard(self.in_flight.clone())
+    }
+
+    pub fn request_finished(&self, route: &str, consumer: &str, status: u16, seconds: f64) {
+        let class = format!("{}xx", status / 100);
+        let labels = vec![("route", route.to_owned()), ("consumer", consumer.to_owned()), ("status_class", class)];
+        self.requests.get_or_create(&labels).inc();
+        self.latency.get_or_create(&vec![("route", route.to_owned())]).observe(seconds);
+    }
+
+    pub fn config_activated(&self, generation: u64, hash: &str) {
+        self.config_generation.set(i64::try_from(generation).unwrap_or(i64::MAX));
+        self.config_info.clear();
+        self.config_info.get_or_create(&vec![("hash", hash.to_owned())]).set(1);
+    }
+
+    /// Renders the text exposition format, with target health read from `config` now.
+    pub fn render(&self, config: &CompiledConfig) -> String {
+        self.target_healthy.clear();
+        for pool in config.upstreams.values() {
+            for target in &pool.targets {
+                let labels = vec![("upstream", pool.name.clone()), ("target", target.authority.clone())];
+                let healthy = target.is_healthy() && !target.is_ejected();
+                self.target_healthy.get_or_create(&labels).set(i64::from(healthy));
+            }
+        }
+        let mut output = String::new();
+        if encode(&mut output, &self.registry).is_err() {
+            tracing::warn!("encoding metrics failed");
+        }
+        output
+    }
+}

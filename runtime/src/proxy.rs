@@ -1,0 +1,425 @@
+//! The request path: normalisation, routing, upstream selection and forwarding.
+//!
+//! [`handle`] wraps one request with its ID, trace context, tracing span, metrics and access
+//! log. Inside it, `forward` runs the steps in the order a request takes them.
+
+pub mod body;
+pub mod headers;
+mod upgrade;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use http::header::{CONTENT_LENGTH, HOST, HeaderValue, TRANSFER_ENCODING};
+use http::{Request, Response, Uri, Version};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use tracing::Instrument;
+
+use crate::config::{CompiledConfig, CompiledRoute, ConfigStore};
+use crate::error::{ProxyError, Side};
+use crate::normalize::{normalize_host, normalize_path};
+use crate::observe::access_log::{AccessLog, AccessRecord};
+use crate::observe::metrics::Metrics;
+use crate::observe::{TraceContext, request_id};
+use crate::routing::{RouteQuery, split_path};
+use crate::upstream::UpstreamPool;
+use crate::upstream::balancer::BalanceKey;
+use body::{LimitedBody, ObservedBody, ProxyBody};
+
+/// State shared by every connection.
+#[derive(Debug)]
+pub struct Gateway {
+    pub store: Arc<ConfigStore>,
+    pub metrics: Arc<Metrics>,
+    pub access_log: AccessLog,
+}
+
+/// Facts about the client connection a request arrived on.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionInfo {
+    pub peer: SocketAddr,
+    pub is_tls: bool,
+}
+
+/// Facts the access log and metrics report about one request, filled in as it proceeds.
+#[derive(Debug, Default)]
+struct RequestFacts {
+    route: String,
+    target: String,
+    path: String,
+    client_ip: String,
+    upstream_latency: Option<Duration>,
+    /// End of the total timeout, applied to the response body too.
+    deadline: Option<tokio::time::Instant>,
+    bytes_in: Option<Arc<std::sync::atomic::AtomicU64>>,
+}
+
+/// Serves one request. The result is always `Ok`, because every error becomes a problem+json
+/// response.
+pub async fn handle(
+    gateway: Arc<Gateway>,
+    connection: ConnectionInfo,
+    request: Request<Incoming>,
+) -> Result<Response<ProxyBody>, Infallible> {
+    let started = Instant::now();
+    let config = gateway.store.current();
+    let in_flight = gateway.metrics.request_started();
+
+    let request_id = request_id(request.headers().get(&config.request_id_header));
+    let trace = TraceContext::from_header(request.headers().get("traceparent"));
+    let method = request.method().to_string();
+    let span = tracing::info_span!("request", request.id = %request_id, trace.id = %trace.trace_id, client.addr = %connection.peer);
+
+    let mut facts =
+        RequestFacts { path: request.uri().path().to_owned(), client_ip: connection.peer.ip().to_string(), ..Default::default() };
+    let result = forward(&config, connection, request, &request_id, &trace, &mut facts).instrument(span.clone()).await;
+    let mut response = match result {
+        Ok(response) => response,
+        Err(error) => {
+            // Upstream failures were logged with their cause where they happened.
+            span.in_scope(|| match error.side() {
+                Side::Gateway => tracing::warn!(%error, route = %facts.route, "request failed"),
+                Side::Client | Side::Upstream => tracing::debug!(%error, status = error.status().as_u16(), "request rejected or failed"),
+            });
+            error.to_response(&request_id)
+        }
+    };
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert(config.request_id_header.clone(), value);
+    }
+
+    let status = response.status().as_u16();
+    let (parts, body) = response.into_parts();
+    let deadline = facts.deadline;
+    let gateway_for_log = gateway.clone();
+    let record_base = AccessRecord {
+        timestamp: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        request_id,
+        trace_id: trace.trace_id,
+        client_address: facts.client_ip,
+        consumer: String::new(),
+        route: facts.route,
+        upstream_target: facts.target,
+        method,
+        path: facts.path,
+        status,
+        bytes_in: 0,
+        bytes_out: 0,
+        total_latency_ms: 0.0,
+        upstream_latency_ms: facts.upstream_latency.map(|latency| latency.as_secs_f64() * 1000.0),
+    };
+    let bytes_in = facts.bytes_in;
+    // NOTE: a request whose client disconnects before the response exists gets no access-log
+    // line and no request count, because this body is never built.
+    let observed = ObservedBody::new(body, deadline, move |bytes_out| {
+        drop(in_flight);
+        let elapsed = started.elapsed();
+        let mut record = record_base;
+        record.bytes_out = bytes_out;
+        record.bytes_in = bytes_in.map_or(0, |counter| counter.load(Ordering::Relaxed));
+        record.total_latency_ms = elapsed.as_secs_f64() * 1000.0;
+        gateway_for_log.metrics.request_finished(&record.route, &record.consumer, record.status, elapsed.as_secs_f64());
+        gateway_for_log.access_log.record(record);
+    });
+    Ok(Response::from_parts(parts, observed.boxed()))
+}
+
+/// Runs one request through normalisation, routing, upstream selection and proxying.
+async fn forward(
+    config: &CompiledConfig,
+    connection: ConnectionInfo,
+    mut request: Request<Incoming>,
+    request_id: &str,
+    trace: &TraceContext,
+    facts: &mut RequestFacts,
+) -> Result<Response<ProxyBody>, ProxyError> {
+    // Request normalisation.
+    check_head_size(&request, config.max_header_bytes)?;
+    check_framing(request.headers())?;
+    let host = request_host(&request)?;
+    let path = normalize_path(request.uri().path())?;
+    facts.path.clone_from(&path);
+    let client_ip = headers::client_ip(connection.peer.ip(), request.headers(), &config.trusted_proxies);
+    facts.client_ip = client_ip.to_string();
+
+    // Routing.
+    let segments: Vec<&str> = split_path(&path).collect();
+    let (version, version_segments) = requested_version(config, &segments, request.headers());
+    let query = RouteQuery {
+        host: host.as_deref(),
+        segments: &segments[version_segments..],
+        method: request.method(),
+        headers: request.headers(),
+        version: version.as_deref(),
+    };
+    let matched = config.router.lookup(&query)?;
+    let route = &config.routes[matched.route];
+    facts.route.clone_from(&route.name);
+
+    // Authentication and rate limiting (crate gatectl-enforce) run here, after routing and
+    // before upstream selection, so that consumer identity can drive sticky splits and
+    // consistent hashing.
+
+    let body_limit = route.max_body_bytes.unwrap_or(config.max_body_bytes);
+    if content_length(request.headers()).is_some_and(|length| length > body_limit) {
+        return Err(ProxyError::BodyTooLarge { limit: body_limit });
+    }
+
+    // Upstream selection.
+    let client_ip_text = client_ip.to_string();
+    let pool = route.backend.pick(Some(&client_ip_text));
+    let key = BalanceKey { headers: request.headers(), client_ip, consumer: None };
+    let target_index = pool.pick(&key).ok_or_else(|| ProxyError::NoHealthyTarget { upstream: pool.name.clone() })?;
+    let target = &pool.targets[target_index];
+    facts.target.clone_from(&target.authority);
+
+    // Proxying.
+    let mut forwarded_path = String::with_capacity(path.len() + pool.base_path.len());
+    forwarded_path.push_str(&pool.base_path);
+    for segment in &segments[..version_segments] {
+        forwarded_path.push('/');
+        forwarded_path.push_str(segment);
+    }
+    let skip = version_segments + if route.strip_prefix { matched.prefix_segments } else { 0 };
+    let rest = &segments[skip..];
+    if rest.is_empty() {
+        forwarded_path.push('/');
+    }
+    for segment in rest {
+        forwarded_path.push('/');
+        forwarded_path.push_str(segment);
+    }
+    let uri_text = match request.uri().query() {
+        Some(query) => format!("{}://{}{forwarded_path}?{query}", pool.uri_scheme(), target.authority),
+        None => format!("{}://{}{forwarded_path}", pool.uri_scheme(), target.authority),
+    };
+    let uri: Uri = uri_text.parse().map_err(|_| ProxyError::BadRequest("the request path cannot be forwarded"))?;
+
+    let client_upgrade = headers::is_upgrade_request(request.headers()) && request.version() == Version::HTTP_11;
+    let client_on_upgrade = client_upgrade.then(|| hyper::upgrade::on(&mut request));
+    let (mut parts, incoming) = request.into_parts();
+    let original_host =
+        parts.headers.get(HOST).cloned().or_else(|| parts.uri.authority().and_then(|a| HeaderValue::from_str(a.as_str()).ok()));
+    let keeps_te_trailers = pool.scheme == gatectl_spec::model::UpstreamScheme::H2c
+        && parts.headers.get_all(http::header::TE).iter().any(|value| value.as_bytes().eq_ignore_ascii_case(b"trailers"));
+    headers::strip_hop_by_hop(&mut parts.headers, client_upgrade);
+    if keeps_te_trailers {
+        parts.headers.insert(http::header::TE, HeaderValue::from_static("trailers"));
+    }
+    set_forwarding_headers(&mut parts.headers, connection, original_host.as_ref(), parts.version);
+    set_upstream_host(&mut parts.headers, route, pool, &target.authority, original_host);
+    if let Ok(value) = HeaderValue::from_str(request_id) {
+        parts.headers.insert(config.request_id_header.clone(), value);
+    }
+    if let Ok(value) = HeaderValue::from_str(&trace.traceparent) {
+        parts.headers.insert("traceparent", value);
+    }
+    route.request_headers.apply(&mut parts.headers);
+    parts.uri = uri;
+    parts.version = if pool.scheme == gatectl_spec::model::UpstreamScheme::H2c { Version::HTTP_2 } else { Version::HTTP_11 };
+
+    let limited = LimitedBody::new(incoming, body_limit);
+    let exceeded = limited.exceeded.clone();
+    facts.bytes_in = Some(limited.counter.clone());
+    let upstream_request = Request::from_parts(parts, limited.boxed());
+
+    let response = send(route, pool, target_index, upstream_request, &exceeded, body_limit, facts).await?;
+    finish_response(route, response, client_on_upgrade)
+}
+
+/// Sends the request to one target, once: requests are never retried, so a POST whose
+/// upstream fails after reading the body is not sent twice.
+async fn send(
+    route: &CompiledRoute,
+    pool: &Arc<UpstreamPool>,
+    target_index: usize,
+    request: Request<ProxyBody>,
+    exceeded: &std::sync::atomic::AtomicBool,
+    body_limit: u64,
+    facts: &mut RequestFacts,
+) -> Result<Response<Incoming>, ProxyError> {
+    let target = &pool.targets[target_index];
+    let connect_timeout = route.timeouts.connect.unwrap_or(pool.timeouts.connect).as_std();
+    let response_timeout = route.timeouts.response.unwrap_or(pool.timeouts.response).as_std();
+    let total_timeout = route.timeouts.total.unwrap_or(pool.timeouts.total).as_std();
+    let client = pool.client(connect_timeout);
+
+    target.in_flight.fetch_add(1, Ordering::Relaxed);
+    let sent = Instant::now();
+    facts.deadline = Some(tokio::time::Instant::now() + total_timeout);
+    let result = tokio::time::timeout(response_timeout.min(total_timeout), client.request(request)).await;
+    target.in_flight.fetch_sub(1, Ordering::Relaxed);
+    facts.upstream_latency = Some(sent.elapsed());
+
+    let outcome = match result {
+        Err(_elapsed) => {
+            tracing::warn!(route = %route.name, upstream.addr = %target.authority, timeout = ?response_timeout.min(total_timeout), "upstream response timed out");
+            Err(ProxyError::UpstreamTimeout)
+        }
+        Ok(Err(_)) if exceeded.load(Ordering::Relaxed) => return Err(ProxyError::BodyTooLarge { limit: body_limit }),
+        Ok(Err(error)) => {
+            tracing::warn!(error = %error_chain(&error), route = %route.name, upstream.addr = %target.authority, "upstream request failed");
+            Err(classify_client_error(&error))
+        }
+        Ok(Ok(response)) => Ok(response),
+    };
+    let success = outcome.as_ref().is_ok_and(|response| !response.status().is_server_error());
+    pool.record_passive(target_index, success);
+    outcome
+}
+
+fn classify_client_error(error: &hyper_util::client::legacy::Error) -> ProxyError {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    let mut timed_out = false;
+    while let Some(current) = source {
+        if let Some(io) = current.downcast_ref::<std::io::Error>()
+            && io.kind() == std::io::ErrorKind::TimedOut
+        {
+            timed_out = true;
+        }
+        source = current.source();
+    }
+    match (error.is_connect(), timed_out) {
+        (_, true) => ProxyError::UpstreamTimeout,
+        (true, false) => ProxyError::UpstreamConnect,
+        (false, false) => ProxyError::UpstreamFailure,
+    }
+}
+
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(current) = source {
+        text.push_str(": ");
+        text.push_str(&current.to_string());
+        source = current.source();
+    }
+    text
+}
+
+fn finish_response(
+    route: &CompiledRoute,
+    mut response: Response<Incoming>,
+    client_on_upgrade: Option<hyper::upgrade::OnUpgrade>,
+) -> Result<Response<ProxyBody>, ProxyError> {
+    let switching = response.status() == http::StatusCode::SWITCHING_PROTOCOLS;
+    if switching && let Some(client_on_upgrade) = client_on_upgrade {
+        let upstream_on_upgrade = hyper::upgrade::on(&mut response);
+        upgrade::spawn_tunnel(client_on_upgrade, upstream_on_upgrade);
+    }
+    let (mut parts, incoming) = response.into_parts();
+    headers::strip_hop_by_hop(&mut parts.headers, switching);
+    for (name, value) in &route.deprecation_headers {
+        parts.headers.insert(name.clone(), value.clone());
+    }
+    route.response_headers.apply(&mut parts.headers);
+    Ok(Response::from_parts(parts, incoming.map_err(Into::into).boxed()))
+}
+
+/// Rejects request heads larger than the limit: the request line plus each header line.
+fn check_head_size<B>(request: &Request<B>, limit: u64) -> Result<(), ProxyError> {
+    let target = request.uri().path_and_query().map_or(1, |target| target.as_str().len());
+    let line = request.method().as_str().len() + target + 12;
+    let headers: usize = request.headers().iter().map(|(name, value)| name.as_str().len() + value.len() + 4).sum();
+    if (line + headers) as u64 > limit {
+        return Err(ProxyError::HeadersTooLarge { limit });
+    }
+    Ok(())
+}
+
+/// Checks framing beyond what hyper 1.x already does. Hyper responds 400 to differing
+/// Content-Length values and to a Transfer-Encoding whose last coding is not `chunked`, and it
+/// drops Content-Length when Transfer-Encoding is present. Transfer codings other than `chunked`
+/// alone get 501, because forwarding the decoded body without them would change its meaning.
+fn check_framing(headers: &http::HeaderMap) -> Result<(), ProxyError> {
+    for value in headers.get_all(TRANSFER_ENCODING) {
+        let is_plain_chunked = value.to_str().is_ok_and(|text| text.trim().eq_ignore_ascii_case("chunked"));
+        if !is_plain_chunked {
+            return Err(ProxyError::UnsupportedTransferCoding);
+        }
+    }
+    if headers.get_all(CONTENT_LENGTH).iter().count() > 1 {
+        return Err(ProxyError::BadRequest("the request has more than one Content-Length header"));
+    }
+    Ok(())
+}
+
+fn content_length(headers: &http::HeaderMap) -> Option<u64> {
+    headers.get(CONTENT_LENGTH)?.to_str().ok()?.trim().parse().ok()
+}
+
+/// Returns the request's host without port, from `Host` or the HTTP/2 authority. HTTP/1.1
+/// requests must carry `Host` (RFC 9112 section 3.2).
+fn request_host<B>(request: &Request<B>) -> Result<Option<String>, ProxyError> {
+    if let Some(value) = request.headers().get(HOST) {
+        let text = value.to_str().map_err(|_| ProxyError::BadRequest("the Host header is not valid"))?;
+        return normalize_host(text).map(Some).ok_or(ProxyError::BadRequest("the Host header is not valid"));
+    }
+    if let Some(authority) = request.uri().authority() {
+        return Ok(normalize_host(authority.as_str()));
+    }
+    if request.version() == Version::HTTP_11 {
+        return Err(ProxyError::BadRequest("HTTP/1.1 requests must carry a Host header"));
+    }
+    Ok(None)
+}
+
+/// Returns the requested API version (aliases resolved) and how many leading path segments
+/// named it (0 or 1).
+fn requested_version(config: &CompiledConfig, segments: &[&str], headers: &http::HeaderMap) -> (Option<String>, usize) {
+    let versioning = &config.versioning;
+    let resolve = |name: &str| versioning.aliases.get(name).cloned().unwrap_or_else(|| name.to_owned());
+    if versioning.url_prefix
+        && let Some(first) = segments.first()
+    {
+        let resolved = resolve(first);
+        if config.router.is_known_version(&resolved) {
+            return (Some(resolved), 1);
+        }
+    }
+    if let Some(value) = headers.get(versioning.header.as_str()).and_then(|value| value.to_str().ok()) {
+        return (Some(resolve(value.trim())), 0);
+    }
+    (versioning.default_version.as_deref().map(resolve), 0)
+}
+
+fn set_forwarding_headers(
+    headers: &mut http::HeaderMap,
+    connection: ConnectionInfo,
+    original_host: Option<&HeaderValue>,
+    version: Version,
+) {
+    headers::append_forwarded_for(headers, connection.peer.ip());
+    let proto = if connection.is_tls { "https" } else { "http" };
+    headers.insert("x-forwarded-proto", HeaderValue::from_static(proto));
+    if let Some(host) = original_host {
+        headers.insert("x-forwarded-host", host.clone());
+    }
+    let via = match version {
+        Version::HTTP_2 => "2 gatectl",
+        Version::HTTP_10 => "1.0 gatectl",
+        _ => "1.1 gatectl",
+    };
+    headers.append(http::header::VIA, HeaderValue::from_static(via));
+}
+
+fn set_upstream_host(
+    headers: &mut http::HeaderMap,
+    route: &CompiledRoute,
+    pool: &UpstreamPool,
+    authority: &str,
+    original: Option<HeaderValue>,
+) {
+    let host = match (&route.host_rewrite, pool.preserve_host, original) {
+        (Some(rewrite), _, _) => Some(rewrite.clone()),
+        (None, true, Some(original)) => Some(original),
+        _ => HeaderValue::from_str(authority).ok(),
+    };
+    if let Some(host) = host {
+        headers.insert(HOST, host);
+    }
+}

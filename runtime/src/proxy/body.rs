@@ -1,0 +1,190 @@
+//! Body types: everything is streamed frame by frame and never collected in memory.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Empty, Full};
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The body type of every request and response the gateway sends.
+pub type ProxyBody = BoxBody<Bytes, BoxError>;
+
+pub fn full_body(bytes: Bytes) -> ProxyBody {
+    Full::new(bytes).map_err(|never| match never {}).boxed()
+}
+
+pub fn empty_body() -> ProxyBody {
+    Empty::new().map_err(|never| match never {}).boxed()
+}
+
+/// The request body was larger than the route's limit.
+#[derive(Debug, thiserror::Error)]
+#[error("the request body is larger than the limit")]
+pub struct BodyLimitExceeded;
+
+/// A request body that counts bytes and fails as soon as the limit is crossed. The proxy reads
+/// `exceeded` afterwards to learn why the upstream exchange failed.
+pub struct LimitedBody<B> {
+    inner: B,
+    limit: u64,
+    pub counter: Arc<AtomicU64>,
+    pub exceeded: Arc<AtomicBool>,
+}
+
+impl<B> LimitedBody<B> {
+    pub fn new(inner: B, limit: u64) -> Self {
+        Self { inner, limit, counter: Arc::new(AtomicU64::new(0)), exceeded: Arc::new(AtomicBool::new(false)) }
+    }
+}
+
+impl<B> Body for LimitedBody<B>
+where
+    B: Body<Data = Bytes> + Unpin,
+    B::Error: Into<BoxError>,
+{
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(mut self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let frame = match Pin::new(&mut self.inner).poll_frame(context) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(None) => return Poll::Ready(None),
+            Poll::Ready(Some(Err(error))) => return Poll::Ready(Some(Err(error.into()))),
+            Poll::Ready(Some(Ok(frame))) => frame,
+        };
+        if let Some(data) = frame.data_ref() {
+            let total = self.counter.fetch_add(data.len() as u64, Ordering::Relaxed) + data.len() as u64;
+            if total > self.limit {
+                self.exceeded.store(true, Ordering::Relaxed);
+                return Poll::Ready(Some(Err(Box::new(BodyLimitExceeded))));
+            }
+        }
+        Poll::Ready(Some(Ok(frame)))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// The response body was not finished before the total timeout.
+#[derive(Debug, thiserror::Error)]
+#[error("the upstream response did not finish before the total timeout")]
+pub struct TotalTimeout;
+
+/// A response body that counts bytes, stops at the total deadline, and runs `on_finish` once
+/// when it ends or is dropped (client gone), which is when the access-log line is written.
+pub struct ObservedBody {
+    inner: ProxyBody,
+    deadline: Option<Pin<Box<tokio::time::Sleep>>>,
+    bytes: u64,
+    /// Called once with the number of body bytes sent.
+    on_finish: Option<Box<dyn FnOnce(u64) + Send + Sync>>,
+}
+
+impl ObservedBody {
+    pub fn new(inner: ProxyBody, deadline: Option<tokio::time::Instant>, on_finish: impl FnOnce(u64) + Send + Sync + 'static) -> Self {
+        Self {
+            inner,
+            deadline: deadline.map(|deadline| Box::pin(tokio::time::sleep_until(deadline))),
+            bytes: 0,
+            on_finish: Some(Box::new(on_finish)),
+        }
+    }
+
+    fn finish(&mut self) {
+        if let Some(on_finish) = self.on_finish.take() {
+            on_finish(self.bytes);
+        }
+    }
+}
+
+impl Body for ObservedBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(mut self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = &mut *self;
+        let result = Pin::new(&mut this.inner).poll_frame(context);
+        match result {
+            Poll::Pending => {
+                if let Some(deadline) = &mut this.deadline
+                    && deadline.as_mut().poll(context).is_ready()
+                {
+                    this.finish();
+                    return Poll::Ready(Some(Err(Box::new(TotalTimeout))));
+                }
+                Poll::Pending
+            }
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    this.bytes += data.len() as u64;
+                }
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Ready(None) => {
+                this.finish();
+                Poll::Ready(None)
+            }
+            Poll::Ready(Some(Err(error))) => {
+                this.finish();
+                Poll::Ready(Some(Err(error)))
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for ObservedBody {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
+use std::future::Future;
+
+/// A body that keeps `guard` alive until the body is dropped, for per-request guards.
+pub struct HoldingBody<G> {
+    inner: ProxyBody,
+    _guard: G,
+}
+
+impl<G> HoldingBody<G> {
+    pub fn new(inner: ProxyBody, guard: G) -> Self {
+        Self { inner, _guard: guard }
+    }
+}
+
+impl<G: Unpin> Body for HoldingBody<G> {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(mut self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        Pin::new(&mut self.inner).poll_frame(context)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}

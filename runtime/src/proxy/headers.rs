@@ -1,0 +1,110 @@
+//! Header handling between client and upstream: hop-by-hop removal and forwarding headers.
+//!
+//! Client address rule: the socket peer is the client unless it is in `settings.trustedProxies`.
+//! When it is, `X-Forwarded-For` is read from the right and the first address that is not a
+//! trusted proxy is the client (the left-most entry when all are trusted). The peer address is
+//! always appended to `X-Forwarded-For` before forwarding, whatever the client sent.
+
+use std::net::IpAddr;
+
+use http::header::{CONNECTION, HeaderMap, HeaderName, HeaderValue, UPGRADE};
+use ipnet::IpNet;
+
+/// Headers that describe one connection and are never forwarded (RFC 9110 section 7.6.1).
+const HOP_BY_HOP: [&str; 8] =
+    ["connection", "keep-alive", "proxy-authorization", "proxy-authenticate", "proxy-connection", "te", "trailer", "transfer-encoding"];
+
+/// Returns whether the message requests a protocol switch (`Connection: upgrade` with an `Upgrade` header).
+pub fn is_upgrade_request(headers: &HeaderMap) -> bool {
+    headers.contains_key(UPGRADE) && connection_tokens(headers).any(|token| token.eq_ignore_ascii_case("upgrade"))
+}
+
+fn connection_tokens(headers: &HeaderMap) -> impl Iterator<Item = &str> {
+    headers
+        .get_all(CONNECTION)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .map(str::trim)
+        .filter(|token| !token.is_empty())
+}
+
+/// Removes hop-by-hop headers and the headers that `Connection` names. With `keep_upgrade`, the
+/// `Upgrade` header is kept and `Connection: upgrade` is set again, for protocol switches.
+pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
+    let named: Vec<HeaderName> = connection_tokens(headers).filter_map(|token| HeaderName::from_bytes(token.as_bytes()).ok()).collect();
+    for name in named {
+        if keep_upgrade && name == UPGRADE {
+            continue;
+        }
+        headers.remove(name);
+    }
+    for name in HOP_BY_HOP {
+        headers.remove(name);
+    }
+    if keep_upgrade {
+        headers.insert(CONNECTION, HeaderValue::from_static("upgrade"));
+    } else {
+        headers.remove(UPGRADE);
+    }
+}
+
+/// Returns the client's address under the trusted-proxy rule in this module's documentation.
+pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr {
+    let is_trusted = |address: &IpAddr| trusted.iter().any(|network| network.contains(address));
+    if !is_trusted(&peer) {
+        return peer;
+    }
+    let mut client = peer;
+    let entries = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .collect::<Vec<_>>();
+    for entry in entries.iter().rev() {
+        let Ok(address) = entry.trim().parse::<IpAddr>() else { return client };
+        client = address;
+        if !is_trusted(&address) {
+            return address;
+        }
+    }
+    client
+}
+
+/// Appends the peer address to `X-Forwarded-For`, merging repeated headers into one line.
+pub fn append_forwarded_for(headers: &mut HeaderMap, peer: IpAddr) {
+    let existing: Vec<&str> = headers.get_all("x-forwarded-for").iter().filter_map(|value| value.to_str().ok()).collect();
+    let line = if existing.is_empty() { peer.to_string() } else { format!("{}, {peer}", existing.join(", ")) };
+    if let Ok(value) = HeaderValue::from_str(&line) {
+        headers.insert("x-forwarded-for", value);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_ip_skips_trusted_proxies() {
+        let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        let mut headers = HeaderMap::new();
+        headers.insert("x-forwarded-for", HeaderValue::from_static("203.0.113.9, 198.51.100.1, 10.0.0.2"));
+        let peer: IpAddr = "10.0.0.1".parse().unwrap();
+        assert_eq!(client_ip(peer, &headers, &trusted), "198.51.100.1".parse::<IpAddr>().unwrap());
+        let outsider: IpAddr = "192.0.2.7".parse().unwrap();
+        assert_eq!(client_ip(outsider, &headers, &trusted), outsider);
+    }
+
+    #[test]
+    fn connection_named_headers_are_removed() {
+        let mut headers = HeaderMap::new();
+        headers.insert(CONNECTION, HeaderValue::from_static("close, X-Secret"));
+        headers.insert("x-secret", HeaderValue::from_static("1"));
+        headers.insert("x-kept", HeaderValue::from_static("1"));
+        strip_hop_by_hop(&mut headers, false);
+        assert!(!headers.contains_key("x-secret"));
+        assert!(!headers.contains_key(CONNECTION));
+        assert!(headers.contains_key("x-kept"));
+    }
+}

@@ -1,0 +1,23 @@
+//! Protocol switches (WebSocket and other `Upgrade` requests): after both sides agreed with 101,
+//! bytes are copied both ways until either side closes.
+
+use hyper::upgrade::OnUpgrade;
+use hyper_util::rt::TokioIo;
+
+pub fn spawn_tunnel(client: OnUpgrade, upstream: OnUpgrade) {
+    tokio::spawn(async move {
+        let (client, upstream) = match tokio::try_join!(client, upstream) {
+            Ok(pair) => pair,
+            Err(error) => {
+                tracing::debug!(%error, "protocol switch failed before the tunnel opened");
+                return;
+            }
+        };
+        let mut client = TokioIo::new(client);
+        let mut upstream = TokioIo::new(upstream);
+        match tokio::io::copy_bidirectional(&mut client, &mut upstream).await {
+            Ok((sent, received)) => tracing::debug!(sent, received, "upgraded connection closed"),
+            Err(error) => tracing::debug!(%error, "upgraded connection ended with an error"),
+        }
+    });
+}

@@ -1,0 +1,91 @@
+//! Configuration activation and graceful shutdown.
+
+mod support;
+
+use std::time::Duration;
+
+use support::{ADMIN_TOKEN, Gateway, Upstream, client, parse_spec};
+
+fn spec_for(upstream: &Upstream, route_path: &str) -> String {
+    format!(
+        "apiVersion: gatectl.dev/v1\nkind: Gateway\nupstreams:\n  - name: app\n    targets: [{{host: 127.0.0.1, port: {}}}]\nroutes:\n  - name: main\n    match: {{path: {{prefix: {route_path}}}}}\n    upstream: app\n",
+        upstream.port()
+    )
+}
+
+#[tokio::test]
+async fn bad_spec_keeps_running_config() {
+    let upstream = Upstream::start("app").await;
+    let gateway = Gateway::start(&spec_for(&upstream, "/old")).await;
+    let before: serde_json::Value =
+        client().get(gateway.admin_url("/status")).bearer_auth(ADMIN_TOKEN).send().await.unwrap().json().await.unwrap();
+
+    let broken = spec_for(&upstream, "/new").replace("upstream: app", "upstream: missing");
+    let error = gateway.runtime.activate(&parse_spec(&broken)).unwrap_err();
+
+    assert!(error.to_string().contains("`missing`"), "{error}");
+    assert_eq!(client().get(gateway.url("/old")).send().await.unwrap().status().as_u16(), 200);
+    assert_eq!(client().get(gateway.url("/new")).send().await.unwrap().status().as_u16(), 404);
+    let after: serde_json::Value =
+        client().get(gateway.admin_url("/status")).bearer_auth(ADMIN_TOKEN).send().await.unwrap().json().await.unwrap();
+    assert_eq!(after["config"]["hash"], before["config"]["hash"]);
+
+    let activation = gateway.runtime.activate(&parse_spec(&spec_for(&upstream, "/new"))).unwrap();
+    assert_ne!(activation.hash, before["config"]["hash"].as_str().unwrap());
+    assert_eq!(client().get(gateway.url("/new")).send().await.unwrap().status().as_u16(), 200);
+    assert_eq!(client().get(gateway.url("/old")).send().await.unwrap().status().as_u16(), 404);
+}
+
+#[tokio::test]
+async fn start_without_config_serves_404() {
+    let options = gatectl_runtime::RuntimeOptions {
+        listen: vec!["127.0.0.1:0".parse().unwrap()],
+        access_log: Some(gatectl_runtime::observe::access_log::AccessLogTarget::Disabled),
+        ..Default::default()
+    };
+    let runtime = gatectl_runtime::Runtime::start(options).await.unwrap();
+    let address = runtime.proxy_addresses()[0];
+
+    let response = client().get(format!("http://{address}/anything")).send().await.unwrap();
+
+    assert_eq!(response.status().as_u16(), 404);
+    assert_eq!(response.headers()["content-type"], "application/problem+json");
+}
+
+#[tokio::test]
+async fn in_flight_request_finishes_on_its_config() {
+    let upstream = Upstream::start("app").await;
+    let gateway = Gateway::start(&spec_for(&upstream, "/")).await;
+    let url = gateway.url("/slow/500");
+    let in_flight = tokio::spawn(async move { client().get(url).send().await.unwrap().status().as_u16() });
+    while upstream.request_count() == 0 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    gateway.runtime.activate(&parse_spec(&spec_for(&upstream, "/elsewhere"))).unwrap();
+
+    assert_eq!(in_flight.await.unwrap(), 200);
+}
+
+#[tokio::test]
+async fn shutdown_drains_in_flight_request() {
+    let upstream = Upstream::start("app").await;
+    let gateway = Gateway::start(&spec_for(&upstream, "/")).await;
+    let address = gateway.address;
+    let url = gateway.url("/slow/500");
+    let in_flight = tokio::spawn(async move {
+        let response = client().get(url).send().await.unwrap();
+        (response.status().as_u16(), response.text().await.unwrap())
+    });
+    while upstream.request_count() == 0 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    let outcome = gateway.runtime.shutdown().await;
+
+    assert_eq!(outcome.abandoned_connections, 0);
+    let (status, body) = in_flight.await.unwrap();
+    assert_eq!(status, 200);
+    assert!(body.contains("\"server\":\"app\""), "{body}");
+    assert!(tokio::net::TcpStream::connect(address).await.is_err(), "the listener must be closed after shutdown");
+}

@@ -1,0 +1,147 @@
+//! Request IDs, trace context, the access log, metrics and the admin listener.
+
+mod support;
+
+use support::{ADMIN_TOKEN, Gateway, Upstream, client};
+
+fn spec_for(upstream: &Upstream) -> String {
+    format!(
+        "apiVersion: gatectl.dev/v1\nkind: Gateway\nupstreams:\n  - name: app\n    targets: [{{host: 127.0.0.1, port: {}}}]\nroutes:\n  - name: orders\n    match: {{path: {{prefix: /orders}}}}\n    upstream: app\n",
+        upstream.port()
+    )
+}
+
+#[tokio::test]
+async fn valid_request_id_is_kept_and_logged() {
+    let upstream = Upstream::start("app").await;
+    let gateway = Gateway::start(&spec_for(&upstream)).await;
+    let id = "0f3c2a9e-4b1d-4c5e-9a77-2d1e8c6b5a40";
+
+    let response = client().get(gateway.url("/orders/1")).header("x-request-id", id).send().await.unwrap();
+
+    assert_eq!(response.headers()["x-request-id"], id);
+    let echo: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(echo["headers"]["x-request-id"][0], id);
+    let lines = gateway.access_log_lines(1).await;
+    let line = &lines[0];
+    assert_eq!(line["requestId"], id);
+    assert_eq!(line["route"], "orders");
+    assert_eq!(line["status"], 200);
+    assert_eq!(line["method"], "GET");
+    assert_eq!(line["path"], "/orders/1");
+    assert_eq!(line["upstreamTarget"], format!("127.0.0.1:{}", upstream.port()));
+    assert_eq!(line["consumer"], "");
+    assert!(line["bytesOut"].as_u64().unwrap() > 0);
+    assert!(line["traceId"].as_str().unwrap().len() == 32);
+}
+
+#[tokio::test]
+async fn invalid_request_id_is_replaced() {
+    let upstream = Upstream::start("app").await;
+    let gateway = Gateway::start(&spec_for(&upstream)).await;
+
+    for incoming in ["a".repeat(600), "tab\tinside".to_owned()] {
+        let response = client().get(gateway.url("/orders")).header("x-request-id", &incoming).send().await.unwrap();
+        let returned = response.headers()["x-request-id"].to_str().unwrap().to_owned();
+        assert_ne!(returned, incoming);
+        assert!(uuid::Uuid::parse_str(&returned).is_ok(), "{returned} is not a UUID");
+        let echo: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(echo["headers"]["x-request-id"][0], returned.as_str(), "the upstream sees the replacement");
+    }
+}
+
+#[tokio::test]
+async fn request_id_is_on_error_responses() {
+    let upstream = Upstream::start("app").await;
+    let gateway = Gateway::start(&spec_for(&upstream)).await;
+
+    let response = client().get(gateway.url("/missing")).header("x-request-id", "abc-123").send().await.unwrap();
+
+    assert_eq!(response.status().as_u16(), 404);
+    assert_eq!(response.headers()["x-request-id"], "abc-123");
+    let problem: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(problem["requestId"], "abc-123");
+    assert_eq!(problem["type"], "about:blank");
+    assert_eq!(problem["title"], "Not Found");
+    assert!(problem["detail"].is_string());
+    let lines = gateway.access_log_lines(1).await;
+    assert_eq!(lines[0]["status"], 404);
+    assert_eq!(lines[0]["requestId"], "abc-123");
+}
+
+#[tokio::test]
+async fn traceparent_is_propagated() {
+    let upstream = Upstream::start("app").await;
+    let gateway = Gateway::start(&spec_for(&upstream)).await;
+    let incoming = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+    let echo: serde_json::Value =
+        client().get(gateway.url("/orders")).header("traceparent", incoming).send().await.unwrap().json().await.unwrap();
+
+    let forwarded = echo["headers"]["traceparent"][0].as_str().unwrap();
+    assert!(forwarded.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"), "{forwarded}");
+    assert_ne!(forwarded, incoming, "the gateway adds its own span ID");
+    let started: serde_json::Value = client().get(gateway.url("/orders")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(started["headers"]["traceparent"][0].as_str().unwrap().len(), 55);
+}
+
+#[tokio::test]
+async fn admin_requires_bearer_token() {
+    let upstream = Upstream::start("app").await;
+    let gateway = Gateway::start(&spec_for(&upstream)).await;
+
+    let anonymous = client().get(gateway.admin_url("/metrics")).send().await.unwrap();
+    assert_eq!(anonymous.status().as_u16(), 401);
+    let wrong = client().get(gateway.admin_url("/status")).bearer_auth("wrong-token").send().await.unwrap();
+    assert_eq!(wrong.status().as_u16(), 401);
+    let health = client().get(gateway.admin_url("/healthz")).bearer_auth(ADMIN_TOKEN).send().await.unwrap();
+    assert_eq!(health.status().as_u16(), 200);
+}
+
+#[tokio::test]
+async fn admin_listener_needs_a_token() {
+    let options = gatectl_runtime::RuntimeOptions {
+        admin_listen: Some("127.0.0.1:0".parse().unwrap()),
+        admin_token: None,
+        listen: vec!["127.0.0.1:0".parse().unwrap()],
+        ..Default::default()
+    };
+
+    let result = gatectl_runtime::Runtime::start(options).await;
+
+    assert!(matches!(result, Err(gatectl_runtime::StartError::MissingAdminToken)));
+}
+
+#[tokio::test]
+async fn metrics_count_requests_by_route() {
+    let upstream = Upstream::start("app").await;
+    let gateway = Gateway::start(&spec_for(&upstream)).await;
+    for _ in 0..3 {
+        client().get(gateway.url("/orders")).send().await.unwrap().bytes().await.unwrap();
+    }
+    client().get(gateway.url("/nowhere")).send().await.unwrap().bytes().await.unwrap();
+    gateway.access_log_lines(4).await;
+
+    let metrics = client().get(gateway.admin_url("/metrics")).bearer_auth(ADMIN_TOKEN).send().await.unwrap().text().await.unwrap();
+
+    assert!(metrics.contains("gatectl_requests_total{route=\"orders\",consumer=\"\",status_class=\"2xx\"} 3"), "{metrics}");
+    assert!(metrics.contains("gatectl_requests_total{route=\"\",consumer=\"\",status_class=\"4xx\"} 1"), "{metrics}");
+    assert!(metrics.contains("gatectl_request_duration_seconds_count{route=\"orders\"} 3"), "{metrics}");
+    assert!(metrics.contains("gatectl_requests_in_flight 0"), "{metrics}");
+    assert!(metrics.contains("gatectl_config_generation 1"), "{metrics}");
+}
+
+#[tokio::test]
+async fn access_log_counts_body_bytes() {
+    let upstream = Upstream::start("app").await;
+    let gateway = Gateway::start(&spec_for(&upstream)).await;
+
+    let response = client().post(gateway.url("/orders")).body("hello").send().await.unwrap();
+    let body = response.bytes().await.unwrap();
+
+    let lines = gateway.access_log_lines(1).await;
+    assert_eq!(lines[0]["bytesIn"], 5);
+    assert_eq!(lines[0]["bytesOut"], body.len());
+    assert_eq!(lines[0]["method"], "POST");
+    assert!(lines[0]["upstreamLatencyMs"].is_number());
+}

@@ -1,0 +1,304 @@
+//! Proxy semantics: hop-by-hop headers, forwarding headers, request framing, limits, timeouts,
+//! WebSocket upgrades and the no-retry rule.
+
+mod support;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use support::{Gateway, Upstream, client, client_frame, json_body_of, raw_exchange, read_server_frame, status_of};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+fn single_route_spec(upstream: &Upstream, settings: &str, route_extra: &str) -> String {
+    format!(
+        "apiVersion: gatectl.dev/v1\nkind: Gateway\n{settings}upstreams:\n  - name: app\n    targets: [{{host: 127.0.0.1, port: {}}}]\nroutes:\n  - name: all\n    match: {{path: {{prefix: /}}}}\n    upstream: app\n{route_extra}",
+        upstream.port()
+    )
+}
+
+#[tokio::test]
+async fn hop_by_hop_headers_are_stripped_both_ways() {
+    let upstream = Upstream::start("app").await;
+    let gateway = Gateway::start(&single_route_spec(&upstream, "", "")).await;
+
+    let request = "GET /hop HTTP/1.1\r\nHost: gw.test\r\nConnection: close, X-Secret\r\nX-Secret: 1\r\nKeep-Alive: timeout=5\r\nTE: trailers\r\nProxy-Authorization: Basic eA==\r\nProxy-Connection: keep-alive\r\nUpgrade: h2c\r\nX-Kept: yes\r\n\r\n";
+    let response = raw_exchange(gateway.address, request.as_bytes()).await;
+
+    assert_eq!(status_of(&response), 200, "{response}");
+    let echo = json_body_of(&response);
+    let seen = echo["headers"].as_object().unwrap();
+    for name in ["x-secret", "keep-alive", "te", "proxy-authorization", "proxy-connection", "upgrade", "transfer-encoding"] {
+        assert!(!seen.contains_key(name), "the upstream received hop-by-hop header {name}");
+    }
+    assert_ne!(echo["headers"]["connection"][0], "close", "the client's Connection header must not reach the upstream");
+    assert_eq!(echo["headers"]["x-kept"][0], "yes");
+
+    let head = response.split("\r\n\r\n").next().unwrap().to_ascii_lowercase();
+    for name in ["x-upstream-secret", "keep-alive", "proxy-authenticate", "trailer"] {
+        assert!(!head.contains(&format!("\n{name}:")), "the client received hop-by-hop header {name}: {head}");
+    }
+    assert!(head.contains("\nx-upstream-kept: 1"), "{head}");
+}
+
+#[tokio::test]
+async fn forwarded_for_is_appended() {
+    let upstream = Upstream::start("app").await;
+    let gateway = Gateway::start(&single_route_spec(&upstream, "", "")).await;
+
+    let echo: serde_json::Value = client()
+        .get(gateway.url("/x"))
+        .header("x-forwarded-for", "203.0.113.9")
+        .header("host", "shop.example.test")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+
+    assert_eq!(echo["headers"]["x-forwarded-for"][0], "203.0.113.9, 127.0.0.1");
+    assert_eq!(echo["headers"]["x-forwarded-proto"][0], "http");
+    assert_eq!(echo["headers"]["x-forwarded-host"][0], "shop.example.test");
+    assert_eq!(echo["headers"]["via"][0], "1.1 gatectl");
+}
+
+#[tokio::test]
+async fn trusted_proxy_rule_picks_client_address() {
+    let upstream = Upstream::start("app").await;
+    let settings = "settings:\n  trustedProxies: [127.0.0.0/8, 10.0.0.0/8]\n";
+    let gateway = Gateway::start(&single_route_spec(&upstream, settings, "")).await;
+
+    client().get(gateway.url("/x")).header("x-forwarded-for", "198.51.100.7, 10.1.2.3").send().await.unwrap();
+
+    let lines = gateway.access_log_lines(1).await;
+    assert_eq!(lines[0]["clientAddress"], "198.51.100.7");
+}
+
+#[tokio::test]
+async fn chunked_with_content_length_is_forwarded_chunked() {
+    let upstream = Upstream::start("app").await;
+    let gateway = Gateway::start(&single_route_spec(&upstream, "", "")).await;
+
+    let request = "POST /x HTTP/1.1\r\nHost: gw.test\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\nConnection: close\r\n\r\n5\r\nhello\r\n0\r\n\r\n";
+    let response = raw_exchange(gateway.address, request.as_bytes()).await;
+
+    assert_eq!(status_of(&response), 200, "{response}");
+    let echo = json_body_of(&response);
+    assert_eq!(echo["body"], "hello");
+    let has_length = echo["headers"].get("content-length").is_some();
+    let has_chunked = echo["headers"].get("transfer-encoding").is_some();
+    let both = has_length && has_chunked;
+    assert!(!both, "the upstream must never receive both framing headers: {echo}");
+}
+
+#[tokio::test]
+async fn conflicting_content_lengths_are_400() {
+    let upstream = Upstream::start("app").await;
+    let gateway = Gateway::start(&single_route_spec(&upstream, "", "")).await;
+
+    let request = "POST /x HTTP/1.1\r\nHost: gw.test\r\nContent-Length: 5\r\nContent-Length: 6\r\nConnection: close\r\n\r\nhello!";
+    let response = raw_exchange(gateway.address, request.as_bytes()).await;
+
+    assert_eq!(status_of(&response), 400);
+    assert_eq!(upstream.request_count(), 0);
+}
+
+#[tokio::test]
+async fn transfer_coding_rules() {
+    let upstream = Upstream::start("app").await;
+    let gateway = Gateway::start(&single_route_spec(&upstream, "", "")).await;
+    let send = |coding: &'static str| {
+        let request =
+            format!("POST /x HTTP/1.1\r\nHost: gw.test\r\nTransfer-Encoding: {coding}\r\nConnection: close\r\n\r\n5\r\nhello\r\n0\r\n\r\n");
+        async move { raw_exchange(gateway.address, request.as_bytes()).await }
+    };
+
+    // `chunked` is not the final coding: hyper rejects the message.
+    assert_eq!(status_of(&send("chunked, gzip").await), 400);
+    // Another coding before `chunked` would change the body's meaning once decoded: 501.
+    let gzip_then_chunked = send("gzip, chunked").await;
+    assert_eq!(status_of(&gzip_then_chunked), 501);
+    assert!(gzip_then_chunked.contains("application/problem+json"));
+    assert_eq!(upstream.request_count(), 0);
+    // Trailing whitespace is not part of a field value (RFC 9110 section 5.5): plain chunked.
+    let trailing_space = send("chunked ").await;
+    assert_eq!(status_of(&trailing_space), 200);
+    assert_eq!(json_body_of(&trailing_space)["body"], "hello");
+}
+
+#[tokio::test]
+async fn oversized_head_is_431_before_upstream() {
+    let upstream = Upstream::start("app").await;
+    let settings = "settings:\n  limits: {maxHeaderBytes: 1024}\n";
+    let gateway = Gateway::start(&single_route_spec(&upstream, settings, "")).await;
+
+    let response = client().get(gateway.url("/x")).header("x-large", "a".repeat(2000)).send().await.unwrap();
+
+    assert_eq!(response.status().as_u16(), 431);
+    assert_eq!(response.headers()["content-type"], "application/problem+json");
+    assert_eq!(upstream.request_count(), 0);
+}
+
+#[tokio::test]
+async fn body_over_limit_is_413_before_upstream() {
+    let upstream = Upstream::start("app").await;
+    let gateway = Gateway::start(&single_route_spec(&upstream, "", "    maxBodyBytes: 16\n")).await;
+
+    let response = client().post(gateway.url("/x")).body("x".repeat(17)).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 413);
+    assert_eq!(upstream.request_count(), 0);
+
+    let within = client().post(gateway.url("/x")).body("x".repeat(16)).send().await.unwrap();
+    assert_eq!(within.status().as_u16(), 200);
+}
+
+#[tokio::test]
+async fn streamed_body_over_limit_is_413() {
+    let upstream = Upstream::start("app").await;
+    let gateway = Gateway::start(&single_route_spec(&upstream, "", "    maxBodyBytes: 16\n")).await;
+
+    let request = "POST /x HTTP/1.1\r\nHost: gw.test\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n10\r\n0123456789abcdef\r\n10\r\n0123456789abcdef\r\n0\r\n\r\n";
+    let response = raw_exchange(gateway.address, request.as_bytes()).await;
+
+    assert_eq!(status_of(&response), 413, "{response}");
+}
+
+#[tokio::test]
+async fn slow_request_head_is_408() {
+    let upstream = Upstream::start("app").await;
+    let settings = "settings:\n  limits: {headerTimeout: 200ms}\n";
+    let gateway = Gateway::start(&single_route_spec(&upstream, settings, "")).await;
+
+    let response = raw_exchange(gateway.address, b"GET /x HTTP/1.1\r\nHost: gw.test\r\n").await;
+
+    assert_eq!(status_of(&response), 408, "{response}");
+    assert!(response.contains("application/problem+json"));
+    assert_eq!(upstream.request_count(), 0);
+}
+
+#[tokio::test]
+async fn websocket_upgrade_relays_frames() {
+    let upstream = Upstream::start("app").await;
+    let gateway = Gateway::start(&single_route_spec(&upstream, "", "")).await;
+
+    let mut stream = TcpStream::connect(gateway.address).await.unwrap();
+    let handshake = "GET /chat HTTP/1.1\r\nHost: gw.test\r\nConnection: keep-alive, Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
+    stream.write_all(handshake.as_bytes()).await.unwrap();
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8; 1];
+        stream.read_exact(&mut byte).await.unwrap();
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8(head).unwrap();
+    assert_eq!(status_of(&head), 101, "{head}");
+    assert!(head.to_ascii_lowercase().contains("upgrade: websocket"), "{head}");
+
+    assert_eq!(read_server_frame(&mut stream).await, b"hello");
+    stream.write_all(&client_frame(b"ping")).await.unwrap();
+    assert_eq!(read_server_frame(&mut stream).await, b"echo: ping");
+}
+
+#[tokio::test]
+async fn post_reset_after_body_is_not_retried() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let connections = Arc::new(AtomicUsize::new(0));
+    let counter = connections.clone();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            counter.fetch_add(1, Ordering::SeqCst);
+            let mut buffer = [0u8; 4096];
+            let _ = stream.read(&mut buffer).await;
+            let _ = stream.set_zero_linger();
+            drop(stream);
+        }
+    });
+    let spec = format!(
+        "apiVersion: gatectl.dev/v1\nkind: Gateway\nupstreams:\n  - name: app\n    targets: [{{host: 127.0.0.1, port: {port}}}]\nroutes:\n  - name: all\n    match: {{path: {{prefix: /}}}}\n    upstream: app\n"
+    );
+    let gateway = Gateway::start(&spec).await;
+
+    let response = client().post(gateway.url("/orders")).body("{\"item\":1}").send().await.unwrap();
+
+    assert_eq!(response.status().as_u16(), 502);
+    assert_eq!(connections.load(Ordering::SeqCst), 1, "the POST must reach the upstream exactly once");
+}
+
+#[tokio::test]
+async fn upstream_errors_map_to_502_and_504() {
+    let upstream = Upstream::start("app").await;
+    let closed = support::closed_port().await;
+    let spec = format!(
+        "apiVersion: gatectl.dev/v1\nkind: Gateway\nupstreams:\n  - name: app\n    targets: [{{host: 127.0.0.1, port: {}}}]\n  - name: gone\n    targets: [{{host: 127.0.0.1, port: {closed}}}]\nroutes:\n  - name: slow\n    match: {{path: {{prefix: /slow}}}}\n    upstream: app\n    timeouts: {{response: 100ms}}\n  - name: gone\n    match: {{path: {{prefix: /gone}}}}\n    upstream: gone\n",
+        upstream.port()
+    );
+    let gateway = Gateway::start(&spec).await;
+
+    let timed_out = client().get(gateway.url("/slow/2000")).send().await.unwrap();
+    assert_eq!(timed_out.status().as_u16(), 504);
+    let body: serde_json::Value = timed_out.json().await.unwrap();
+    assert_eq!(body["title"], "Gateway Timeout");
+
+    let connection_refused = client().get(gateway.url("/gone")).send().await.unwrap();
+    assert_eq!(connection_refused.status().as_u16(), 502);
+    let body: serde_json::Value = connection_refused.json().await.unwrap();
+    assert_eq!(body["status"], 502);
+    let detail = body["detail"].as_str().unwrap();
+    assert!(!detail.contains("127.0.0.1"), "problem details must not expose upstream addresses: {detail}");
+}
+
+/// Reads one HTTP/1.1 response with a Content-Length body from a kept-alive connection.
+async fn read_response(stream: &mut TcpStream) -> String {
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8; 1];
+        stream.read_exact(&mut byte).await.unwrap();
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8(head).unwrap();
+    let length: usize = head
+        .lines()
+        .find_map(|line| line.to_ascii_lowercase().strip_prefix("content-length:").map(|value| value.trim().parse().unwrap()))
+        .unwrap();
+    let mut body = vec![0u8; length];
+    stream.read_exact(&mut body).await.unwrap();
+    format!("{head}{}", String::from_utf8(body).unwrap())
+}
+
+#[tokio::test]
+async fn keep_alive_then_idle_close() {
+    let upstream = Upstream::start("app").await;
+    let settings = "settings:\n  limits: {headerTimeout: 5s, idleTimeout: 200ms}\n";
+    let gateway = Gateway::start(&single_route_spec(&upstream, settings, "")).await;
+    let mut stream = TcpStream::connect(gateway.address).await.unwrap();
+
+    for path in ["/first", "/second"] {
+        let request = format!("GET {path} HTTP/1.1\r\nHost: gw.test\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let response = read_response(&mut stream).await;
+        assert_eq!(status_of(&response), 200, "{response}");
+        assert_eq!(json_body_of(&response)["uri"], path);
+    }
+
+    // An idle connection is closed without a response once the idle timeout passes.
+    let mut rest = Vec::new();
+    let read = tokio::time::timeout(std::time::Duration::from_secs(10), stream.read_to_end(&mut rest)).await;
+    assert!(read.is_ok(), "the idle connection was not closed");
+    assert!(rest.is_empty(), "an idle close must not send bytes: {:?}", String::from_utf8_lossy(&rest));
+}
+
+#[tokio::test]
+async fn total_timeout_cuts_slow_response_body() {
+    let upstream = Upstream::start("app").await;
+    let gateway = Gateway::start(&single_route_spec(&upstream, "", "    timeouts: {response: 5s, total: 200ms}\n")).await;
+
+    let response = client().get(gateway.url("/drip/3000")).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 200, "the response head arrived within the total timeout");
+    let body = response.bytes().await;
+
+    assert!(body.is_err(), "the body must be cut off at the total timeout");
+    let finished = client().get(gateway.url("/drip/0")).send().await.unwrap().bytes().await;
+    assert!(finished.is_ok(), "a body that finishes in time is complete");
+}

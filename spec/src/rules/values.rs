@@ -1,0 +1,307 @@
+//! Values the JSON Schema cannot judge: host names, socket addresses, path templates, header
+//! names and durations.
+
+use std::net::{IpAddr, SocketAddr};
+
+use crate::duration::Duration;
+use crate::model::{HashOn, PathMatch, Timeouts};
+use crate::path_template::PathTemplate;
+
+use super::{Context, pointer};
+
+/// Largest JWT leeway that still makes sense: clocks drifting more than this need fixing.
+const MAX_LEEWAY: Duration = Duration::from_secs(300);
+
+pub(super) fn check(context: &mut Context<'_>) {
+    check_routes(context);
+    check_upstreams(context);
+    check_settings(context);
+    check_auth_providers(context);
+    check_policies(context);
+}
+
+/// Returns whether `host` is a DNS name, or an IP address when `allow_ip` is set. With
+/// `allow_wildcard`, a leading `*.` label is accepted too.
+pub(super) fn is_valid_host(host: &str, allow_wildcard: bool, allow_ip: bool) -> bool {
+    if allow_ip && host.parse::<IpAddr>().is_ok() {
+        return true;
+    }
+    let name = match host.strip_prefix("*.") {
+        Some(rest) if allow_wildcard => rest,
+        _ => host,
+    };
+    if name.is_empty() || name.len() > 253 {
+        return false;
+    }
+    name.split('.').all(|label| {
+        !label.is_empty()
+            && label.len() <= 63
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+            && label.bytes().all(|byte| byte.is_ascii_alphanumeric() || byte == b'-')
+    })
+}
+
+/// Returns whether `name` is an HTTP field name (an RFC 9110 token).
+pub(super) fn is_valid_header_name(name: &str) -> bool {
+    !name.is_empty() && name.bytes().all(|byte| byte.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&byte))
+}
+
+fn host_help(host: &str) -> String {
+    if host.contains(':') && !host.starts_with('[') && host.parse::<IpAddr>().is_err() {
+        return "remove the port: hosts are compared without port".to_owned();
+    }
+    if host.contains("://") {
+        return "remove the scheme: write only the host name".to_owned();
+    }
+    if host.contains('*') {
+        return "a wildcard may only be a whole leading label, as in `*.example.com`".to_owned();
+    }
+    "write a DNS name of letters, digits, `-` and `.`, such as `api.example.com`".to_owned()
+}
+
+fn report_host(context: &mut Context<'_>, host: &str, owner: &str, at: &str) {
+    let help = host_help(host);
+    context.report("invalid-host", format!("invalid host name `{host}` in {owner}"), at).help = Some(help);
+}
+
+fn report_header(context: &mut Context<'_>, name: &str, at: &str, is_key: bool) {
+    let message = format!("invalid header name `{name}`");
+    if is_key {
+        context.report_key("invalid-header-name", message, at);
+    } else {
+        context.report("invalid-header-name", message, at);
+    }
+}
+
+fn check_routes(context: &mut Context<'_>) {
+    let spec = context.spec;
+    for (index, route) in spec.routes.iter().enumerate() {
+        let index = index.to_string();
+        for (host_index, host) in route.matcher.hosts.iter().enumerate() {
+            if !is_valid_host(host, true, true) {
+                let at = pointer(&["routes", &index, "match", "hosts", &host_index.to_string()]);
+                report_host(context, host, &format!("route `{}`", route.name), &at);
+            }
+        }
+        if let PathMatch::Template(template) = &route.matcher.path
+            && let Err(error) = PathTemplate::parse(template)
+        {
+            let at = pointer(&["routes", &index, "match", "path", "template"]);
+            context.report("invalid-path-template", format!("invalid path template `{template}`: {error}"), &at);
+        }
+        for (kind, changes) in [("requestHeaders", &route.request_headers), ("responseHeaders", &route.response_headers)] {
+            for (position, name) in changes.remove.iter().enumerate() {
+                if !is_valid_header_name(name) {
+                    report_header(context, name, &pointer(&["routes", &index, kind, "remove", &position.to_string()]), false);
+                }
+            }
+            for (section, map) in [("set", &changes.set), ("add", &changes.add)] {
+                for name in map.keys().filter(|name| !is_valid_header_name(name)) {
+                    report_header(context, name, &pointer(&["routes", &index, kind, section, name]), true);
+                }
+            }
+        }
+        if let Some(host) = &route.host_rewrite
+            && !is_valid_host(host, false, true)
+        {
+            report_host(
+                context,
+                host,
+                &format!("the host rewrite of route `{}`", route.name),
+                &pointer(&["routes", &index, "hostRewrite"]),
+            );
+        }
+        if let Some(timeouts) = &route.timeouts {
+            for (field, value) in [("connect", timeouts.connect), ("response", timeouts.response), ("total", timeouts.total)] {
+                if value.is_some_and(Duration::is_zero) {
+                    let at = pointer(&["routes", &index, "timeouts", field]);
+                    context.report("invalid-duration", format!("the {field} timeout of route `{}` is zero", route.name), &at);
+                }
+            }
+            let upstream_timeouts = route.upstream.as_deref().and_then(|name| spec.upstream(name)).map(|upstream| &upstream.timeouts);
+            let fallback = Timeouts::default();
+            let upstream_timeouts = upstream_timeouts.unwrap_or(&fallback);
+            let response = timeouts.response.unwrap_or(upstream_timeouts.response);
+            let total = timeouts.total.unwrap_or(upstream_timeouts.total);
+            if (timeouts.response.is_some() || timeouts.total.is_some()) && total < response {
+                let field = if timeouts.total.is_some() { "total" } else { "response" };
+                let message =
+                    format!("the total timeout of route `{}` ({total}) is shorter than its response timeout ({response})", route.name);
+                context.report("timeout-order", message, &pointer(&["routes", &index, "timeouts", field]));
+            }
+        }
+    }
+}
+
+fn check_upstreams(context: &mut Context<'_>) {
+    let spec = context.spec;
+    for (index, upstream) in spec.upstreams.iter().enumerate() {
+        let index = index.to_string();
+        for (target_index, target) in upstream.targets.iter().enumerate() {
+            if !is_valid_host(&target.host, false, true) {
+                let at = pointer(&["upstreams", &index, "targets", &target_index.to_string(), "host"]);
+                report_host(context, &target.host, &format!("a target of upstream `{}`", upstream.name), &at);
+            }
+        }
+        if let Some(sni) = &upstream.tls.sni
+            && !is_valid_host(sni, false, false)
+        {
+            report_host(context, sni, &format!("the SNI of upstream `{}`", upstream.name), &pointer(&["upstreams", &index, "tls", "sni"]));
+        }
+        let timeouts = &upstream.timeouts;
+        for (field, value) in [("connect", timeouts.connect), ("response", timeouts.response), ("total", timeouts.total)] {
+            if value.is_zero() {
+                let at = pointer(&["upstreams", &index, "timeouts", field]);
+                context.report("invalid-duration", format!("the {field} timeout of upstream `{}` is zero", upstream.name), &at);
+            }
+        }
+        if timeouts.total < timeouts.response {
+            let message = format!(
+                "the total timeout of upstream `{}` ({}) is shorter than its response timeout ({})",
+                upstream.name, timeouts.total, timeouts.response
+            );
+            context.report("timeout-order", message, &pointer(&["upstreams", &index, "timeouts", "total"]));
+        }
+        if let Some(HashOn::Header(name)) = &upstream.load_balancing.hash_on
+            && !is_valid_header_name(name)
+        {
+            report_header(context, name, &pointer(&["upstreams", &index, "loadBalancing", "hashOn", "header"]), false);
+        }
+        if let Some(active) = &upstream.health_checks.active {
+            let probe = |field: &str| pointer(&["upstreams", &index, "healthChecks", "active", field]);
+            if active.interval.is_zero() {
+                context.report(
+                    "invalid-duration",
+                    format!("the probe interval of upstream `{}` is zero", upstream.name),
+                    &probe("interval"),
+                );
+            } else if active.timeout.is_zero() || active.timeout >= active.interval {
+                let message = format!(
+                    "the probe timeout of upstream `{}` ({}) must be above zero and below the probe interval ({})",
+                    upstream.name, active.timeout, active.interval
+                );
+                context.report("invalid-duration", message, &probe("timeout"));
+            }
+        }
+        if let Some(passive) = &upstream.health_checks.passive
+            && passive.ejection_time.is_zero()
+        {
+            let at = pointer(&["upstreams", &index, "healthChecks", "passive", "ejectionTime"]);
+            context.report("invalid-duration", format!("the ejection time of upstream `{}` is zero", upstream.name), &at);
+        }
+    }
+}
+
+fn check_settings(context: &mut Context<'_>) {
+    let settings = &context.spec.settings;
+    for (index, listener) in settings.listeners.iter().enumerate() {
+        let index = index.to_string();
+        if listener.address.parse::<SocketAddr>().is_err() {
+            let message = format!("listener `{}` has an invalid address `{}`", listener.name, listener.address);
+            context.report("invalid-listener-address", message, &pointer(&["settings", "listeners", &index, "address"]));
+        }
+        let certificates = listener.tls.iter().flat_map(|tls| tls.certificates.iter()).enumerate();
+        for (certificate_index, certificate) in certificates {
+            for (host_index, host) in certificate.hosts.iter().enumerate() {
+                if !is_valid_host(host, true, true) {
+                    let at = pointer(&[
+                        "settings",
+                        "listeners",
+                        &index,
+                        "tls",
+                        "certificates",
+                        &certificate_index.to_string(),
+                        "hosts",
+                        &host_index.to_string(),
+                    ]);
+                    report_host(context, host, &format!("a certificate of listener `{}`", listener.name), &at);
+                }
+            }
+        }
+    }
+    let headers = [
+        (&settings.request_id_header, pointer(&["settings", "requestIdHeader"])),
+        (&settings.consumer_headers.id, pointer(&["settings", "consumerHeaders", "id"])),
+        (&settings.consumer_headers.tier, pointer(&["settings", "consumerHeaders", "tier"])),
+        (&settings.versioning.header, pointer(&["settings", "versioning", "header"])),
+    ];
+    for (name, at) in headers {
+        if !is_valid_header_name(name) {
+            report_header(context, name, &at, false);
+        }
+    }
+    let limits = &settings.limits;
+    for (field, value) in
+        [("headerTimeout", limits.header_timeout), ("bodyTimeout", limits.body_timeout), ("idleTimeout", limits.idle_timeout)]
+    {
+        if value.is_zero() {
+            context.report("invalid-duration", format!("`settings.limits.{field}` is zero"), &pointer(&["settings", "limits", field]));
+        }
+    }
+}
+
+fn check_auth_providers(context: &mut Context<'_>) {
+    let spec = context.spec;
+    for (index, provider) in spec.auth_providers.iter().enumerate() {
+        let index = index.to_string();
+        if let Some(api_key) = &provider.api_key
+            && api_key.location == crate::model::ApiKeyLocation::Header
+            && !is_valid_header_name(&api_key.name)
+        {
+            report_header(context, &api_key.name, &pointer(&["authProviders", &index, "apiKey", "name"]), false);
+        }
+        let Some(jwt) = &provider.jwt else { continue };
+        if jwt.leeway > MAX_LEEWAY {
+            let message = format!("the leeway of JWT provider `{}` ({}) is over {MAX_LEEWAY}", provider.name, jwt.leeway);
+            context.report("invalid-duration", message, &pointer(&["authProviders", &index, "jwt", "leeway"])).help =
+                Some("fix the clock drift instead; a leeway over 5m keeps expired tokens valid".to_owned());
+        }
+        for (claim, header) in &jwt.forward_claims {
+            if !is_valid_header_name(header) {
+                report_header(context, header, &pointer(&["authProviders", &index, "jwt", "forwardClaims", claim]), false);
+            }
+        }
+        let Some(jwks) = &jwt.jwks else { continue };
+        let jwks_pointer = |field: &str| pointer(&["authProviders", &index, "jwt", "jwks", field]);
+        if jwks.timeout.is_zero() {
+            context.report(
+                "invalid-duration",
+                format!("the JWKS timeout of provider `{}` is zero", provider.name),
+                &jwks_pointer("timeout"),
+            );
+        }
+        if jwks.min_cache_time > jwks.max_cache_time {
+            let message = format!(
+                "the JWKS minimum cache time of provider `{}` ({}) is above its maximum ({})",
+                provider.name, jwks.min_cache_time, jwks.max_cache_time
+            );
+            context.report("invalid-duration", message, &jwks_pointer("minCacheTime"));
+        }
+    }
+}
+
+fn check_policies(context: &mut Context<'_>) {
+    let spec = context.spec;
+    for (index, policy) in spec.rate_limit_policies.iter().enumerate() {
+        let index = index.to_string();
+        for (limit_index, limit) in policy.limits.iter().enumerate() {
+            if limit.window.is_zero() {
+                let at = pointer(&["rateLimitPolicies", &index, "limits", &limit_index.to_string(), "window"]);
+                context.report("invalid-duration", format!("a limit of policy `{}` has a zero window", policy.name), &at);
+            }
+        }
+        for (tier, limits) in &policy.tiers {
+            for (limit_index, limit) in limits.iter().enumerate() {
+                if limit.window.is_zero() {
+                    let at = pointer(&["rateLimitPolicies", &index, "tiers", tier, &limit_index.to_string(), "window"]);
+                    context.report(
+                        "invalid-duration",
+                        format!("a limit of policy `{}` for tier `{tier}` has a zero window", policy.name),
+                        &at,
+                    );
+                }
+            }
+        }
+    }
+}
