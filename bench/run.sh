@@ -21,7 +21,7 @@ while [ $# -gt 0 ]; do
 done
 
 missing=()
-for tool in nginx haproxy wrk redis-server; do
+for tool in nginx haproxy wrk redis-server curl openssl; do
   command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
 done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -109,21 +109,45 @@ CONF
 haproxy -f "$work/haproxy.cfg" -db &
 pids+=($!)
 
-# gatectl-runtime configurations.
-write_spec() { # name routes extra-route-yaml settings-yaml
-  local file="$work/$1.yaml" routes="$2"
+# gatectl-runtime configurations. Every profile routes `/` to the upstream; `auth` adds an RS256
+# JWT requirement, `limit` a rate limit too high to reject anything (so only its cost shows), and
+# `log` the access log written to a file.
+openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$work/jwt-private.pem" 2>/dev/null
+openssl pkey -in "$work/jwt-private.pem" -pubout -out "$work/jwt-public.pem"
+write_spec() { # name routes auth(yes|no) limit(yes|no) log(true|false)
+  local file="$work/$1.yaml" routes="$2" auth="$3" limit="$4" log="$5"
   {
     echo "apiVersion: gatectl.dev/v1"
     echo "kind: Gateway"
     echo "settings:"
-    echo "  accessLog: { enabled: ${4:-false} }"
+    echo "  accessLog: { enabled: $log }"
     echo "upstreams:"
     echo "  - name: app"
     echo "    targets: [{ host: 127.0.0.1, port: $UPSTREAM_PORT }]"
+    if [ "$auth" = yes ]; then
+      echo "authProviders:"
+      echo "  - name: bearer"
+      echo "    jwt:"
+      echo "      issuer: https://bench.gatectl.invalid/"
+      echo "      audiences: [bench]"
+      echo "      algorithms: [RS256]"
+      echo "      keys: [{ kid: bench, algorithm: RS256, publicKey: \"file:$work/jwt-public.pem\" }]"
+      echo "consumers:"
+      echo "  - id: bench"
+      echo "    credentials: { jwt: [{ provider: bearer, subject: bench-client }] }"
+    fi
+    if [ "$limit" = yes ]; then
+      echo "rateLimitPolicies:"
+      echo "  - name: high"
+      echo "    scope: consumer"
+      echo "    limits: [{ requests: 1000000000, window: 1s }]"
+    fi
     echo "routes:"
     echo "  - name: bench"
     echo "    match: { path: { prefix: / } }"
     echo "    upstream: app"
+    [ "$auth" = yes ] && echo "    security: [{ bearer: [] }]"
+    [ "$limit" = yes ] && echo "    rateLimits: [high]"
     local index=1
     while [ "$index" -lt "$routes" ]; do
       echo "  - name: filler-$index"
@@ -135,40 +159,62 @@ write_spec() { # name routes extra-route-yaml settings-yaml
   echo "$file"
 }
 
+b64url() { openssl base64 -A | tr '+/' '-_' | tr -d '='; }
+now=$(date +%s)
+jwt_header=$(printf '{"alg":"RS256","typ":"JWT","kid":"bench"}' | b64url)
+jwt_payload=$(printf '{"iss":"https://bench.gatectl.invalid/","aud":"bench","sub":"bench-client","iat":%d,"exp":%d}' "$now" "$((now + 7200))" | b64url)
+jwt_signature=$(printf '%s.%s' "$jwt_header" "$jwt_payload" | openssl dgst -sha256 -sign "$work/jwt-private.pem" | b64url)
+token="$jwt_header.$jwt_payload.$jwt_signature"
+
+REDIS_PORT=18099
+redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no > "$work/redis.log" 2>&1 &
+pids+=($!)
+
 echo "bench-admin-token" > "$work/admin-token"
-start_runtime() { # spec-file port admin-port
-  ./target/release/gatectl-runtime --config "$1" --listen "127.0.0.1:$2" --admin-listen "127.0.0.1:$3" \
-    --admin-token-file "$work/admin-token" --workers 1 --access-log /dev/null > "$work/runtime-$2.log" 2>&1 &
+start_runtime() { # spec-file port admin-port [extra flags...]
+  local spec=$1 port=$2 admin_port=$3
+  shift 3
+  "${CARGO_TARGET_DIR:-target}/release/gatectl-runtime" --config "$spec" --listen "127.0.0.1:$port" \
+    --admin-listen "127.0.0.1:$admin_port" --admin-token-file "$work/admin-token" --workers 1 \
+    --access-log "$work/access-$port.log" "$@" > "$work/runtime-$port.log" 2>&1 &
   local pid=$!
   pids+=("$pid")
-  for _ in $(seq 1 100); do
-    if curl -fsS -o /dev/null "http://127.0.0.1:$2/" 2>/dev/null; then echo "$pid"; return 0; fi
+  for _ in $(seq 1 300); do
+    if curl -fsS -o /dev/null "http://127.0.0.1:$admin_port/healthz" 2>/dev/null; then echo "$pid"; return 0; fi
     sleep 0.1
   done
   echo "bench: gatectl-runtime did not start; its log:" >&2
-  cat "$work/runtime-$2.log" >&2
+  cat "$work/runtime-$port.log" >&2
   return 1
 }
 
 peak_rss_kib() { awk '/VmHWM/ {print $2}' "/proc/$1/status"; }
 
 sleep 0.5
-declare -A targets=(
-  [direct]=$UPSTREAM_PORT
-  [nginx]=$NGINX_PORT
-  [haproxy]=$HAPROXY_PORT
-)
+declare -A targets=([direct]=$UPSTREAM_PORT [nginx]=$NGINX_PORT [haproxy]=$HAPROXY_PORT)
+declare -A headers=()
 
-ten_routes=$(write_spec routes-10 10)
-many_routes=$(write_spec routes-10000 10000)
-runtime_pid=$(start_runtime "$ten_routes" $RUNTIME_PORT $ADMIN_PORT)
+plain_pid=$(start_runtime "$(write_spec plain 10 no no false)" $RUNTIME_PORT $ADMIN_PORT)
 targets[gatectl]=$RUNTIME_PORT
-idle_rss=$(peak_rss_kib "$runtime_pid")
-many_pid=$(start_runtime "$many_routes" $((RUNTIME_PORT + 1)) $((ADMIN_PORT + 1)))
-targets[gatectl-10k-routes]=$((RUNTIME_PORT + 1))
+idle_rss=$(peak_rss_kib "$plain_pid")
+start_runtime "$(write_spec full 10 yes yes true)" $((RUNTIME_PORT + 1)) $((ADMIN_PORT + 1)) > /dev/null
+targets[gatectl-jwt-limit-log]=$((RUNTIME_PORT + 1))
+headers[gatectl-jwt-limit-log]="Authorization: Bearer $token"
+start_runtime "$(write_spec limit-memory 10 no yes false)" $((RUNTIME_PORT + 2)) $((ADMIN_PORT + 2)) > /dev/null
+targets[gatectl-limit-memory]=$((RUNTIME_PORT + 2))
+start_runtime "$(write_spec limit-redis 10 no yes false)" $((RUNTIME_PORT + 3)) $((ADMIN_PORT + 3)) \
+  --redis-url "redis://127.0.0.1:$REDIS_PORT/0" > /dev/null
+targets[gatectl-limit-redis]=$((RUNTIME_PORT + 3))
+many_pid=$(start_runtime "$(write_spec routes-10000 10000 no no false)" $((RUNTIME_PORT + 4)) $((ADMIN_PORT + 4)))
+targets[gatectl-10k-routes]=$((RUNTIME_PORT + 4))
 many_rss=$(peak_rss_kib "$many_pid")
 
-order=(direct nginx haproxy gatectl gatectl-10k-routes)
+for name in "${!targets[@]}"; do
+  status=$(curl -s -o /dev/null -w '%{http_code}' ${headers[$name]:+-H "${headers[$name]}"} "http://127.0.0.1:${targets[$name]}/")
+  [ "$status" = 200 ] || { echo "bench: $name answers $status, not 200; see $work" >&2; exit 1; }
+done
+
+order=(direct nginx haproxy gatectl gatectl-jwt-limit-log gatectl-limit-memory gatectl-limit-redis gatectl-10k-routes)
 raw="$results/wrk-$(date -u +%Y%m%dT%H%M%SZ).txt"
 : > "$raw"
 for round in $(seq 1 "$rounds"); do
@@ -177,7 +223,11 @@ for round in $(seq 1 "$rounds"); do
     echo "bench: round $round/$rounds $name"
     {
       echo "=== round=$round target=$name"
-      wrk -t1 -c"$connections" -d"${duration}s" --latency "http://127.0.0.1:$port/"
+      if [ -n "${headers[$name]:-}" ]; then
+        wrk -t1 -c"$connections" -d"${duration}s" --latency -H "${headers[$name]}" "http://127.0.0.1:$port/"
+      else
+        wrk -t1 -c"$connections" -d"${duration}s" --latency "http://127.0.0.1:$port/"
+      fi
     } >> "$raw"
   done
   # Added latency: one connection, closed loop (wrk2-style constant rate is not packaged here).
@@ -190,6 +240,6 @@ for round in $(seq 1 "$rounds"); do
   done
 done
 
-echo "bench: peak RSS of gatectl-runtime: 10 routes ${idle_rss} KiB at start, $(peak_rss_kib "$runtime_pid") KiB after load; 10,000 routes ${many_rss} KiB at start, $(peak_rss_kib "$many_pid") KiB after load"
+echo "bench: peak RSS of gatectl-runtime: 10 routes ${idle_rss} KiB at start, $(peak_rss_kib "$plain_pid") KiB after load; 10,000 routes ${many_rss} KiB at start, $(peak_rss_kib "$many_pid") KiB after load"
 python3 bench/summarize.py "$raw"
 echo "bench: raw wrk output in $raw"

@@ -56,6 +56,13 @@ def main() -> None:
     for proxy in ("nginx", "haproxy"):
         if "gatectl" in rps and proxy in rps:
             print(f"gatectl / {proxy} = {rps['gatectl'] / rps[proxy]:.2f}")
+    pairs = [
+        ("gatectl-jwt-limit-log", "gatectl", "full chain (JWT RS256 + rate limit + access log) / plain proxy"),
+        ("gatectl-limit-redis", "gatectl-limit-memory", "rate limit on Redis / rate limit in memory"),
+    ]
+    for numerator, denominator, label in pairs:
+        if numerator in rps and denominator in rps:
+            print(f"{label} = {rps[numerator] / rps[denominator]:.2f}")
     if "gatectl-10k-routes" in rps and "gatectl" in rps:
         print(f"gatectl 10,000 routes / 10 routes = {rps['gatectl-10k-routes'] / rps['gatectl']:.3f}")
     latency = {name[: -len("-latency")]: r for name, r in runs.items() if name.endswith("-latency")}

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every check CI runs: formatting, clippy with warnings denied, and all tests.
-# Installs what the tests need when it is missing (redis-server through apt-get).
+# Installs what the tests need when it is missing (redis-server and openssl through apt-get).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,9 +12,12 @@ install_packages() {
   fi
 }
 
-if ! command -v redis-server >/dev/null 2>&1; then
-  echo "test.sh: installing redis-server (the rate-limit tests start their own server)"
-  install_packages redis-server
+missing=()
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "test.sh: installing ${missing[*]} (the rate-limit tests start their own Redis; some tests make RSA keys with openssl)"
+  install_packages "${missing[@]}"
 fi
 
 echo "test.sh: cargo fmt --check"

@@ -1,16 +1,16 @@
 //! One module per subcommand. Each takes its parsed arguments and returns an exit status;
 //! data goes to standard output and everything else to standard error.
 
-pub mod keys;
-pub mod keygen;
-pub mod bundle;
-pub mod plan;
 pub mod apply;
-pub mod status;
-pub mod rollback;
+pub mod bundle;
 pub mod diff;
 pub mod import;
+pub mod keygen;
+pub mod keys;
+pub mod plan;
+pub mod rollback;
 pub mod schema;
+pub mod status;
 pub mod validate;
 
 use crate::args::{Cli, Command};

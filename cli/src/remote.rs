@@ -1,7 +1,7 @@
 //! Client of a runtime's admin API (`docs/admin-api.md`): reads the active bundle, status and
 //! history, uploads bundles and activates bundles from the history.
 //!
-//! Every error names the target and says what to do next. A `problem+json` body from the runtime
+//! Every error names the target and states what to do next. A `problem+json` body from the runtime
 //! is shown with its title, detail and diagnostics.
 
 use std::path::{Path, PathBuf};
@@ -44,8 +44,9 @@ impl RemoteArgs {
 
 fn read_token(path: Option<&Path>) -> Result<Option<String>, String> {
     let token = match path {
-        Some(path) => std::fs::read_to_string(path)
-            .map_err(|error| format!("cannot read the admin token file {}: {error}", path.display()))?,
+        Some(path) => {
+            std::fs::read_to_string(path).map_err(|error| format!("cannot read the admin token file {}: {error}", path.display()))?
+        }
         None => match std::env::var(ADMIN_TOKEN_ENV) {
             Ok(token) => token,
             Err(_) => return Ok(None),
@@ -142,12 +143,12 @@ struct ProblemDiagnostic {
     pointer: Option<String>,
 }
 
-/// Why an admin request failed.
+/// Failure of an admin request.
 #[derive(Debug)]
 pub enum RemoteError {
-    /// The runtime answered with an error status, for example 409 for an old version.
+    /// The runtime responded with an error status, for example 409 for an old version.
     Rejected { status: StatusCode, message: String },
-    /// The request did not get an answer, or the answer could not be read.
+    /// The request got no response, or the response could not be read.
     Unreachable(String),
 }
 
@@ -173,7 +174,7 @@ pub struct AdminClient {
 }
 
 impl AdminClient {
-    /// The admin URL this client talks to, as the user wrote it (without a trailing slash).
+    /// Returns the admin URL this client talks to, as given (without a trailing slash).
     pub fn url(&self) -> &str {
         &self.base
     }
@@ -251,7 +252,10 @@ impl AdminClient {
             } else {
                 "no admin token was sent; pass --admin-token-file or set GATECTL_ADMIN_TOKEN"
             };
-            return Err(RemoteError::Rejected { status, message: format!("target {}: {what} returned 401 Unauthorized: {hint}", self.base) });
+            return Err(RemoteError::Rejected {
+                status,
+                message: format!("target {}: {what} returned 401 Unauthorized: {hint}", self.base),
+            });
         }
         let problem: Problem = response.json().unwrap_or_default();
         let mut message = format!("target {}: {what} returned {status}", self.base);

@@ -1,4 +1,9 @@
-//! The admin listener: `/metrics`, `/healthz` and `/status`, all behind a bearer token.
+//! The admin listener: `/metrics`, `/healthz`, `/status`, `/quotas/{consumer}` ([`quotas`]) and
+//! the bundle endpoints of [`bundles`], all behind a bearer token except `GET /healthz`.
+
+pub mod bundles;
+pub mod quotas;
+pub mod traffic;
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -24,6 +29,7 @@ pub struct Admin {
     pub store: Arc<ConfigStore>,
     pub metrics: Arc<Metrics>,
     pub token: String,
+    pub bundles: Arc<bundles::Bundles>,
 }
 
 /// Serves admin requests until `stop` turns true.
@@ -38,7 +44,7 @@ pub async fn serve(listener: TcpListener, admin: Arc<Admin>, mut stop: watch::Re
         tokio::spawn(async move {
             let service = service_fn(move |request| {
                 let admin = admin.clone();
-                async move { Ok::<_, Infallible>(answer(&admin, &request)) }
+                async move { Ok::<_, Infallible>(route(&admin, request).await) }
             });
             let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
             if let Err(error) = builder.serve_connection(TokioIo::new(stream), service).await {
@@ -48,9 +54,29 @@ pub async fn serve(listener: TcpListener, admin: Arc<Admin>, mut stop: watch::Re
     }
 }
 
+/// Sends authorized requests under `/bundles` to [`bundles::handle`], authorized
+/// `GET /quotas/{consumer}` to [`quotas::handle`] and all others to [`answer`].
+async fn route(admin: &Admin, request: Request<Incoming>) -> Response<ProxyBody> {
+    let path = request.uri().path();
+    if (path == "/bundles" || path.starts_with("/bundles/")) && is_authorized(&request, &admin.token) {
+        let request_id = uuid::Uuid::now_v7().to_string();
+        return bundles::handle(&admin.bundles, request, &request_id).await;
+    }
+    if let Some(consumer) = path.strip_prefix("/quotas/")
+        && request.method() == Method::GET
+        && is_authorized(&request, &admin.token)
+    {
+        let request_id = uuid::Uuid::now_v7().to_string();
+        return quotas::handle(&admin.store, consumer, &request_id).await;
+    }
+    answer(admin, &request)
+}
+
 fn answer(admin: &Admin, request: &Request<Incoming>) -> Response<ProxyBody> {
     let request_id = uuid::Uuid::now_v7().to_string();
-    if !is_authorized(request, &admin.token) {
+    // Liveness probes carry no credentials, so `GET /healthz` needs no token; it reveals nothing.
+    let is_liveness_probe = request.method() == Method::GET && request.uri().path() == "/healthz";
+    if !is_liveness_probe && !is_authorized(request, &admin.token) {
         let mut response = problem_response(StatusCode::UNAUTHORIZED, "a valid admin bearer token is required", &request_id);
         response.headers_mut().insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         return response;
@@ -70,7 +96,7 @@ fn answer(admin: &Admin, request: &Request<Incoming>) -> Response<ProxyBody> {
                 .insert(CONTENT_TYPE, HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"));
             response
         }
-        "/status" => json_response(&status(&admin.store)),
+        "/status" => json_response(&status(admin)),
         _ => problem_response(StatusCode::NOT_FOUND, "unknown admin endpoint; use /metrics, /healthz or /status", &request_id),
     }
 }
@@ -81,8 +107,9 @@ fn is_authorized(request: &Request<Incoming>, token: &str) -> bool {
     scheme.eq_ignore_ascii_case("bearer") && bool::from(credential.trim().as_bytes().ct_eq(token.as_bytes()))
 }
 
-fn status(store: &ConfigStore) -> serde_json::Value {
-    let config = store.current();
+fn status(admin: &Admin) -> serde_json::Value {
+    let config = admin.store.current();
+    let active = admin.bundles.active();
     let mut upstreams: Vec<_> = config
         .upstreams
         .values()
@@ -104,6 +131,10 @@ fn status(store: &ConfigStore) -> serde_json::Value {
         .collect();
     upstreams.sort_by(|left, right| left["name"].as_str().cmp(&right["name"].as_str()));
     serde_json::json!({
+        "version": active.as_ref().map(|active| active.version),
+        "hash": active.as_ref().map(|active| active.hash.clone()),
+        "activatedAt": active.as_ref().map(|active| active.activated_at.clone()),
+        "traffic": admin.metrics.traffic.snapshot(),
         "config": {
             "generation": config.generation,
             "hash": config.hash,

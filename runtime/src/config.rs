@@ -1,9 +1,10 @@
 //! The compiled configuration and its atomic activation.
 //!
 //! [`compile`] turns a [`Spec`] into an immutable [`CompiledConfig`]: the route matcher, upstream
-//! pools with balancers and clients, and per-route settings. [`ConfigStore::activate`] compiles
-//! first and swaps the result in only when compilation succeeded, so a bad spec leaves the
-//! running configuration untouched. A request keeps the `Arc` it started with, so in-flight
+//! pools with balancers and clients, per-route settings and the [`Enforcer`] for authentication,
+//! rate limits and quotas (JWKS fetched, Redis connected). [`ConfigStore::activate`] compiles
+//! first and swaps the result in only when compilation succeeded, so a bad spec, an unreachable
+//! JWKS endpoint or an unreachable Redis leaves the running configuration untouched. A request keeps the `Arc` it started with, so in-flight
 //! requests finish on their configuration.
 
 mod route;
@@ -15,6 +16,7 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use chrono::{DateTime, Utc};
+use gatectl_enforce::{BuildError, Enforcer, EnforcerOptions};
 use gatectl_spec::Spec;
 use gatectl_spec::model::Versioning;
 use http::HeaderName;
@@ -45,8 +47,24 @@ pub struct CompiledConfig {
     pub max_header_bytes: u64,
     pub max_body_bytes: u64,
     pub versioning: Versioning,
+    /// Authentication, rate limits and quotas; `None` only in the empty configuration, which
+    /// has no routes.
+    pub enforcement: Option<Enforcement>,
     /// Active health-check tasks, stopped when the configuration is dropped.
     _health_tasks: Vec<AbortOnDrop>,
+}
+
+/// The compiled enforcement part of a spec, and the consumer facts the admin listener needs.
+pub struct Enforcement {
+    pub enforcer: Enforcer,
+    /// Tier of every consumer in the spec, by consumer id.
+    pub consumer_tiers: HashMap<String, Option<String>>,
+}
+
+impl std::fmt::Debug for Enforcement {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.debug_struct("Enforcement").field("consumers", &self.consumer_tiers.len()).finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug)]
@@ -73,6 +91,8 @@ pub enum CompileError {
     ZeroSplit { route: String },
     #[error("{field}: `{value}` is not a valid header {part}")]
     Header { field: String, value: String, part: &'static str },
+    #[error("authentication or rate limiting cannot be set up: {0}")]
+    Enforcement(#[from] BuildError),
 }
 
 impl CompiledConfig {
@@ -92,13 +112,15 @@ impl CompiledConfig {
             max_header_bytes: settings.limits.max_header_bytes,
             max_body_bytes: settings.limits.max_body_bytes,
             versioning: settings.versioning,
+            enforcement: None,
             _health_tasks: Vec::new(),
         }
     }
 }
 
-/// Compiles a spec. Must run inside a Tokio runtime, because it starts the active health checks.
-pub fn compile(spec: &Spec, generation: u64) -> Result<CompiledConfig, CompileError> {
+/// Compiles a spec. Must run inside a Tokio runtime, because it fetches JWKS documents,
+/// connects to Redis when `enforcer_options` names it, and starts the active health checks.
+pub async fn compile(spec: &Spec, generation: u64, enforcer_options: &EnforcerOptions) -> Result<CompiledConfig, CompileError> {
     let router = Router::compile(&spec.routes)?;
 
     let mut connect_overrides: HashMap<&str, Vec<Duration>> = HashMap::new();
@@ -124,6 +146,10 @@ pub fn compile(spec: &Spec, generation: u64) -> Result<CompiledConfig, CompileEr
     })?;
     let canonical = serde_json::to_vec(spec).unwrap_or_default();
     let hash = hex::encode(Sha256::digest(&canonical));
+
+    // Built last among the fallible steps, because it performs network I/O (JWKS, Redis).
+    let enforcer = Enforcer::new(spec, enforcer_options.clone()).await?;
+    let consumer_tiers = spec.consumers.iter().map(|consumer| (consumer.id.clone(), consumer.tier.clone())).collect();
     let health_tasks = upstreams.values().filter_map(|pool| spawn_active_checks(pool.clone())).map(AbortOnDrop).collect();
 
     Ok(CompiledConfig {
@@ -138,16 +164,32 @@ pub fn compile(spec: &Spec, generation: u64) -> Result<CompiledConfig, CompileEr
         max_header_bytes: spec.settings.limits.max_header_bytes,
         max_body_bytes: spec.settings.limits.max_body_bytes,
         versioning: spec.settings.versioning.clone(),
+        enforcement: Some(Enforcement { enforcer, consumer_tiers }),
         _health_tasks: health_tasks,
     })
 }
 
 /// The active configuration, swapped atomically.
-#[derive(Debug)]
 pub struct ConfigStore {
     current: ArcSwap<CompiledConfig>,
     generations: AtomicU64,
     metrics: Arc<Metrics>,
+    enforcer_options: EnforcerOptions,
+    /// Serialises activations, so the configuration stored last is the one with the highest
+    /// generation even when two activations overlap.
+    activation_lock: tokio::sync::Mutex<()>,
+}
+
+impl std::fmt::Debug for ConfigStore {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The Redis URL is left out because it may contain a password.
+        formatter
+            .debug_struct("ConfigStore")
+            .field("current", &self.current)
+            .field("generations", &self.generations)
+            .field("redis", &self.enforcer_options.redis_url.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 /// Generation and hash of the configuration that [`ConfigStore::activate`] switched to.
@@ -158,8 +200,21 @@ pub struct Activation {
 }
 
 impl ConfigStore {
+    /// Creates a store whose rate-limit counters stay in this process's memory.
     pub fn new(metrics: Arc<Metrics>) -> Self {
-        Self { current: ArcSwap::from_pointee(CompiledConfig::empty()), generations: AtomicU64::new(0), metrics }
+        Self::with_enforcer_options(metrics, EnforcerOptions::default())
+    }
+
+    /// Creates a store whose configurations build their enforcers with `enforcer_options`, for
+    /// example with a Redis URL for counters shared between replicas.
+    pub fn with_enforcer_options(metrics: Arc<Metrics>, enforcer_options: EnforcerOptions) -> Self {
+        Self {
+            current: ArcSwap::from_pointee(CompiledConfig::empty()),
+            generations: AtomicU64::new(0),
+            metrics,
+            enforcer_options,
+            activation_lock: tokio::sync::Mutex::new(()),
+        }
     }
 
     /// Returns the configuration to serve one request with.
@@ -172,10 +227,16 @@ impl ConfigStore {
     /// finish on the configuration they started with. Listener addresses and certificates are
     /// read at start only and do not change here.
     ///
+    /// Every activation builds a new enforcer, so JWKS documents are fetched again. Rate-limit
+    /// and quota counters held in memory start from zero, but counters in Redis carry over.
+    ///
     /// Must be called inside a Tokio runtime.
-    pub fn activate(&self, spec: &Spec) -> Result<Activation, CompileError> {
+    pub async fn activate(&self, spec: &Spec) -> Result<Activation, CompileError> {
+        let _serialised = self.activation_lock.lock().await;
         let generation = self.generations.fetch_add(1, Ordering::SeqCst) + 1;
-        let compiled = compile(spec, generation)?;
+        let compiled = compile(spec, generation, &self.enforcer_options).await.inspect_err(|error| {
+            tracing::warn!(config.generation = generation, %error, "activation failed, so the running configuration stays active");
+        })?;
         let activation = Activation { generation, hash: compiled.hash.clone() };
         self.current.store(Arc::new(compiled));
         self.metrics.config_activated(generation, &activation.hash);

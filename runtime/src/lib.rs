@@ -2,8 +2,8 @@
 //!
 //! A request flows through the modules in this order: [`listener`] (TCP, TLS, HTTP/1.1 and
 //! HTTP/2), [`normalize`] (path and host), [`routing`], then authentication and rate limiting
-//! (crate `gatectl-enforce`, not wired in yet). After that come [`upstream`] (pools, balancing,
-//! health), [`proxy`] (forwarding) and [`observe`] (access log and metrics).
+//! (crate `gatectl-enforce`, called from [`proxy`]). After that come [`upstream`] (pools,
+//! balancing, health), [`proxy`] (forwarding) and [`observe`] (access log and metrics).
 //!
 //! [`admin`] serves the authenticated admin listener, and [`config`] compiles specs and
 //! activates them atomically.
@@ -11,6 +11,7 @@
 //! Start it in-process with [`Runtime::start`]; the `gatectl-runtime` binary is a thin wrapper.
 
 pub mod admin;
+pub mod bundle_store;
 pub mod config;
 pub mod error;
 pub mod listener;
@@ -25,6 +26,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use gatectl_enforce::EnforcerOptions;
 use gatectl_spec::Spec;
 use gatectl_spec::model::{ListenerProtocol, Settings};
 use tokio::net::TcpListener;
@@ -55,6 +57,11 @@ pub struct RuntimeOptions {
     pub access_log: Option<AccessLogTarget>,
     /// Time in-flight requests get to finish after shutdown starts.
     pub drain_timeout: Duration,
+    /// Redis URL (`redis://host:port/db`) of the rate-limit and quota counters shared by
+    /// replicas. Counters stay in this process's memory when `None`.
+    pub redis_url: Option<String>,
+    /// Trusted keys, state directory and history size of the bundle endpoints.
+    pub bundles: admin::bundles::BundleOptions,
 }
 
 impl Default for RuntimeOptions {
@@ -66,6 +73,8 @@ impl Default for RuntimeOptions {
             admin_token: None,
             access_log: None,
             drain_timeout: Duration::from_secs(30),
+            redis_url: None,
+            bundles: admin::bundles::BundleOptions::default(),
         }
     }
 }
@@ -87,6 +96,8 @@ pub enum StartError {
     AdminOnProxyPort(SocketAddr),
     #[error("cannot open the access log: {0}")]
     AccessLog(std::io::Error),
+    #[error("cannot open the bundle history: {0}")]
+    BundleHistory(#[from] bundle_store::StoreError),
 }
 
 /// Entry point of the runtime.
@@ -126,10 +137,14 @@ impl Runtime {
         };
         let planned = plan_listeners(&settings, &options.listen)?;
         let metrics = Arc::new(Metrics::default());
-        let store = Arc::new(ConfigStore::new(metrics.clone()));
+        let enforcer_options = EnforcerOptions { redis_url: options.redis_url.clone(), ..EnforcerOptions::default() };
+        let store = Arc::new(ConfigStore::with_enforcer_options(metrics.clone(), enforcer_options));
         if let Some(spec) = &options.spec {
-            store.activate(spec)?;
+            store.activate(spec).await?;
         }
+        // Bundles of the state directory replace the spec above, before any listener accepts.
+        let bundles = Arc::new(admin::bundles::Bundles::open(options.bundles.clone(), store.clone())?);
+        bundles.resume().await;
         if let Some(admin) = options.admin_listen
             && admin.port() != 0
             && planned.iter().any(|listener| listener.address == admin)
@@ -169,7 +184,7 @@ impl Runtime {
             let bound = socket.local_addr().map_err(|source| StartError::Bind { address, source })?;
             tracing::info!(address = %bound, "admin listener bound");
             admin_address = Some(bound);
-            let admin = Arc::new(admin::Admin { store: store.clone(), metrics, token });
+            let admin = Arc::new(admin::Admin { store: store.clone(), metrics, token, bundles });
             tokio::spawn(admin::serve(socket, admin, admin_stopped));
         }
 
@@ -218,8 +233,8 @@ impl RunningRuntime {
 
     /// Compiles and activates a new spec; see [`ConfigStore::activate`]. On error the running
     /// configuration keeps serving.
-    pub fn activate(&self, spec: &Spec) -> Result<Activation, CompileError> {
-        self.store.activate(spec)
+    pub async fn activate(&self, spec: &Spec) -> Result<Activation, CompileError> {
+        self.store.activate(spec).await
     }
 
     /// Stops accepting connections, lets in-flight requests finish within the drain timeout and

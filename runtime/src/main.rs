@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
+use gatectl_runtime::admin::bundles::BundleOptions;
 use gatectl_runtime::observe::access_log::AccessLogTarget;
 use gatectl_runtime::{Runtime, RuntimeOptions};
 use gatectl_spec::load::{LoadOptions, load};
@@ -37,6 +38,21 @@ struct Flags {
     /// Time in-flight requests get to finish after SIGTERM or SIGINT, for example 30s.
     #[arg(long, value_name = "DURATION", default_value = "30s")]
     drain_timeout: gatectl_spec::Duration,
+    /// Redis URL for rate-limit and quota counters shared by replicas, for example
+    /// redis://127.0.0.1:6379/0. Counters stay in this process's memory when absent.
+    #[arg(long, value_name = "URL", env = "GATECTL_REDIS_URL", hide_env_values = true)]
+    redis_url: Option<String>,
+    /// Public key file (*.pub.json) or directory of them whose signatures uploaded bundles must
+    /// carry (repeatable). Without it the runtime accepts no bundle.
+    #[arg(long = "trusted-keys", value_name = "DIR")]
+    trusted_keys: Vec<PathBuf>,
+    /// Directory where the active bundle and the recent ones are kept, so that a restart
+    /// resumes the last active bundle before serving. Without it the history is lost on exit.
+    #[arg(long, value_name = "DIR")]
+    state_dir: Option<PathBuf>,
+    /// Number of bundles kept in the history, the active one included.
+    #[arg(long, value_name = "N", default_value_t = gatectl_runtime::bundle_store::DEFAULT_HISTORY)]
+    bundle_history: usize,
 }
 
 fn main() -> ExitCode {
@@ -91,6 +107,13 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
         admin_token: admin_token.filter(|token| !token.is_empty()),
         access_log: flags.access_log.map(AccessLogTarget::File),
         drain_timeout: flags.drain_timeout.as_std(),
+        redis_url: flags.redis_url.filter(|url| !url.is_empty()),
+        bundles: BundleOptions {
+            trusted_keys: trusted_keys(&flags.trusted_keys)?,
+            state_dir: flags.state_dir,
+            history: flags.bundle_history,
+            ..BundleOptions::default()
+        },
     };
     let running = Runtime::start(options).await?;
     let proxy: Vec<String> = running.proxy_addresses().iter().map(ToString::to_string).collect();
@@ -103,6 +126,18 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
         anyhow::bail!("{} connections were still open when the drain timeout passed", outcome.abandoned_connections);
     }
     Ok(())
+}
+
+/// Reads the trusted public keys; `None` without any --trusted-keys.
+fn trusted_keys(paths: &[PathBuf]) -> anyhow::Result<Option<gatectl_spec::bundle::TrustedKeys>> {
+    if paths.is_empty() {
+        return Ok(None);
+    }
+    let mut trusted = gatectl_spec::bundle::TrustedKeys::new();
+    for path in paths {
+        trusted.add_path(path).map_err(|error| anyhow::anyhow!("--trusted-keys {}: {error}", path.display()))?;
+    }
+    Ok(Some(trusted))
 }
 
 fn load_spec(path: &PathBuf) -> anyhow::Result<gatectl_spec::Spec> {

@@ -1,9 +1,11 @@
-//! The request path: normalisation, routing, upstream selection and forwarding.
+//! The request path: normalisation, routing, authentication and limits, upstream selection and
+//! forwarding.
 //!
 //! [`handle`] wraps one request with its ID, trace context, tracing span, metrics and access
 //! log. Inside it, `forward` runs the steps in the order a request takes them.
 
 pub mod body;
+mod enforce;
 pub mod headers;
 mod upgrade;
 
@@ -52,6 +54,10 @@ struct RequestFacts {
     target: String,
     path: String,
     client_ip: String,
+    /// The consumer's id; empty for anonymous requests and tokens of no known consumer.
+    consumer: String,
+    /// Rate-limit headers added to the response, whatever its status.
+    limit_headers: http::HeaderMap,
     upstream_latency: Option<Duration>,
     /// End of the total timeout, applied to the response body too.
     deadline: Option<tokio::time::Instant>,
@@ -91,6 +97,9 @@ pub async fn handle(
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert(config.request_id_header.clone(), value);
     }
+    if !facts.limit_headers.is_empty() {
+        response.headers_mut().extend(std::mem::take(&mut facts.limit_headers));
+    }
 
     let status = response.status().as_u16();
     let (parts, body) = response.into_parts();
@@ -101,7 +110,7 @@ pub async fn handle(
         request_id,
         trace_id: trace.trace_id,
         client_address: facts.client_ip,
-        consumer: String::new(),
+        consumer: facts.consumer,
         route: facts.route,
         upstream_target: facts.target,
         method,
@@ -160,9 +169,15 @@ async fn forward(
     let route = &config.routes[matched.route];
     facts.route.clone_from(&route.name);
 
-    // Authentication and rate limiting (crate gatectl-enforce) run here, after routing and
-    // before upstream selection, so that consumer identity can drive sticky splits and
-    // consistent hashing.
+    // Authentication, rate limits and quotas, before upstream selection so that the consumer
+    // can drive sticky splits and consistent hashing. Only the empty configuration lacks an
+    // enforcer, and it has no routes, so the `else` branch is a safeguard.
+    let Some(enforcement) = &config.enforcement else { return Err(ProxyError::NoRoute) };
+    let identity =
+        match enforce::admit(&enforcement.enforcer, &route.name, request.headers(), request.uri(), client_ip, request_id, facts).await {
+            Ok(identity) => identity,
+            Err(rejection) => return Ok(rejection),
+        };
 
     let body_limit = route.max_body_bytes.unwrap_or(config.max_body_bytes);
     if content_length(request.headers()).is_some_and(|length| length > body_limit) {
@@ -170,9 +185,9 @@ async fn forward(
     }
 
     // Upstream selection.
-    let client_ip_text = client_ip.to_string();
-    let pool = route.backend.pick(Some(&client_ip_text));
-    let key = BalanceKey { headers: request.headers(), client_ip, consumer: None };
+    let consumer = identity.consumer.as_ref().map(|consumer| consumer.id.as_str());
+    let pool = route.backend.pick(Some(consumer.unwrap_or(&facts.client_ip)));
+    let key = BalanceKey { headers: request.headers(), client_ip, consumer };
     let target_index = pool.pick(&key).ok_or_else(|| ProxyError::NoHealthyTarget { upstream: pool.name.clone() })?;
     let target = &pool.targets[target_index];
     facts.target.clone_from(&target.authority);
@@ -193,7 +208,11 @@ async fn forward(
         forwarded_path.push('/');
         forwarded_path.push_str(segment);
     }
-    let uri_text = match request.uri().query() {
+    let query = match (request.uri().query(), &identity.remove_query_parameter) {
+        (Some(query), Some(name)) => enforce::remove_query_parameter(query, name),
+        (query, _) => query.map(std::borrow::Cow::Borrowed),
+    };
+    let uri_text = match query {
         Some(query) => format!("{}://{}{forwarded_path}?{query}", pool.uri_scheme(), target.authority),
         None => format!("{}://{}{forwarded_path}", pool.uri_scheme(), target.authority),
     };
@@ -219,6 +238,8 @@ async fn forward(
         parts.headers.insert("traceparent", value);
     }
     route.request_headers.apply(&mut parts.headers);
+    // After the route's own header changes, so that no configuration can forge an identity.
+    enforce::apply_identity(&mut parts.headers, &identity);
     parts.uri = uri;
     parts.version = if pool.scheme == gatectl_spec::model::UpstreamScheme::H2c { Version::HTTP_2 } else { Version::HTTP_11 };
 

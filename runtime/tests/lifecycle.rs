@@ -21,7 +21,7 @@ async fn bad_spec_keeps_running_config() {
         client().get(gateway.admin_url("/status")).bearer_auth(ADMIN_TOKEN).send().await.unwrap().json().await.unwrap();
 
     let broken = spec_for(&upstream, "/new").replace("upstream: app", "upstream: missing");
-    let error = gateway.runtime.activate(&parse_spec(&broken)).unwrap_err();
+    let error = gateway.runtime.activate(&parse_spec(&broken)).await.unwrap_err();
 
     assert!(error.to_string().contains("`missing`"), "{error}");
     assert_eq!(client().get(gateway.url("/old")).send().await.unwrap().status().as_u16(), 200);
@@ -30,7 +30,7 @@ async fn bad_spec_keeps_running_config() {
         client().get(gateway.admin_url("/status")).bearer_auth(ADMIN_TOKEN).send().await.unwrap().json().await.unwrap();
     assert_eq!(after["config"]["hash"], before["config"]["hash"]);
 
-    let activation = gateway.runtime.activate(&parse_spec(&spec_for(&upstream, "/new"))).unwrap();
+    let activation = gateway.runtime.activate(&parse_spec(&spec_for(&upstream, "/new"))).await.unwrap();
     assert_ne!(activation.hash, before["config"]["hash"].as_str().unwrap());
     assert_eq!(client().get(gateway.url("/new")).send().await.unwrap().status().as_u16(), 200);
     assert_eq!(client().get(gateway.url("/old")).send().await.unwrap().status().as_u16(), 404);
@@ -62,7 +62,7 @@ async fn in_flight_request_finishes_on_its_config() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 
-    gateway.runtime.activate(&parse_spec(&spec_for(&upstream, "/elsewhere"))).unwrap();
+    gateway.runtime.activate(&parse_spec(&spec_for(&upstream, "/elsewhere"))).await.unwrap();
 
     assert_eq!(in_flight.await.unwrap(), 200);
 }

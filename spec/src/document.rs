@@ -7,8 +7,6 @@
 //! lists replace, `null` removes a field, and `$patch: delete` removes a whole entity. Every merged
 //! node keeps the span of the file that set it, so diagnostics point into the right file.
 
-use std::collections::HashMap;
-
 use crate::diagnostic::Diagnostic;
 use crate::source::Span;
 use crate::yaml::{Key, Node, NodeValue};
@@ -191,59 +189,62 @@ fn merge_patch(base: &mut Node, patch: Node) {
     }
 }
 
-/// Source spans of every value in a merged document, by JSON pointer.
+/// Source spans of the values in a merged document, looked up by JSON pointer.
+///
+/// The index keeps the merged tree and walks it on each lookup instead of building a map of every
+/// pointer up front: lookups happen only for findings, so a valid spec pays nothing for them.
 #[derive(Debug, Default, Clone)]
 pub struct LocationIndex {
-    values: HashMap<String, Span>,
-    keys: HashMap<String, Span>,
+    root: Option<Node>,
 }
 
 impl LocationIndex {
-    pub fn build(root: &Node) -> Self {
-        let mut index = Self::default();
-        index.visit(root, &mut String::new());
-        index
+    pub fn new(root: Node) -> Self {
+        Self { root: Some(root) }
     }
 
-    fn visit(&mut self, node: &Node, pointer: &mut String) {
-        self.values.insert(pointer.clone(), node.span);
-        let length = pointer.len();
-        match &node.value {
-            NodeValue::Sequence(items) => {
-                for (position, item) in items.iter().enumerate() {
-                    pointer.push('/');
-                    pointer.push_str(&position.to_string());
-                    self.visit(item, pointer);
-                    pointer.truncate(length);
-                }
-            }
-            NodeValue::Mapping(entries) => {
-                for (key, value) in entries {
-                    pointer.push('/');
-                    pointer.push_str(&escape_pointer_token(&key.name));
-                    self.keys.insert(pointer.clone(), key.span);
-                    self.visit(value, pointer);
-                    pointer.truncate(length);
-                }
-            }
-            _ => {}
+    /// The merged document; `None` for an empty index.
+    pub fn root(&self) -> Option<&Node> {
+        self.root.as_ref()
+    }
+
+    /// Walks `pointer` as far as it exists, returning the last node reached, whether the walk
+    /// reached the end, and the key span of the last mapping entry taken.
+    fn walk(&self, pointer: &str) -> Option<(&Node, bool, Option<Span>)> {
+        let mut node = self.root.as_ref()?;
+        let mut key_span = None;
+        if pointer.is_empty() {
+            return Some((node, true, None));
         }
+        for token in pointer.strip_prefix('/').unwrap_or(pointer).split('/') {
+            let token = token.replace("~1", "/").replace("~0", "~");
+            let next = match &node.value {
+                NodeValue::Sequence(items) => token.parse::<usize>().ok().and_then(|position| items.get(position)).map(|item| (item, None)),
+                NodeValue::Mapping(entries) => {
+                    entries.iter().find(|(key, _)| key.name == token).map(|(key, value)| (value, Some(key.span)))
+                }
+                _ => None,
+            };
+            let Some((child, child_key)) = next else {
+                return Some((node, false, key_span));
+            };
+            node = child;
+            key_span = child_key;
+        }
+        Some((node, true, key_span))
     }
 
     /// Span of the value at `pointer`, or of its closest ancestor that exists.
     pub fn value(&self, pointer: &str) -> Option<Span> {
-        let mut pointer = pointer;
-        loop {
-            if let Some(span) = self.values.get(pointer) {
-                return Some(*span);
-            }
-            pointer = &pointer[..pointer.rfind('/')?];
-        }
+        self.walk(pointer).map(|(node, _, _)| node.span)
     }
 
-    /// Span of the mapping key at `pointer`, falling back to its value.
+    /// Span of the mapping key at `pointer`, falling back to its value or closest ancestor.
     pub fn key(&self, pointer: &str) -> Option<Span> {
-        self.keys.get(pointer).copied().or_else(|| self.value(pointer))
+        match self.walk(pointer)? {
+            (_, true, Some(key_span)) => Some(key_span),
+            (node, _, _) => Some(node.span),
+        }
     }
 }
 
@@ -297,14 +298,14 @@ mod tests {
     fn overlay_values_keep_overlay_span() {
         let mut base = parse(0, "settings:\n  requestIdHeader: X-A\n");
         apply_overlay(&mut base, parse(1, "settings:\n  requestIdHeader: X-B\n")).unwrap();
-        let index = LocationIndex::build(&base);
+        let index = LocationIndex::new(base);
         assert_eq!(index.value("/settings/requestIdHeader").unwrap().source, SourceId(1));
     }
 
     #[test]
     fn index_falls_back_to_ancestor() {
         let root = parse(0, "routes:\n  - name: a\n");
-        let index = LocationIndex::build(&root);
+        let index = LocationIndex::new(root);
         assert_eq!(index.value("/routes/0/missing"), index.value("/routes/0"));
         assert!(index.key("/routes/0/name").is_some());
     }

@@ -9,8 +9,8 @@
 //! and building our own tree from them ([`yaml`]) lets us reject duplicate keys, bound alias
 //! expansion and nesting depth, and keep a span on every value for diagnostics.
 
-pub mod bundle;
 pub mod api_key;
+pub mod bundle;
 pub mod diagnostic;
 pub mod document;
 pub mod duration;

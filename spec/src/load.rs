@@ -31,8 +31,7 @@ pub enum LoadError {
 #[derive(Debug)]
 pub struct LoadedSpec {
     pub sources: SourceMap,
-    /// The merged document, with spans.
-    pub root: Node,
+    /// The merged document with spans, looked up by JSON pointer.
     pub index: LocationIndex,
     /// The typed spec, when every layer passed.
     pub spec: Option<Spec>,
@@ -136,8 +135,8 @@ fn load_bytes(inputs: Vec<(PathBuf, Vec<u8>)>, base_count: usize, limits: ReadLi
         }
     }
     let root = root.unwrap_or(Node { value: NodeValue::Null, span: Span::new(SourceId(0), 0, 0) });
-    let index = LocationIndex::build(&root);
-    let mut loaded = LoadedSpec { sources, root, index, spec: None, diagnostics };
+    let index = LocationIndex::new(root);
+    let mut loaded = LoadedSpec { sources, index, spec: None, diagnostics };
     if loaded.diagnostics.is_empty() {
         decode(&mut loaded);
     }
@@ -191,7 +190,7 @@ pub fn read_error_diagnostic(error: &ReadError) -> Diagnostic {
 }
 
 fn decode(loaded: &mut LoadedSpec) {
-    let document = loaded.root.to_json();
+    let document = loaded.index.root().map_or(serde_json::Value::Null, Node::to_json);
     let schema_findings = crate::schema::check(&document, &loaded.index);
     if !schema_findings.is_empty() {
         loaded.diagnostics.extend(schema_findings);

@@ -30,6 +30,9 @@ impl Default for ReadLimits {
     }
 }
 
+/// Mappings with more entries than this check duplicate keys through a hash map.
+const LINEAR_KEY_SEARCH_LIMIT: usize = 32;
+
 /// A YAML node with the span it was read from.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Node {
@@ -102,11 +105,14 @@ pub fn read(file: &SourceFile, source: SourceId, limits: ReadLimits) -> Result<N
     if file.text.len() > limits.max_bytes {
         return Err(ReadError::TooLarge { size: file.text.len(), limit: limits.max_bytes, span: Span::new(source, 0, 0) });
     }
-    let mut reader = Reader { file, source, limits, parser: Parser::new_from_str(&file.text), anchors: HashMap::new(), nodes: 0 };
+    let ascii = file.text.is_ascii();
+    let mut reader = Reader { ascii, file, source, limits, parser: Parser::new_from_str(&file.text), anchors: HashMap::new(), nodes: 0 };
     reader.read_stream()
 }
 
 struct Reader<'a> {
+    /// Whether the text is ASCII, so that the parser's character offsets are byte offsets.
+    ascii: bool,
     file: &'a SourceFile,
     source: SourceId,
     limits: ReadLimits,
@@ -117,6 +123,9 @@ struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     fn span(&self, span: YamlSpan) -> Span {
+        if self.ascii {
+            return Span::new(self.source, span.start.index(), span.end.index());
+        }
         let start = self.file.offset_of(span.start.line(), span.start.col());
         let end = self.file.offset_of(span.end.line(), span.end.col());
         Span::new(self.source, start, end)
@@ -206,7 +215,8 @@ impl<'a> Reader<'a> {
             Event::MappingStart(anchor, tag) => {
                 reject_collection_tag(tag.map(|tag| format!("{}{}", tag.handle, tag.suffix)), "tag:yaml.org,2002:map", span)?;
                 let mut entries: Vec<(Key, Node)> = Vec::new();
-                let mut seen: HashMap<String, Span> = HashMap::new();
+                // Small mappings are searched linearly; a map is built once a mapping grows large.
+                let mut large_mapping_keys: Option<HashMap<String, Span>> = None;
                 let end = loop {
                     let (event, key_span) = self.next()?;
                     if let Event::MappingEnd = event {
@@ -221,10 +231,23 @@ impl<'a> Reader<'a> {
                         NodeValue::Sequence(_) | NodeValue::Mapping(_) => return Err(ReadError::ComplexKey { span: key_span }),
                     };
                     let key = Key { name, span: key_node.span };
-                    if let Some(first) = seen.get(&key.name) {
-                        return Err(ReadError::DuplicateKey { key: key.name, span: key.span, first: *first });
+                    let first = match &large_mapping_keys {
+                        Some(keys) => keys.get(&key.name).copied(),
+                        None => entries.iter().find(|(existing, _)| existing.name == key.name).map(|(existing, _)| existing.span),
+                    };
+                    if let Some(first) = first {
+                        return Err(ReadError::DuplicateKey { key: key.name, span: key.span, first });
                     }
-                    seen.insert(key.name.clone(), key.span);
+                    match large_mapping_keys.as_mut() {
+                        Some(keys) => {
+                            keys.insert(key.name.clone(), key.span);
+                        }
+                        None if entries.len() >= LINEAR_KEY_SEARCH_LIMIT => {
+                            let keys = entries.iter().map(|(existing, _)| (existing.name.clone(), existing.span));
+                            large_mapping_keys = Some(keys.chain(std::iter::once((key.name.clone(), key.span))).collect());
+                        }
+                        None => {}
+                    }
                     let (event, value_span) = self.next()?;
                     let value = self.read_node(event, value_span, depth + 1)?;
                     entries.push((key, value));
@@ -427,12 +450,28 @@ mod tests {
     }
 
     #[test]
+    fn spans_are_byte_offsets_in_non_ascii_text() {
+        let text = "città: roma\nnext: value\n";
+        let node = parse(text).unwrap();
+        let value = node.get("next").unwrap();
+        assert_eq!(&text[value.span.start..value.span.end], "value");
+    }
+
+    #[test]
     fn duplicate_key_names_both_places() {
         let error = parse("a: 1\nb: 2\na: 3\n").unwrap_err();
         let ReadError::DuplicateKey { key, span, first } = error else { panic!("expected a duplicate key error, got {error:?}") };
         assert_eq!(key, "a");
         assert_eq!(first.start, 0);
         assert_eq!(span.start, 10);
+    }
+
+    #[test]
+    fn duplicate_key_in_large_mapping_is_found() {
+        let mut text: String = (0..100).map(|index| format!("key{index}: {index}\n")).collect();
+        text.push_str("key7: again\n");
+        let error = parse(&text).unwrap_err();
+        assert!(matches!(error, ReadError::DuplicateKey { ref key, .. } if key == "key7"), "{error:?}");
     }
 
     #[test]

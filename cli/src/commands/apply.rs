@@ -2,9 +2,9 @@
 //!
 //! Before anything is pushed, every target's live bundle must still be the one the plan was
 //! made against, else the plan is stale and nothing changes. Each wave's targets get the bundle
-//! (`POST /bundles`), then their health gate is watched over the observation window: a target
-//! fails when it served at least `minRequests` requests in the runtime's traffic window and its
-//! 5xx rate is above `maxErrorRatePercent` and above the rate it had before the push. A failed
+//! (`POST /bundles`), then their health gate is watched over the observation window. A target
+//! fails when it served at least `minRequests` requests in the runtime's traffic window, and its
+//! 5xx rate is above both `maxErrorRatePercent` and the rate it had before the push. A failed
 //! wave is rolled back to the bundles its targets ran before (`POST /bundles/{hash}/activate`)
 //! and the rollout stops with exit status 1; earlier waves keep the new bundle.
 
@@ -247,7 +247,10 @@ fn prepare(args: &ApplyArgs) -> Result<Rollout, ExitStatus> {
 fn read_plan_file(path: &Path) -> Result<(PlanFile, Vec<u8>), String> {
     let text = std::fs::read_to_string(path).map_err(|error| format!("cannot read the plan {}: {error}", path.display()))?;
     let plan: PlanFile = serde_json::from_str(&text).map_err(|error| {
-        format!("{} is not a plan file written by `gatectl plan` ({error}); give a plan file, or spec paths with --target URL", path.display())
+        format!(
+            "{} is not a plan file written by `gatectl plan` ({error}); give a plan file, or spec paths with --target URL",
+            path.display()
+        )
     })?;
     let Some(file) = &plan.bundle.file else {
         return Err(format!(
@@ -401,8 +404,10 @@ fn execute(rollout: &Rollout, connection: &Connection) -> Result<Report, String>
         if wave_report.outcome == "failed" {
             let rejected = wave_report.targets.iter().any(|target| target.outcome == "rejected");
             report.outcome = if rejected { "rejected" } else { "rolledBack" };
+            let cause = if rejected { "a runtime rejected the bundle (see above)" } else { "a health gate failed" };
             let message = format!(
-                "wave {} failed, so its targets were rolled back and the rollout stopped; earlier waves keep bundle version {}",
+                "wave {} failed because {cause}, so the wave's updated targets were rolled back and the rollout stopped; \
+                 earlier waves keep bundle version {}",
                 wave.number, plan.bundle.version
             );
             eprintln!("error: {message}");
@@ -476,7 +481,11 @@ fn run_wave(number: usize, targets: &[&Target], done: &[String], rollout: &Rollo
         roll_back(targets, &bars, &mut reports, progress);
     } else {
         for (bar, report) in bars.iter().zip(&reports) {
-            bar.finish(&format!("healthy ({})", describe(report.after.as_ref())));
+            if report.outcome == "alreadyApplied" {
+                bar.finish("already runs the planned bundle");
+            } else {
+                bar.finish(&format!("healthy ({})", describe(report.after.as_ref())));
+            }
         }
     }
     WaveReport { number, outcome: if failed { "failed" } else { "passed" }, targets: reports }
@@ -498,7 +507,7 @@ fn observe(targets: &[&Target], bars: &[TargetProgress], reports: &mut [TargetRe
                 Ok(status) => status.traffic,
                 Err(error) => {
                     report.outcome = "unhealthy";
-                    report.message = Some(format!("the runtime stopped answering during the observation window: {error}"));
+                    report.message = Some(format!("the runtime stopped responding during the observation window: {error}"));
                     bar.finish("unreachable");
                     return true;
                 }
@@ -521,7 +530,7 @@ fn observe(targets: &[&Target], bars: &[TargetProgress], reports: &mut [TargetRe
 }
 
 /// Returns why a target fails its gate, or `None` while it passes. Too few requests pass,
-/// because the rate of a handful of requests says little.
+/// because the rate of a handful of requests is noise.
 fn judge(now: &Traffic, before: Option<&Traffic>, gate: Gate) -> Option<String> {
     if now.requests < gate.min_requests {
         return None;
@@ -577,5 +586,39 @@ fn roll_back(targets: &[&Target], bars: &[TargetProgress], reports: &mut [Target
                 report.message = Some(format!("{reason}; rollback failed: {error}"));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn traffic(requests: u64, errors: u64) -> Traffic {
+        let error_rate = if requests == 0 { 0.0 } else { errors as f64 / requests as f64 };
+        Traffic { window_seconds: 60, requests, errors, error_rate }
+    }
+
+    const GATE: Gate = Gate { max_error_rate_percent: 1.0, window: Duration::from_secs(1), min_requests: 10 };
+
+    #[test]
+    fn gate_passes_with_too_few_requests() {
+        assert_eq!(judge(&traffic(9, 9), Some(&traffic(0, 0)), GATE), None);
+    }
+
+    #[test]
+    fn gate_fails_above_limit_and_baseline() {
+        let reason = judge(&traffic(100, 5), Some(&traffic(100, 0)), GATE);
+
+        assert!(reason.as_deref().is_some_and(|reason| reason.contains("5.00%")), "{reason:?}");
+    }
+
+    #[test]
+    fn gate_passes_when_rate_not_above_baseline() {
+        assert_eq!(judge(&traffic(100, 5), Some(&traffic(100, 5)), GATE), None);
+    }
+
+    #[test]
+    fn gate_passes_at_the_limit() {
+        assert_eq!(judge(&traffic(100, 1), None, GATE), None);
     }
 }

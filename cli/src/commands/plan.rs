@@ -96,8 +96,8 @@ pub struct Plan {
     pub deletes: DeletePolicy,
 }
 
-/// The bundle the plan rolls out. The metadata is recorded so that `apply` (not built yet) can
-/// rebuild the same payload from the same spec and stop when the hash differs.
+/// The bundle the plan rolls out. `apply` pushes the signed file that `file` names, after
+/// checking that its hash is `hash`.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PlannedBundle {
@@ -279,7 +279,10 @@ fn default_bundle_path(plan_path: &Path) -> PathBuf {
 /// Writes the bundle path relative to the plan's directory when it lies inside it, else as
 /// given, so that a plan and its bundle can be moved together.
 fn relative_to_plan(bundle_path: &Path, plan_path: &Path) -> String {
-    let plan_directory = plan_path.parent().unwrap_or(Path::new(""));
+    let plan_directory = match plan_path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
     let absolute = |path: &Path| std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
     match absolute(bundle_path).strip_prefix(absolute(plan_directory)) {
         Ok(relative) => relative.display().to_string(),
@@ -400,9 +403,7 @@ fn read_live(target: &Target, trusted: Option<&TrustedKeys>, connection: Option<
     let kind = target.kind();
     let bytes = match target {
         Target::File(path) if !path.exists() => None,
-        Target::File(path) => {
-            Some(std::fs::read(path).map_err(|error| format!("target {uri}: cannot read {}: {error}", path.display()))?)
-        }
+        Target::File(path) => Some(std::fs::read(path).map_err(|error| format!("target {uri}: cannot read {}: {error}", path.display()))?),
         Target::Http(url) => {
             let connection = connection.expect("a connection is made when any target is a URL");
             connection.target(url)?.active_bundle()?

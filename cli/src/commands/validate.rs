@@ -68,7 +68,7 @@ fn emit(format: Format, diagnostics: &[Diagnostic], sources: &SourceMap) {
             stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush())
         }
     };
-    // A closed pipe (for example `| head`) is not worth a second error message.
+    // Write errors are ignored: the usual one is a closed pipe (`| head`), which needs no message.
     let _ = written;
     if format != Format::Human {
         eprintln!("{}", report::summary(diagnostics, sources.files().count()));
@@ -84,7 +84,7 @@ fn load_config(path: Option<&Path>, format: Format) -> Result<RuleConfig, ExitSt
         None => return Ok(RuleConfig::default()),
     };
     let bytes = std::fs::read(&path).map_err(|error| {
-        eprintln!("error: cannot read rule configuration {}: {error}; fix the path given to --config", path.display());
+        eprintln!("error: cannot read rule configuration {}: {error}; check the path and its permissions", path.display());
         ExitStatus::Failure
     })?;
     let Ok(text) = String::from_utf8(bytes) else {

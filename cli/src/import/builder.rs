@@ -128,14 +128,14 @@ impl Builder {
     }
 }
 
-/// What [`Builder::add_route`] needs to know about where a route came from.
+/// Origin of a route, as [`Builder::add_route`] uses it for naming and conflicts.
 pub struct RouteOrigin<'a> {
     /// The name from `x-gatectl-route-name`, `operationId` or method and path, before
     /// deduplication.
     pub requested_name: &'a str,
     /// The path shape (parameters without names) that decides which requests the route matches.
     pub shape: &'a str,
-    /// Where the operation is in the OpenAPI file.
+    /// Location of the operation in the OpenAPI file.
     pub span: Option<Span>,
     /// Whether a parameter that filled only part of a path segment was widened to the whole
     /// segment.
@@ -161,7 +161,7 @@ fn widened_route_message(widened: &Route, widened_span: Option<Span>, kept_span:
     )
 }
 
-/// The OpenAPI path a route was generated from, or its template when the metadata lacks it.
+/// Returns the OpenAPI path a route was generated from, or its template when the metadata lacks it.
 fn openapi_path(route: &Route) -> &str {
     route.metadata.get("openapi.path").map_or(route.matcher.path.value(), String::as_str)
 }

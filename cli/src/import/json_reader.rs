@@ -380,7 +380,8 @@ mod tests {
 
     #[test]
     fn invalid_json_is_rejected() {
-        for text in ["", "{", "{\"a\" 1}", "[1,]", "{\"a\": 1,}", "01", "1.", "-", "\"\\x\"", "\"\\ud800\"", "[1] 2", "{a: 1}", "\"a\tb\""] {
+        for text in ["", "{", "{\"a\" 1}", "[1,]", "{\"a\": 1,}", "01", "1.", "-", "\"\\x\"", "\"\\ud800\"", "[1] 2", "{a: 1}", "\"a\tb\""]
+        {
             assert!(read_json(text).is_err(), "{text:?} should be rejected");
         }
     }
@@ -392,6 +393,29 @@ mod tests {
         assert!(matches!(read("[1, 2, 3, 4, 5, 6]", SourceId(0), limits), Err(ReadError::TooManyNodes { .. })));
         assert!(matches!(read(&" ".repeat(2000), SourceId(0), limits), Err(ReadError::TooLarge { .. })));
         assert!(matches!(read_json("1e400"), Err(ReadError::InvalidNumber { .. })));
+    }
+
+    const SAMPLE: &str = r#"{"openapi": "3.1.0", "paths": {"/a/{b}": {"get": {"tags": ["x", "é\n"], "n": [1, -2.5e3, null]}}}}"#;
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_text_never_panics(text in "\\PC{0,64}") {
+            let _ = read_json(&text);
+        }
+
+        #[test]
+        fn truncated_json_never_panics(cut in 0usize..SAMPLE.len()) {
+            if let Some(prefix) = SAMPLE.get(..cut) {
+                proptest::prop_assert!(read_json(prefix).is_err());
+            }
+        }
+
+        #[test]
+        fn strings_round_trip_through_serde_json(text in "\\PC{0,32}|[\\x00-\\x1f\"\\\\/]{0,8}") {
+            let encoded = serde_json::to_string(&text).unwrap();
+            let node = read_json(&encoded).unwrap();
+            proptest::prop_assert_eq!(node.as_str(), Some(text.as_str()));
+        }
     }
 
     #[test]

@@ -80,7 +80,7 @@ impl Report {
     }
 }
 
-/// The named source of a span's file, with the span's text replaced by `*` when `redact` is set,
+/// Builds the named source of a span's file. With `redact`, the span's text is replaced by `*`,
 /// so that a secret found in the spec is not copied into CI logs.
 fn snippet(sources: &SourceMap, span: Span, redact: bool) -> (NamedSource<Arc<str>>, SourceSpan) {
     let file = sources.get(span.source);
@@ -89,11 +89,13 @@ fn snippet(sources: &SourceMap, span: Span, redact: bool) -> (NamedSource<Arc<st
         return (NamedSource::new(name, file.text.clone()), to_source_span(span));
     }
     let text = &file.text;
-    let end = span.end.min(text.len());
-    let start = span.start.min(end);
-    let hidden_length = text.get(start..end).map_or(0, |hidden| hidden.chars().count());
-    let redacted = format!("{}{}{}", &text[..start], "*".repeat(hidden_length), &text[end..]);
-    (NamedSource::new(name, Arc::from(redacted)), SourceSpan::new(start.into(), hidden_length))
+    let (Some(before), Some(hidden), Some(after)) = (text.get(..span.start), text.get(span.start..span.end), text.get(span.end..)) else {
+        // A span that does not fall on character boundaries cannot be redacted, so show no text.
+        return (NamedSource::new(name, Arc::from("")), SourceSpan::new(0.into(), 0));
+    };
+    let hidden_length = hidden.chars().count();
+    let redacted = format!("{before}{}{after}", "*".repeat(hidden_length));
+    (NamedSource::new(name, Arc::from(redacted)), SourceSpan::new(span.start.into(), hidden_length))
 }
 
 fn to_source_span(span: Span) -> SourceSpan {

@@ -21,6 +21,8 @@ pub struct Metrics {
     target_healthy: Family<Labels, Gauge>,
     config_generation: Gauge,
     config_info: Family<Labels, Gauge>,
+    /// Requests and 5xx responses of the last minute, for `/status`.
+    pub traffic: crate::admin::traffic::TrafficWindow,
 }
 
 /// Decrements the in-flight gauge when dropped.
@@ -57,7 +59,8 @@ impl Default for Metrics {
         );
         registry.register("config_generation", "Number of configurations activated since start", config_generation.clone());
         registry.register("config_info", "The active configuration, labelled by its hash", config_info.clone());
-        Self { registry, requests, latency, in_flight, target_healthy, config_generation, config_info }
+        let traffic = crate::admin::traffic::TrafficWindow::default();
+        Self { registry, requests, latency, in_flight, target_healthy, config_generation, config_info, traffic }
     }
 }
 
@@ -73,6 +76,7 @@ impl Metrics {
         let class = format!("{}xx", status / 100);
         let labels = vec![("route", route.to_owned()), ("consumer", consumer.to_owned()), ("status_class", class)];
         self.requests.get_or_create(&labels).inc();
+        self.traffic.record(status);
         self.latency.get_or_create(&vec![("route", route.to_owned())]).observe(seconds);
     }
 

@@ -3,6 +3,8 @@
 
 #![allow(dead_code, reason = "each test binary uses a different subset of these helpers")]
 
+pub mod enforce;
+
 use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -254,6 +256,8 @@ impl Gateway {
             admin_token: Some(ADMIN_TOKEN.to_owned()),
             access_log: Some(AccessLogTarget::File(access_log.clone())),
             drain_timeout: Duration::from_secs(5),
+            redis_url: None,
+            bundles: Default::default(),
         };
         adjust(&mut options);
         let runtime = Runtime::start(options).await.unwrap();
