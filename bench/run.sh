@@ -151,7 +151,7 @@ write_spec() { # name routes auth(yes|no) limit(yes|no) log(true|false)
     local index=1
     while [ "$index" -lt "$routes" ]; do
       echo "  - name: filler-$index"
-      echo "    match: { path: { template: /filler/$index/{id} }, methods: [GET] }"
+      echo "    match: { path: { template: \"/filler/$index/{id}\" }, methods: [GET] }"
       echo "    upstream: app"
       index=$((index + 1))
     done

@@ -105,7 +105,7 @@ impl<'de> Deserialize<'de> for Duration {
 }
 
 /// Pattern that the JSON Schema uses for durations.
-pub const DURATION_PATTERN: &str = r"^([0-9]{1,12}d)?([0-9]{1,12}h)?([0-9]{1,12}m)?([0-9]{1,12}s)?([0-9]{1,12}ms)?$";
+pub const DURATION_PATTERN: &str = r"^([0-9]+d)?([0-9]+h)?([0-9]+m)?([0-9]+s)?([0-9]+ms)?$";
 
 impl JsonSchema for Duration {
     fn schema_name() -> std::borrow::Cow<'static, str> {
@@ -117,6 +117,7 @@ impl JsonSchema for Duration {
             "type": "string",
             "pattern": DURATION_PATTERN,
             "minLength": 2,
+            "maxLength": 64,
             "description": "A duration: whole numbers with the units d, h, m, s and ms, largest first, for example `250ms`, `30s` or `1h30m`.",
             "examples": ["250ms", "30s", "1h30m"]
         })

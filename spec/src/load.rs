@@ -273,6 +273,15 @@ mod tests {
     }
 
     #[test]
+    fn duration_with_words_gets_duration_help() {
+        let text = MINIMAL.replace("    targets:", "    timeouts: {connect: 2 seconds}\n    targets:");
+        let loaded = load_str("spec.yaml", &text);
+        let diagnostic = &loaded.diagnostics[0];
+        assert!(diagnostic.message.starts_with("invalid duration \"2 seconds\""), "{}", diagnostic.message);
+        assert!(diagnostic.help.as_deref().unwrap_or_default().contains("1h30m"), "{:?}", diagnostic.help);
+    }
+
+    #[test]
     fn invalid_duration_reports_field() {
         let text = MINIMAL.replace("    targets:", "    timeouts: {connect: 5 seconds}\n    targets:");
         let loaded = load_str("spec.yaml", &text);

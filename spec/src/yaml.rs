@@ -7,6 +7,7 @@
 //! resulting tree maps one to one onto JSON (JSON input is read by the same code, YAML 1.2 being a
 //! superset of JSON).
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use saphyr_parser::{Event, Parser, ScalarStyle, Span as YamlSpan};
@@ -193,7 +194,7 @@ impl<'a> Reader<'a> {
             }
             Event::Scalar(text, style, anchor, tag) => {
                 let tag = tag.map(|tag| format!("{}{}", tag.handle, tag.suffix));
-                let value = resolve_scalar(&text, style, tag.as_deref(), span)?;
+                let value = resolve_scalar(text, style, tag.as_deref(), span)?;
                 let node = Node { value, span };
                 self.remember(anchor, &node);
                 Ok(node)
@@ -289,30 +290,34 @@ fn reject_collection_tag(tag: Option<String>, allowed: &str, span: Span) -> Resu
     }
 }
 
-fn resolve_scalar(text: &str, style: ScalarStyle, tag: Option<&str>, span: Span) -> Result<NodeValue, ReadError> {
+/// Resolves a scalar's type; the text is moved into the node when it stays a string.
+fn resolve_scalar(text: Cow<'_, str>, style: ScalarStyle, tag: Option<&str>, span: Span) -> Result<NodeValue, ReadError> {
     let tag = tag.map(|tag| tag.strip_prefix("tag:yaml.org,2002:").map_or(tag.to_owned(), |suffix| format!("!!{suffix}")));
     match tag.as_deref() {
         None | Some("!") => {}
-        Some("!!str") => return Ok(NodeValue::String(text.to_owned())),
+        Some("!!str") => return Ok(NodeValue::String(text.into_owned())),
         Some("!!null") => return Ok(NodeValue::Null),
         Some("!!bool") => {
-            return parse_bool(text).map(NodeValue::Bool).ok_or_else(|| ReadError::UnsupportedTag { tag: format!("!!bool {text}"), span });
+            return parse_bool(&text).map(NodeValue::Bool).ok_or_else(|| ReadError::UnsupportedTag { tag: format!("!!bool {text}"), span });
         }
         Some("!!int") | Some("!!float") => {
-            return parse_number(text, span)?.ok_or(ReadError::InvalidNumber { text: text.to_owned(), span });
+            return parse_number(&text, span)?.ok_or_else(|| ReadError::InvalidNumber { text: text.into_owned(), span });
         }
         Some(other) => return Err(ReadError::UnsupportedTag { tag: other.to_owned(), span }),
     }
     if style != ScalarStyle::Plain || tag.as_deref() == Some("!") {
-        return Ok(NodeValue::String(text.to_owned()));
+        return Ok(NodeValue::String(text.into_owned()));
     }
-    if matches!(text, "" | "~" | "null" | "Null" | "NULL") {
+    if matches!(&*text, "" | "~" | "null" | "Null" | "NULL") {
         return Ok(NodeValue::Null);
     }
-    if let Some(value) = parse_bool(text) {
+    if let Some(value) = parse_bool(&text) {
         return Ok(NodeValue::Bool(value));
     }
-    Ok(parse_number(text, span)?.unwrap_or_else(|| NodeValue::String(text.to_owned())))
+    match parse_number(&text, span)? {
+        Some(number) => Ok(number),
+        None => Ok(NodeValue::String(text.into_owned())),
+    }
 }
 
 fn parse_bool(text: &str) -> Option<bool> {

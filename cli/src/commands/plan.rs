@@ -491,7 +491,7 @@ fn print_summary(plan: &Plan) {
     }
     let gates = &plan.health_gates;
     eprintln!(
-        "  health gates after each wave: 5xx rate at most {}% over {}, once at least {} requests were served",
+        "  health gates after each wave: watched for {1}; fails when the 5xx rate over the runtime's last 60 s exceeds {0}% and the rate before the push, once at least {2} requests were served",
         gates.max_error_rate_percent, gates.observation_window, gates.min_requests
     );
 }

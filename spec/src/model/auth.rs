@@ -11,7 +11,7 @@ use crate::secret::SecretRef;
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AuthProvider {
     /// Name that routes use in `security`.
-    #[schemars(regex(pattern = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"))]
+    #[schemars(regex(pattern = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"), length(min = 1, max = 128))]
     pub name: String,
     /// Bearer JSON Web Tokens in the `Authorization` header.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Consumer {
     /// Stable id, sent upstream in the consumer header and used as the rate-limit key.
-    #[schemars(regex(pattern = r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$"))]
+    #[schemars(regex(pattern = r"^[A-Za-z0-9][A-Za-z0-9._@-]*$"), length(min = 1, max = 128))]
     pub id: String,
     /// Tier that selects the consumer's limits and quotas.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -44,7 +44,7 @@ pub struct Credentials {
 pub struct ApiKeyCredential {
     /// `sha256:` followed by the lowercase hex SHA-256 of the key. `gatectl keys create` makes a
     /// key and prints this value.
-    #[schemars(regex(pattern = r"^sha256:[0-9a-f]{64}$"))]
+    #[schemars(regex(pattern = r"^sha256:[0-9a-f]+$"), length(min = 71, max = 71))]
     pub hash: String,
     /// When the key stops working; never when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -10,7 +10,7 @@ use crate::duration::Duration;
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RateLimitPolicy {
     /// Name that routes use in `rateLimits`.
-    #[schemars(regex(pattern = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"))]
+    #[schemars(regex(pattern = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"), length(min = 1, max = 128))]
     pub name: String,
     /// Whose requests share one counter.
     #[serde(default)]
@@ -61,7 +61,7 @@ pub struct Limit {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Tier {
     /// Name that consumers use in `tier` and policies in `tiers`.
-    #[schemars(regex(pattern = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"))]
+    #[schemars(regex(pattern = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"), length(min = 1, max = 128))]
     pub name: String,
     /// Request quotas over UTC calendar days or months.
     #[serde(default)]

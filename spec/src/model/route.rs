@@ -11,7 +11,7 @@ use crate::duration::Duration;
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Route {
     /// Stable name: `diff` matches routes by it, metrics and logs report it.
-    #[schemars(regex(pattern = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"))]
+    #[schemars(regex(pattern = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"), length(min = 1, max = 128))]
     pub name: String,
     /// What a request must look like to take this route.
     #[serde(rename = "match")]

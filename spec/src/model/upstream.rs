@@ -12,7 +12,7 @@ use crate::model::default_true;
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Upstream {
     /// Stable name that routes refer to.
-    #[schemars(regex(pattern = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"))]
+    #[schemars(regex(pattern = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"), length(min = 1, max = 128))]
     pub name: String,
     /// Protocol used to reach the targets.
     #[serde(default)]
