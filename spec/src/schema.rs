@@ -35,8 +35,8 @@ fn validator() -> &'static Validator {
     static VALIDATOR: OnceLock<Validator> = OnceLock::new();
     // The `regex` engine matches in linear time; the schema's patterns need no look-around.
     // NOTE: building the first validator in a process also compiles the draft 2020-12
-    // meta-schema inside `jsonschema` 0.33, about 100 ms and 70 MB on a 2-core EPYC; that is most
-    // of a small `gatectl validate` run, and `jsonschema` gives no way to skip it.
+    // meta-schema inside `jsonschema` 0.33: about 100 ms and 70 MB on a 2-core EPYC. That is most
+    // of a small `gatectl validate` run, and this version gives no public way to skip it.
     VALIDATOR.get_or_init(|| {
         jsonschema::options()
             .with_pattern_options(jsonschema::PatternOptions::regex())
