@@ -147,6 +147,15 @@ fn scope_limits_to_tagged_entities() {
 }
 
 #[test]
+fn scope_with_unknown_tag_exits_two() {
+    let base = fixture("base.yaml");
+    let run = gatectl(&["diff", base.to_str().unwrap(), base.to_str().unwrap(), "--scope", "team-ordres"]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("`team-ordres`"), "{}", run.stderr);
+    assert!(run.stdout.is_empty());
+}
+
+#[test]
 fn scope_never_reports_outside_deletions() {
     let base = read_fixture("base.yaml");
     let start = base.find("  - name: list-products").unwrap();

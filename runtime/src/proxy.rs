@@ -374,8 +374,11 @@ fn content_length(headers: &http::HeaderMap) -> Option<u64> {
 }
 
 /// Returns the request's host without port, from `Host` or the HTTP/2 authority. HTTP/1.1
-/// requests must carry `Host` (RFC 9112 section 3.2).
+/// requests must carry exactly one `Host` (RFC 9112 section 3.2).
 fn request_host<B>(request: &Request<B>) -> Result<Option<String>, ProxyError> {
+    if request.headers().get_all(HOST).iter().nth(1).is_some() {
+        return Err(ProxyError::BadRequest("the request has more than one Host header"));
+    }
     if let Some(value) = request.headers().get(HOST) {
         let text = value.to_str().map_err(|_| ProxyError::BadRequest("the Host header is not valid"))?;
         return normalize_host(text).map(Some).ok_or(ProxyError::BadRequest("the Host header is not valid"));

@@ -56,6 +56,22 @@ async fn missing_host_on_http11_is_400() {
     assert_eq!(api.request_count(), 0);
 }
 
+#[tokio::test]
+async fn two_host_headers_are_400() {
+    let api = Upstream::start("api").await;
+    let spec = format!(
+        "apiVersion: gatectl.dev/v1\nkind: Gateway\n{}routes:\n  - name: all\n    match: {{path: {{prefix: /}}}}\n    upstream: api\n",
+        upstreams_yaml(&[&api])
+    );
+    let gateway = Gateway::start(&spec).await;
+
+    let request = b"GET / HTTP/1.1\r\nHost: a.example.test\r\nHost: api.example.test\r\nConnection: close\r\n\r\n";
+    let response = raw_exchange(gateway.address, request).await;
+
+    assert_eq!(status_of(&response), 400);
+    assert_eq!(api.request_count(), 0);
+}
+
 fn literal_and_parameter_spec(a: &Upstream, b: &Upstream, literal_first: bool) -> String {
     let parameter = "  - name: user-by-id\n    match: {path: {template: \"/user/{id}\"}, methods: [GET]}\n    upstream: a\n";
     let literal = "  - name: user-new\n    match: {path: {exact: /user/new}, methods: [GET]}\n    upstream: b\n";

@@ -86,9 +86,26 @@ pub fn run(args: DiffArgs) -> ExitStatus {
     let Some(old) = old else { return ExitStatus::Failure };
     let Some(new) = load_side(&new_source, &options, "new") else { return ExitStatus::Failure };
 
+    if let Some(tag) = &args.scope
+        && !carries_tag(&old, tag)
+        && !carries_tag(&new, tag)
+    {
+        eprintln!(
+            "error: no upstream, route or consumer carries the tag `{tag}` on either side, so --scope {tag} would compare nothing; check the tag's spelling"
+        );
+        return ExitStatus::Failure;
+    }
     let changes = diff::compare(&old, &new, &Options { scope: args.scope.clone() });
     print!("{}", render(&changes, args.format));
     exit_status(&changes, args.fail_on)
+}
+
+/// Whether any entity that `--scope` can select carries `tag`.
+fn carries_tag(spec: &gatectl_spec::Spec, tag: &str) -> bool {
+    let has = |tags: &[String]| tags.iter().any(|candidate| candidate == tag);
+    spec.upstreams.iter().any(|upstream| has(&upstream.tags))
+        || spec.routes.iter().any(|route| has(&route.tags))
+        || spec.consumers.iter().any(|consumer| has(&consumer.tags))
 }
 
 fn render(changes: &Changes, format: Format) -> String {
