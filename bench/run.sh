@@ -50,7 +50,7 @@ HAPROXY_PORT=18082
 RUNTIME_PORT=18083
 ADMIN_PORT=18093
 
-# The upstream: nginx answering a short JSON body itself (one worker, no logging).
+# The upstream: nginx returning a short JSON body itself (one worker, no logging).
 cat > "$work/upstream.conf" <<CONF
 worker_processes 1;
 daemon off;
@@ -211,7 +211,7 @@ many_rss=$(peak_rss_kib "$many_pid")
 
 for name in "${!targets[@]}"; do
   status=$(curl -s -o /dev/null -w '%{http_code}' ${headers[$name]:+-H "${headers[$name]}"} "http://127.0.0.1:${targets[$name]}/")
-  [ "$status" = 200 ] || { echo "bench: $name answers $status, not 200; see $work" >&2; exit 1; }
+  [ "$status" = 200 ] || { echo "bench: $name returned status $status instead of 200; the runtime logs follow" >&2; cat "$work"/runtime-*.log >&2; exit 1; }
 done
 
 order=(direct nginx haproxy gatectl gatectl-jwt-limit-log gatectl-limit-memory gatectl-limit-redis gatectl-10k-routes)

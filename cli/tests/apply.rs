@@ -2,13 +2,16 @@
 //! against real runtimes (`gatectl_runtime`, in this process) and a real echo upstream, all on
 //! 127.0.0.1 with ephemeral ports.
 
+mod command_support;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use command_support::{exit_code as code, gatectl, text};
 use gatectl_runtime::admin::bundles::BundleOptions;
 use gatectl_runtime::{RunningRuntime, Runtime, RuntimeOptions};
 use gatectl_spec::bundle::TrustedKeys;
@@ -105,26 +108,6 @@ impl Fleet {
     fn get(&self, index: usize, path: &str) -> u16 {
         reqwest::blocking::Client::builder().no_proxy().build().unwrap().get(self.proxy_url(index, path)).send().unwrap().status().as_u16()
     }
-}
-
-fn gatectl(arguments: &[&str], directory: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_gatectl"))
-        .args(arguments)
-        .current_dir(directory)
-        .env_remove("GATECTL_SIGNING_KEY")
-        .env_remove("GATECTL_SIGNING_KEY_ID")
-        .env_remove("GATECTL_ADMIN_TOKEN")
-        .env_remove("SOURCE_DATE_EPOCH")
-        .output()
-        .unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn code(output: &Output) -> i32 {
-    output.status.code().unwrap()
 }
 
 fn json(output: &Output) -> serde_json::Value {

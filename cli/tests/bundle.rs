@@ -1,5 +1,8 @@
 //! `gatectl keygen` and `gatectl bundle build|inspect|verify`, run through the real binary.
 
+mod command_support;
+
+use command_support::{exit_code, gatectl, text};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -15,25 +18,6 @@ routes:
     match: {path: {prefix: /orders}}
     upstream: orders
 ";
-
-fn gatectl(arguments: &[&str], directory: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_gatectl"))
-        .args(arguments)
-        .current_dir(directory)
-        .env_remove("GATECTL_SIGNING_KEY")
-        .env_remove("GATECTL_SIGNING_KEY_ID")
-        .env_remove("SOURCE_DATE_EPOCH")
-        .output()
-        .unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn exit_code(output: &Output) -> i32 {
-    output.status.code().unwrap()
-}
 
 /// Creates a temporary directory with `spec.yaml` and a key pair `keys/release.*`.
 fn workspace() -> tempfile::TempDir {

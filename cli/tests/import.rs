@@ -70,7 +70,8 @@ fn no_server_warns_and_uses_placeholder() {
     assert_eq!(spec.upstreams.len(), 1);
     assert_eq!(spec.upstreams[0].targets[0].host, "replace-me.invalid");
     assert!(stderr.contains("warning[no-server]"), "{stderr}");
-    assert!(stderr.contains("GET /ping") && stderr.contains("GET /status"), "{stderr}");
+    assert!(stderr.contains("GET /ping"), "{stderr}");
+    assert!(stderr.contains("GET /status"), "{stderr}");
 }
 
 #[test]
@@ -196,7 +197,8 @@ fn two_files_merge_and_report_conflicts() {
     assert_eq!(spec.upstreams[1].tags, vec!["openapi:orders"]);
     assert!(stderr.contains("warning[route-name-conflict]"), "{stderr}");
     let conflict = stderr.lines().find(|line| line.contains("warning[route-conflict]")).unwrap_or_else(|| panic!("{stderr}"));
-    assert!(conflict.contains("users.yaml:7:20") && conflict.contains("orders.yaml:7:20"), "{conflict}");
+    assert!(conflict.contains("users.yaml:7:20"), "{conflict}");
+    assert!(conflict.contains("orders.yaml:7:20"), "{conflict}");
 }
 
 #[test]

@@ -1,7 +1,10 @@
 //! `gatectl plan` against file targets, run through the real binary.
 
+mod command_support;
+
+use command_support::{exit_code, gatectl, text};
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 /// Returns a spec with one upstream and the routes named in `routes`, each on its own prefix. `header`
 /// is the value of an `Authorization` header set on the first route.
@@ -16,25 +19,6 @@ fn spec(routes: &[&str], header: &str) -> String {
         }
     }
     text
-}
-
-fn gatectl(arguments: &[&str], directory: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_gatectl"))
-        .args(arguments)
-        .current_dir(directory)
-        .env_remove("GATECTL_SIGNING_KEY")
-        .env_remove("GATECTL_SIGNING_KEY_ID")
-        .env_remove("SOURCE_DATE_EPOCH")
-        .output()
-        .unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn exit_code(output: &Output) -> i32 {
-    output.status.code().unwrap()
 }
 
 /// Creates a temporary directory with a key pair `keys/release.*`.

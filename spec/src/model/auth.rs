@@ -89,7 +89,7 @@ pub enum JwtAlgorithm {
 }
 
 impl JwtAlgorithm {
-    /// Whether the algorithm uses a shared secret rather than a key pair.
+    /// Returns whether the algorithm uses a shared secret rather than a key pair.
     pub fn is_hmac(self) -> bool {
         matches!(self, Self::HS256 | Self::HS384 | Self::HS512)
     }
@@ -102,13 +102,13 @@ pub struct JwksSource {
     /// HTTPS (or, for local testing, HTTP) URL of the key set.
     #[schemars(regex(pattern = r"^https?://"))]
     pub url: String,
-    /// Shortest time a fetched key set is kept, whatever `Cache-Control` says.
+    /// Minimum time a fetched key set is kept, whatever its `Cache-Control` header allows.
     #[serde(default = "default_jwks_min_ttl")]
     pub min_cache_time: Duration,
-    /// Longest time a fetched key set is kept before it is fetched again.
+    /// Maximum time a fetched key set is kept before it is fetched again.
     #[serde(default = "default_jwks_max_ttl")]
     pub max_cache_time: Duration,
-    /// Least time between two fetches caused by tokens with an unknown `kid`.
+    /// Minimum time between two fetches caused by tokens with an unknown `kid`.
     #[serde(default = "default_jwks_cooldown")]
     pub refetch_cooldown: Duration,
     /// Time allowed for one fetch.

@@ -21,7 +21,7 @@ pub struct Upstream {
     #[serde(default)]
     #[schemars(regex(pattern = r"^(/[^?#]*)?$"))]
     pub base_path: String,
-    /// Servers that receive the traffic. An upstream with no targets answers 503.
+    /// Servers that receive the traffic. Requests to an upstream with no targets get 503.
     #[serde(default)]
     pub targets: Vec<Target>,
     /// Connect, response and total timeouts.
@@ -213,7 +213,7 @@ fn default_healthy_statuses() -> Vec<u16> {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PassiveHealthCheck {
-    /// Consecutive failures (connect errors, timeouts, 5xx answers) that eject a target.
+    /// Consecutive failures (connect errors, timeouts, 5xx responses) that eject a target.
     #[serde(default = "default_consecutive_failures")]
     #[schemars(range(min = 1, max = 1000))]
     pub consecutive_failures: u32,
