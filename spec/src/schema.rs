@@ -34,15 +34,55 @@ pub fn generate_text() -> String {
 fn validator() -> &'static Validator {
     static VALIDATOR: OnceLock<Validator> = OnceLock::new();
     // The `regex` engine matches in linear time; the schema's patterns need no look-around.
-    // NOTE: building the first validator in a process also compiles the draft 2020-12
-    // meta-schema inside `jsonschema` 0.33: about 100 ms and 70 MB on a 2-core EPYC. That is most
-    // of a small `gatectl validate` run, and this version gives no public way to skip it.
+    // Naming the draft keeps `jsonschema` 0.61 from adding every known meta-schema to its
+    // reference registry, which our schema, without external `$ref`s, does not need.
+    // NOTE: `jsonschema` 0.61 still checks the schema against the draft 2020-12 meta-schema in
+    // `build` and has no public option to skip that, but the check now takes milliseconds (see
+    // BENCHMARKS.md). The test `generated_schema_is_valid_against_meta_schema` checks it too.
     VALIDATOR.get_or_init(|| {
         jsonschema::options()
+            .with_draft(jsonschema::Draft::Draft202012)
             .with_pattern_options(jsonschema::PatternOptions::regex())
-            .build(&generate())
+            .build(schema())
             .expect("the generated schema is a valid JSON Schema")
     })
+}
+
+/// The generated schema, built once per process.
+fn schema() -> &'static serde_json::Value {
+    static SCHEMA: OnceLock<serde_json::Value> = OnceLock::new();
+    SCHEMA.get_or_init(generate)
+}
+
+/// Returns the accepted field closest to `unknown` in the schema object whose
+/// `additionalProperties` keyword rejected it, when it is near enough to be a typo: at most a
+/// third of its letters differ, ignoring case.
+fn closest_field(keyword_path: &str, unknown: &str) -> Option<String> {
+    let object_path = keyword_path.strip_suffix("/additionalProperties")?;
+    let properties = schema().pointer(object_path)?.get("properties")?.as_object()?;
+    let unknown = unknown.to_ascii_lowercase();
+    properties
+        .keys()
+        .map(|field| (edit_distance(&unknown, &field.to_ascii_lowercase()), field))
+        .filter(|(distance, field)| *distance <= (field.len() / 3).max(1))
+        .min()
+        .map(|(_, field)| field.clone())
+}
+
+/// Counts the single-character insertions, deletions and substitutions that turn `from` into
+/// `to` (Levenshtein distance).
+fn edit_distance(from: &str, to: &str) -> usize {
+    let to: Vec<char> = to.chars().collect();
+    let mut previous: Vec<usize> = (0..=to.len()).collect();
+    for (row, from_char) in from.chars().enumerate() {
+        let mut current = vec![row + 1; to.len() + 1];
+        for (column, to_char) in to.iter().enumerate() {
+            let substitution = previous[column] + usize::from(from_char != *to_char);
+            current[column + 1] = substitution.min(previous[column + 1] + 1).min(current[column] + 1);
+        }
+        previous = current;
+    }
+    previous[to.len()]
 }
 
 /// Checks a document against the schema, one diagnostic per violation, each at its node.
@@ -51,29 +91,38 @@ pub fn check(document: &serde_json::Value, index: &LocationIndex) -> Vec<Diagnos
     const VALUES_HELP: &str = "see docs/spec.md for the values this field accepts, or use an editor with the schema in schemas/";
     let mut diagnostics: Vec<Diagnostic> = Vec::new();
     for error in validator().iter_errors(document) {
-        let pointer = error.instance_path.as_str().to_owned();
+        let pointer = error.instance_path().as_str().to_owned();
         let place = describe(&pointer);
-        let (message, help, span) = match &error.kind {
-            ValidationErrorKind::AdditionalProperties { unexpected } => {
-                let field = unexpected.first().cloned().unwrap_or_default();
-                let field_pointer = format!("{pointer}/{}", crate::document::escape_pointer_token(&field));
-                (format!("unknown field `{field}` in {place}"), FIELDS_HELP, index.key(&field_pointer))
-            }
+        let findings = match error.kind() {
+            // One finding per unknown field, each at its key.
+            ValidationErrorKind::AdditionalProperties { unexpected } => unexpected
+                .iter()
+                .map(|field| {
+                    let field_pointer = format!("{pointer}/{}", crate::document::escape_pointer_token(field));
+                    let message = match closest_field(error.schema_path().as_str(), field) {
+                        Some(suggestion) => format!("unknown field `{field}` in {place}; did you mean `{suggestion}`?"),
+                        None => format!("unknown field `{field}` in {place}"),
+                    };
+                    (message, FIELDS_HELP, index.key(&field_pointer))
+                })
+                .collect(),
             ValidationErrorKind::Required { property } => {
-                (format!("missing field {property} in {place}"), FIELDS_HELP, index.value(&pointer))
+                vec![(format!("missing field {property} in {place}"), FIELDS_HELP, index.value(&pointer))]
             }
-            ValidationErrorKind::Pattern { pattern } if pattern == crate::duration::DURATION_PATTERN => (
-                format!("invalid duration {} at {place}", error.instance),
+            ValidationErrorKind::Pattern { pattern } if pattern == crate::duration::DURATION_PATTERN => vec![(
+                format!("invalid duration {} at {place}", error.instance()),
                 "write whole numbers with the units d, h, m, s or ms, largest first, for example `30s`, `500ms` or `1h30m`",
                 index.value(&pointer),
-            ),
-            _ => (format!("{error} (at {place})"), VALUES_HELP, index.value(&pointer)),
+            )],
+            _ => vec![(format!("{error} (at {place})"), VALUES_HELP, index.value(&pointer))],
         };
-        // `oneOf` failures repeat for each branch; one finding per place is enough.
-        if diagnostics.iter().any(|existing| existing.span == span && existing.message == message) {
-            continue;
+        for (message, help, span) in findings {
+            // `oneOf` failures repeat for each branch; one finding per place is enough.
+            if diagnostics.iter().any(|existing| existing.span == span && existing.message == message) {
+                continue;
+            }
+            diagnostics.push(Diagnostic::error("schema", message).at(span).with_help(help));
         }
-        diagnostics.push(Diagnostic::error("schema", message).at(span).with_help(help));
     }
     diagnostics
 }
@@ -107,6 +156,37 @@ mod tests {
         assert_eq!(describe("/routes/2/match"), "routes[2].match");
         assert_eq!(describe(""), "the document");
         assert_eq!(describe("/metadata/labels/a~1b"), "metadata.labels.a/b");
+    }
+
+    #[test]
+    fn unknown_field_suggests_closest_known_one() {
+        let document = serde_json::json!({
+            "apiVersion": "gatectl.dev/v1",
+            "kind": "Gateway",
+            "upstreams": [{"name": "app", "targets": [{"host": "127.0.0.1", "port": 8080}]}],
+            "routes": [{"name": "r", "match": {"path": {"prefix": "/"}}, "upstrem": "app", "maxbodybytes": 10, "colour": 1}],
+        });
+        let index = crate::document::LocationIndex::default();
+        let messages: Vec<String> = check(&document, &index).into_iter().map(|diagnostic| diagnostic.message).collect();
+        assert!(messages.iter().any(|message| message.ends_with("`upstrem` in routes[0]; did you mean `upstream`?")), "{messages:?}");
+        assert!(messages.iter().any(|message| message.ends_with("did you mean `maxBodyBytes`?")), "{messages:?}");
+        assert!(messages.iter().any(|message| message.ends_with("`colour` in routes[0]")), "{messages:?}");
+    }
+
+    #[test]
+    fn edit_distance_counts_changes() {
+        assert_eq!(edit_distance("upstrem", "upstream"), 1);
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+    }
+
+    #[test]
+    fn generated_schema_is_valid_against_meta_schema() {
+        let schema = generate();
+        assert_eq!(schema["$schema"], "https://json-schema.org/draft/2020-12/schema");
+        if let Err(error) = jsonschema::draft202012::meta::validate(&schema) {
+            panic!("the generated schema breaks the draft 2020-12 meta-schema at {}: {error}", error.instance_path().as_str());
+        }
     }
 
     #[test]
