@@ -1,8 +1,11 @@
 //! Client of a runtime's admin API (`docs/admin-api.md`): reads the active bundle, status and
-//! history, uploads bundles and activates bundles from the history.
+//! history, uploads bundles and activates bundles from the history, over HTTP or, for
+//! `https://` targets, TLS with an optional client certificate ([`tls`]).
 //!
 //! Every error names the target and states what to do next. A `problem+json` body from the runtime
 //! is shown with its title, detail and diagnostics.
+
+pub mod tls;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -11,6 +14,7 @@ use reqwest::StatusCode;
 use reqwest::blocking::{Client, Response};
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE};
 use serde::Deserialize;
+use tls::{ADMIN_CA_ENV, ADMIN_CLIENT_CERT_ENV, ADMIN_CLIENT_KEY_ENV, TlsFiles};
 
 /// Environment variable with the admin bearer token, read when `--admin-token-file` is absent.
 pub const ADMIN_TOKEN_ENV: &str = "GATECTL_ADMIN_TOKEN";
@@ -25,20 +29,35 @@ pub struct RemoteArgs {
     /// Time one admin request may take, for example 10s or 500ms.
     #[arg(long, value_name = "DURATION", default_value = "30s")]
     pub admin_timeout: gatectl_spec::Duration,
+    /// PEM CA certificates that the runtimes' admin certificates must chain to (https://
+    /// targets). With it the system's root certificates are not trusted.
+    #[arg(long, value_name = "PATH", env = ADMIN_CA_ENV)]
+    pub admin_ca: Option<PathBuf>,
+    /// PEM client certificate chain presented to runtimes that require one (their
+    /// --admin-client-ca).
+    #[arg(long, value_name = "PATH", env = ADMIN_CLIENT_CERT_ENV)]
+    pub admin_client_cert: Option<PathBuf>,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1) of --admin-client-cert.
+    #[arg(long, value_name = "PATH", env = ADMIN_CLIENT_KEY_ENV)]
+    pub admin_client_key: Option<PathBuf>,
 }
 
 impl RemoteArgs {
-    /// Reads the token and builds the HTTP client that [`AdminClient`]s share.
+    /// Reads the token and the TLS files, and builds the HTTP client that [`AdminClient`]s share.
     pub fn connect(&self) -> Result<Connection, String> {
         let token = read_token(self.admin_token_file.as_deref())?;
+        let tls = TlsFiles {
+            ca: self.admin_ca.clone(),
+            client_certificate: self.admin_client_cert.clone(),
+            client_key: self.admin_client_key.clone(),
+        };
         let timeout = self.admin_timeout.as_std();
-        let http = Client::builder()
-            .connect_timeout(timeout.min(Duration::from_secs(5)))
-            .timeout(timeout)
-            .no_proxy()
-            .build()
-            .map_err(|error| format!("cannot set up the HTTP client: {error}"))?;
-        Ok(Connection { http, token })
+        let mut builder = Client::builder().connect_timeout(timeout.min(Duration::from_secs(5))).timeout(timeout).no_proxy();
+        if tls.is_set() {
+            builder = builder.use_preconfigured_tls(tls.client_config()?);
+        }
+        let http = builder.build().map_err(|error| format!("cannot set up the HTTP client: {error}"))?;
+        Ok(Connection { http, token, tls })
     }
 }
 
@@ -60,18 +79,20 @@ fn read_token(path: Option<&Path>) -> Result<Option<String>, String> {
     Ok(Some(token))
 }
 
-/// An HTTP client and the bearer token, shared by the clients of several targets.
+/// An HTTP client, the bearer token and the TLS files, shared by the clients of several targets.
 #[derive(Debug, Clone)]
 pub struct Connection {
     http: Client,
     token: Option<String>,
+    tls: TlsFiles,
 }
 
 impl Connection {
-    /// Returns a client for the runtime whose admin API is at `url` (`http://HOST:PORT`).
+    /// Returns a client for the runtime whose admin API is at `url` (`http://HOST:PORT` or
+    /// `https://HOST:PORT`).
     pub fn target(&self, url: &str) -> Result<AdminClient, String> {
         if !is_admin_url(url) {
-            return Err(format!("target `{url}` is not an admin URL; write it as http://HOST:PORT"));
+            return Err(format!("target `{url}` is not an admin URL; write it as http://HOST:PORT or https://HOST:PORT"));
         }
         Ok(AdminClient { connection: self.clone(), base: url.trim_end_matches('/').to_owned() })
     }
@@ -231,13 +252,29 @@ impl AdminClient {
         if let Some(body) = body {
             request = request.header(CONTENT_TYPE, "application/json").body(body);
         }
-        request.send().map_err(|error| {
-            let cause = if error.is_timeout() { "timed out".to_owned() } else { format!("failed: {}", error_chain(&error)) };
-            RemoteError::Unreachable(format!(
-                "target {}: {what} {cause}; check that the runtime is running and that the URL is its --admin-listen address",
+        request.send().map_err(|error| RemoteError::Unreachable(self.describe_send_failure(&what, &error)))
+    }
+
+    /// Builds the message for a request that got no response, naming the target and the cause: a
+    /// rejected or missing certificate, a timeout, or a connection failure.
+    fn describe_send_failure(&self, what: &str, error: &reqwest::Error) -> String {
+        if let Some(explanation) = self.connection.tls.explain(error) {
+            return format!("target {}: {what} failed: {explanation}", self.base);
+        }
+        if error.is_timeout() {
+            return format!(
+                "target {}: {what} timed out; check that the runtime is running and that the URL is its --admin-listen address",
                 self.base
-            ))
-        })
+            );
+        }
+        let hint = if !self.base.starts_with("https://") {
+            "check that the runtime is running, that the URL is its --admin-listen address, and use https:// when the runtime runs with --admin-tls-cert"
+        } else if self.connection.tls.client_certificate.is_none() {
+            "check that the runtime is running and that the URL is its --admin-listen address; if the runtime requires client certificates (--admin-client-ca), pass --admin-client-cert and --admin-client-key"
+        } else {
+            "check that the runtime is running and that the URL is its --admin-listen address"
+        };
+        format!("target {}: {what} failed: {}; {hint}", self.base, error_chain(error))
     }
 
     /// Turns an error status into a message that names the target and the fix.

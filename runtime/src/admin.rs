@@ -1,8 +1,11 @@
 //! The admin listener: `/metrics`, `/healthz`, `/status`, `/quotas/{consumer}` ([`quotas`]) and
-//! the bundle endpoints of [`bundles`], all behind a bearer token except `GET /healthz`.
+//! the bundle endpoints of [`bundles`], all behind a bearer token except `GET /healthz`. With
+//! [`tls`] the listener speaks TLS and may require client certificates, and the token is still
+//! required.
 
 pub mod bundles;
 pub mod quotas;
+pub mod tls;
 pub mod traffic;
 
 use std::convert::Infallible;
@@ -32,8 +35,9 @@ pub struct Admin {
     pub bundles: Arc<bundles::Bundles>,
 }
 
-/// Serves admin requests until `stop` turns true.
-pub async fn serve(listener: TcpListener, admin: Arc<Admin>, mut stop: watch::Receiver<bool>) {
+/// Serves admin requests until `stop` turns true, over TLS when `tls` is given and plain HTTP
+/// otherwise.
+pub async fn serve(listener: TcpListener, admin: Arc<Admin>, tls: Option<tls::AdminTlsAcceptor>, mut stop: watch::Receiver<bool>) {
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
@@ -41,13 +45,21 @@ pub async fn serve(listener: TcpListener, admin: Arc<Admin>, mut stop: watch::Re
         };
         let Ok((stream, peer)) = accepted else { continue };
         let admin = admin.clone();
+        let tls = tls.clone();
         tokio::spawn(async move {
             let service = service_fn(move |request| {
                 let admin = admin.clone();
                 async move { Ok::<_, Infallible>(route(&admin, request).await) }
             });
             let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-            if let Err(error) = builder.serve_connection(TokioIo::new(stream), service).await {
+            let result = match tls {
+                None => builder.serve_connection(TokioIo::new(stream), service).await,
+                Some(tls) => {
+                    let Some(stream) = tls.accept(stream, peer).await else { return };
+                    builder.serve_connection(TokioIo::new(stream), service).await
+                }
+            };
+            if let Err(error) = result {
                 tracing::debug!(%error, client.addr = %peer, "admin connection ended with an error");
             }
         });

@@ -53,6 +53,9 @@ pub struct RuntimeOptions {
     pub admin_listen: Option<SocketAddr>,
     /// Bearer token of the admin listener, required when `admin_listen` is set.
     pub admin_token: Option<String>,
+    /// TLS of the admin listener, and the CA of required client certificates; plain HTTP when
+    /// `None`. The bearer token stays required either way.
+    pub admin_tls: Option<admin::tls::AdminTlsOptions>,
     /// Access-log destination; when `None`, `settings.accessLog` of the spec decides.
     pub access_log: Option<AccessLogTarget>,
     /// Time in-flight requests get to finish after shutdown starts.
@@ -71,6 +74,7 @@ impl Default for RuntimeOptions {
             listen: Vec::new(),
             admin_listen: None,
             admin_token: None,
+            admin_tls: None,
             access_log: None,
             drain_timeout: Duration::from_secs(30),
             redis_url: None,
@@ -94,6 +98,8 @@ pub enum StartError {
     MissingAdminToken,
     #[error("the admin listener address {0} is also a proxy listener address; pick another port")]
     AdminOnProxyPort(SocketAddr),
+    #[error(transparent)]
+    AdminTls(#[from] admin::tls::AdminTlsError),
     #[error("cannot open the access log: {0}")]
     AccessLog(std::io::Error),
     #[error("cannot open the bundle history: {0}")]
@@ -134,6 +140,10 @@ impl Runtime {
         let admin_token = match (options.admin_listen, &options.admin_token) {
             (Some(_), None) => return Err(StartError::MissingAdminToken),
             (_, token) => token.clone(),
+        };
+        let admin_tls = match (options.admin_listen, &options.admin_tls) {
+            (Some(_), Some(tls)) => Some(admin::tls::AdminTlsAcceptor::load(tls)?),
+            _ => None,
         };
         let planned = plan_listeners(&settings, &options.listen)?;
         let metrics = Arc::new(Metrics::default());
@@ -182,10 +192,11 @@ impl Runtime {
         if let (Some(address), Some(token)) = (options.admin_listen, admin_token) {
             let socket = TcpListener::bind(address).await.map_err(|source| StartError::Bind { address, source })?;
             let bound = socket.local_addr().map_err(|source| StartError::Bind { address, source })?;
-            tracing::info!(address = %bound, "admin listener bound");
+            let client_certificates = options.admin_tls.as_ref().is_some_and(|tls| tls.client_ca.is_some());
+            tracing::info!(address = %bound, tls = admin_tls.is_some(), client_certificates, "admin listener bound");
             admin_address = Some(bound);
             let admin = Arc::new(admin::Admin { store: store.clone(), metrics, token, bundles });
-            tokio::spawn(admin::serve(socket, admin, admin_stopped));
+            tokio::spawn(admin::serve(socket, admin, admin_tls, admin_stopped));
         }
 
         Ok(RunningRuntime { proxy_addresses, admin_address, store, drain, admin_stop, accept_tasks, drain_timeout: options.drain_timeout })

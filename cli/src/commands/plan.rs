@@ -27,7 +27,7 @@ pub struct PlanArgs {
     /// Overlay applied on top of the spec (repeatable, applied in order).
     #[arg(long = "overlay", value_name = "FILE")]
     pub overlays: Vec<PathBuf>,
-    /// A runtime to roll out to (repeatable): `http://HOST:PORT` is a runtime's admin API;
+    /// A runtime to roll out to (repeatable): `http://HOST:PORT` or `https://HOST:PORT` is a runtime's admin API;
     /// `file:PATH` or a bare PATH names a bundle file that stands for a runtime's live bundle
     /// (a missing file is a runtime with none).
     #[arg(long = "target", required = true, value_name = "TARGET")]

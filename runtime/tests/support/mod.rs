@@ -254,6 +254,7 @@ impl Gateway {
             listen: vec!["127.0.0.1:0".parse().unwrap()],
             admin_listen: Some("127.0.0.1:0".parse().unwrap()),
             admin_token: Some(ADMIN_TOKEN.to_owned()),
+            admin_tls: None,
             access_log: Some(AccessLogTarget::File(access_log.clone())),
             drain_timeout: Duration::from_secs(5),
             redis_url: None,
