@@ -1,5 +1,8 @@
 //! `gatectl`: import, validate, diff, plan and apply gateway specs.
 
+#[macro_use]
+mod output;
+
 mod args;
 mod commands;
 mod diff;

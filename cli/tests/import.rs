@@ -281,7 +281,7 @@ fn json_output_and_json_warnings() {
     assert_eq!(warnings[0]["line"], 4);
     assert_eq!(warnings[0]["column"], 3);
     assert!(warnings[0]["file"].as_str().unwrap().ends_with("no-server.yaml"));
-    assert!(stderr.contains("imported 2 routes, 1 upstreams"), "{stderr}");
+    assert!(stderr.contains("imported 2 routes, 1 upstream and "), "{stderr}");
 }
 
 #[test]
@@ -402,4 +402,23 @@ fn flow_style_yaml_in_json_file_reads() {
     let (spec, _) = import(&["flow-style-yaml.json"], &[]);
     assert_eq!(spec.routes.len(), 1);
     assert_eq!(spec.upstreams[0].targets[0].host, "flow.example");
+}
+
+#[test]
+fn closed_output_pipe_ends_import_quietly() {
+    let description = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/openapi/blockfrost.yaml");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gatectl"))
+        .arg("import")
+        .arg(&description)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Close the reading end before the import writes its spec, as `| head` does once it has read
+    // enough.
+    drop(child.stdout.take());
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("panicked") && !stderr.contains("Broken pipe"), "{stderr}");
 }

@@ -210,7 +210,7 @@ pub fn run(args: ApplyArgs) -> ExitStatus {
 
     if args.output == OutputFormat::Json {
         match serde_json::to_string_pretty(&report) {
-            Ok(text) => println!("{text}"),
+            Ok(text) => outln!("{text}"),
             Err(error) => return fail(&format!("cannot serialise the report: {error}")),
         }
     }

@@ -139,7 +139,7 @@ fn build(args: BuildArgs) -> ExitStatus {
         return ExitStatus::Failure;
     }
 
-    println!("{}", envelope.hash);
+    outln!("{}", envelope.hash);
     eprintln!("built bundle version {} signed by {}: {}", args.version, signer.key_id(), args.output.display());
     ExitStatus::Success
 }
@@ -288,9 +288,9 @@ fn inspect(args: InspectArgs) -> ExitStatus {
     };
     let inspection = Inspection::of(&opened);
     match args.output {
-        OutputFormat::Text => println!("{}", inspection.to_text()),
+        OutputFormat::Text => outln!("{}", inspection.to_text()),
         OutputFormat::Json => {
-            println!("{}", serde_json::to_string_pretty(&inspection).expect("an inspection serialises to JSON"))
+            outln!("{}", serde_json::to_string_pretty(&inspection).expect("an inspection serialises to JSON"))
         }
     }
     ExitStatus::Success
@@ -313,7 +313,7 @@ fn verify(args: VerifyArgs) -> ExitStatus {
     };
     match bundle::verify_with_limit(&bytes, &trusted, args.max_bytes) {
         Ok(verified) => {
-            println!("valid: {} version {} signed by {}", verified.hash, verified.metadata.version, verified.signer);
+            outln!("valid: {} version {} signed by {}", verified.hash, verified.metadata.version, verified.signer);
             ExitStatus::Success
         }
         Err(error) => {

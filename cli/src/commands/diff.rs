@@ -96,7 +96,7 @@ pub fn run(args: DiffArgs) -> ExitStatus {
         return ExitStatus::Failure;
     }
     let changes = diff::compare(&old, &new, &Options { scope: args.scope.clone() });
-    print!("{}", render(&changes, args.format));
+    out!("{}", render(&changes, args.format));
     exit_status(&changes, args.fail_on)
 }
 

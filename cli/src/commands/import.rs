@@ -1,4 +1,3 @@
-use std::io::Write;
 use std::path::PathBuf;
 
 use crate::exit::ExitStatus;
@@ -48,7 +47,10 @@ pub fn run(args: ImportArgs) -> ExitStatus {
     let text = render(&imported.spec, args.format, &args.schema_ref, &sources);
     let written = match &args.output {
         Some(path) => std::fs::write(path, text).map_err(|error| format!("cannot write {}: {error}", path.display())),
-        None => std::io::stdout().write_all(text.as_bytes()).map_err(|error| format!("cannot write to standard output: {error}")),
+        None => {
+            out!("{text}");
+            Ok(())
+        }
     };
     if let Err(message) = written {
         eprintln!("error: {message}");
@@ -60,12 +62,17 @@ pub fn run(args: ImportArgs) -> ExitStatus {
     };
     eprint!("{warnings}");
     eprintln!(
-        "imported {} routes, {} upstreams and {} auth providers from {} files, with {} warnings",
-        imported.spec.routes.len(),
-        imported.spec.upstreams.len(),
-        imported.spec.auth_providers.len(),
-        args.paths.len(),
-        imported.warnings.len()
+        "imported {}, {} and {} from {}, with {}",
+        count(imported.spec.routes.len(), "route", "routes"),
+        count(imported.spec.upstreams.len(), "upstream", "upstreams"),
+        count(imported.spec.auth_providers.len(), "auth provider", "auth providers"),
+        count(args.paths.len(), "file", "files"),
+        count(imported.warnings.len(), "warning", "warnings")
     );
     ExitStatus::Success
+}
+
+/// Formats a count with the singular or plural noun, such as `1 file` or `2 files`.
+fn count(number: usize, singular: &str, plural: &str) -> String {
+    format!("{number} {}", if number == 1 { singular } else { plural })
 }

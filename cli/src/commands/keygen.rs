@@ -50,9 +50,9 @@ pub fn run(args: KeygenArgs) -> ExitStatus {
         return ExitStatus::Failure;
     }
 
-    println!("key id:      {}", signer.key_id());
-    println!("private key: {}", private_path.display());
-    println!("public key:  {}", public_path.display());
+    outln!("key id:      {}", signer.key_id());
+    outln!("private key: {}", private_path.display());
+    outln!("public key:  {}", public_path.display());
     eprintln!(
         "Keep the private key secret. Give the public key to every runtime and `gatectl bundle verify --trusted-keys`. \
          In CI, put the private key's PEM text in GATECTL_SIGNING_KEY."

@@ -56,7 +56,7 @@ fn create_key(args: CreateArgs) -> ExitStatus {
     };
 
     let key = api_key::generate();
-    println!("{key}");
+    outln!("{key}");
 
     // JSON strings are valid YAML scalars, so serde_json quotes the label safely.
     let mut entry = format!("- hash: {}\n", api_key::hash(&key));

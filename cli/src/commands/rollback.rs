@@ -57,7 +57,7 @@ pub fn run(args: RollbackArgs) -> ExitStatus {
     }
     if args.output == super::apply::OutputFormat::Json {
         match serde_json::to_string_pretty(&results) {
-            Ok(text) => println!("{text}"),
+            Ok(text) => outln!("{text}"),
             Err(error) => return fail(&format!("cannot serialise the result: {error}")),
         }
     }

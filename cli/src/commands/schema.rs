@@ -4,6 +4,6 @@ use crate::exit::ExitStatus;
 pub struct SchemaArgs {}
 
 pub fn run(_: SchemaArgs) -> ExitStatus {
-    print!("{}", gatectl_spec::schema::generate_text());
+    out!("{}", gatectl_spec::schema::generate_text());
     ExitStatus::Success
 }

@@ -79,7 +79,7 @@ pub fn run(args: StatusArgs) -> ExitStatus {
 
     match args.output {
         super::apply::OutputFormat::Json => match serde_json::to_string_pretty(&statuses) {
-            Ok(text) => println!("{text}"),
+            Ok(text) => outln!("{text}"),
             Err(error) => return fail(&format!("cannot serialise the status: {error}")),
         },
         super::apply::OutputFormat::Text => print_text(&statuses),
@@ -141,21 +141,25 @@ pub fn spec_hash(spec: &Spec) -> Result<String, String> {
 fn print_text(statuses: &[TargetStatus]) {
     for status in statuses {
         let Some(version) = status.version else {
-            println!("{}: no bundle active", status.target);
+            outln!("{}: no bundle active", status.target);
             continue;
         };
         let hash = status.hash.as_deref().unwrap_or("-");
         let activated_at = status.activated_at.as_deref().unwrap_or("-");
-        println!("{}: version {version}, {hash}, activated {activated_at}", status.target);
+        outln!("{}: version {version}, {hash}, activated {activated_at}", status.target);
         let Some(drift) = &status.drift else { continue };
         if drift.drifted {
             let summary = &drift.summary;
-            println!(
+            outln!(
                 "  drift: the live spec differs from the given spec: {} added, {} changed, {} removed; {} breaking, {} risky",
-                summary.added, summary.changed, summary.removed, summary.breaking, summary.risky
+                summary.added,
+                summary.changed,
+                summary.removed,
+                summary.breaking,
+                summary.risky
             );
         } else {
-            println!("  no drift: the live spec equals the given spec");
+            outln!("  no drift: the live spec equals the given spec");
         }
     }
 }
