@@ -23,7 +23,7 @@ use http::HeaderName;
 use ipnet::IpNet;
 use sha2::{Digest, Sha256};
 
-pub use route::{Backend, CompiledRoute};
+pub use route::{Backend, CompiledRoute, StickyKey};
 
 use crate::observe::metrics::Metrics;
 use crate::routing::{RouteError, Router};

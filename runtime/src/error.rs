@@ -55,6 +55,23 @@ impl ProxyError {
         }
     }
 
+    /// Returns the problem `type` URI, in the `urn:gatectl:problem:` family that
+    /// authentication and rate-limit rejections use too.
+    pub fn type_uri(&self) -> &'static str {
+        match self {
+            Self::NoRoute => "urn:gatectl:problem:no-route",
+            Self::MethodNotAllowed { .. } => "urn:gatectl:problem:method-not-allowed",
+            Self::BadRequest(_) => "urn:gatectl:problem:bad-request",
+            Self::HeadersTooLarge { .. } => "urn:gatectl:problem:headers-too-large",
+            Self::BodyTooLarge { .. } => "urn:gatectl:problem:body-too-large",
+            Self::UnsupportedTransferCoding => "urn:gatectl:problem:unsupported-transfer-coding",
+            Self::NoHealthyTarget { .. } => "urn:gatectl:problem:no-healthy-target",
+            Self::UpstreamConnect => "urn:gatectl:problem:upstream-unreachable",
+            Self::UpstreamTimeout => "urn:gatectl:problem:upstream-timeout",
+            Self::UpstreamFailure => "urn:gatectl:problem:upstream-failure",
+        }
+    }
+
     pub fn side(&self) -> Side {
         match self {
             Self::NoRoute
@@ -71,7 +88,7 @@ impl ProxyError {
     /// Builds the problem+json response. The detail is this error's message, which never
     /// contains internal state such as addresses or library errors.
     pub fn to_response(&self, request_id: &str) -> Response<ProxyBody> {
-        let mut response = problem_response(self.status(), &self.to_string(), request_id);
+        let mut response = typed_problem_response(self.type_uri(), self.status(), &self.to_string(), request_id);
         if let Self::MethodNotAllowed { allow } = self
             && let Ok(value) = HeaderValue::from_str(allow)
         {
@@ -81,10 +98,16 @@ impl ProxyError {
     }
 }
 
-/// Builds an `application/problem+json` response with the one body shape the gateway uses.
+/// Builds an `application/problem+json` response with the one body shape the gateway uses, and
+/// the `about:blank` type, which says the status alone explains the problem.
 pub fn problem_response(status: StatusCode, detail: &str, request_id: &str) -> Response<ProxyBody> {
+    typed_problem_response("about:blank", status, detail, request_id)
+}
+
+/// Builds an `application/problem+json` response with the given problem `type`.
+pub fn typed_problem_response(type_uri: &str, status: StatusCode, detail: &str, request_id: &str) -> Response<ProxyBody> {
     let body = serde_json::json!({
-        "type": "about:blank",
+        "type": type_uri,
         "title": status.canonical_reason().unwrap_or("Error"),
         "status": status.as_u16(),
         "detail": detail,

@@ -10,7 +10,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use http_body_util::BodyExt;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
@@ -18,7 +17,6 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, watch};
 use tokio_rustls::TlsAcceptor;
 
-use crate::proxy::body::HoldingBody;
 use crate::proxy::{ConnectionInfo, Gateway, handle};
 use head_timeout::{ConnectionActivity, TimedStream};
 
@@ -125,25 +123,27 @@ async fn serve_connection(
     drain: Arc<Drain>,
 ) {
     let activity = Arc::new(ConnectionActivity::default());
-    let info = ConnectionInfo { peer, is_tls: tls.is_some() };
+    let idle = IdleWatch { activity: activity.clone(), opened: crate::upstream::now_millis(), timeout: settings.idle_timeout };
+    let info = Arc::new(ConnectionInfo::new(peer, tls.is_some()));
     let service_activity = activity.clone();
     let service = service_fn(move |request| {
         let guard = service_activity.begin();
         let gateway = gateway.clone();
         let activity = service_activity.clone();
+        let info = info.clone();
         async move {
-            let response = handle(gateway, info, request).await?;
+            let response = handle(gateway, info, request, guard).await?;
             if response.status() == http::StatusCode::SWITCHING_PROTOCOLS {
                 activity.mark_switched();
             }
-            Ok::<_, Infallible>(response.map(|body| HoldingBody::new(body, guard).boxed()))
+            Ok::<_, Infallible>(response)
         }
     });
 
     match tls {
         None => {
             let io = TimedStream::new(stream, activity, settings.header_timeout, settings.idle_timeout, true);
-            drive(builder.serve_connection_with_upgrades(TokioIo::new(io), service), &drain).await;
+            drive(builder.serve_connection_with_upgrades(TokioIo::new(io), service), &drain, &idle).await;
         }
         Some(acceptor) => {
             let handshake = tokio::time::timeout(settings.header_timeout, acceptor.accept(stream)).await;
@@ -159,34 +159,62 @@ async fn serve_connection(
                 }
             };
             let is_http1 = stream.get_ref().1.alpn_protocol() != Some(b"h2");
+            if !is_http1 {
+                activity.mark_http2();
+            }
             let io = TimedStream::new(stream, activity, settings.header_timeout, settings.idle_timeout, is_http1);
-            drive(builder.serve_connection_with_upgrades(TokioIo::new(io), service), &drain).await;
+            drive(builder.serve_connection_with_upgrades(TokioIo::new(io), service), &drain, &idle).await;
         }
     }
 }
 
-/// Runs a connection to its end, and shuts it down gracefully when draining starts: requests in
-/// progress finish, then the connection closes.
-async fn drive<C>(connection: C, drain: &Drain)
+/// What a connection's driver needs to close an idle HTTP/2 connection.
+struct IdleWatch {
+    activity: Arc<ConnectionActivity>,
+    /// When the connection was accepted, in milliseconds of `now_millis`.
+    opened: u64,
+    timeout: Duration,
+}
+
+/// Runs a connection to its end, and shuts it down gracefully when draining starts (requests in
+/// progress finish, then the connection closes) or when an HTTP/2 connection has had no request
+/// in progress for the idle timeout. HTTP/1.1 idle connections are closed by `TimedStream`.
+async fn drive<C>(connection: C, drain: &Drain, idle: &IdleWatch)
 where
     C: hyper_util::server::graceful::GracefulConnection<Error = Box<dyn std::error::Error + Send + Sync>>,
 {
     let mut draining = drain.signal.subscribe();
     tokio::pin!(connection);
+    let idle_check = tokio::time::sleep(idle.timeout);
+    tokio::pin!(idle_check);
     if drain.is_draining() {
         connection.as_mut().graceful_shutdown();
     } else {
-        tokio::select! {
-            result = connection.as_mut() => {
-                if let Err(error) = result {
-                    tracing::debug!(%error, "client connection ended with an error");
+        loop {
+            tokio::select! {
+                result = connection.as_mut() => {
+                    if let Err(error) = result {
+                        tracing::debug!(%error, "client connection ended with an error");
+                    }
+                    return;
                 }
-                return;
+                _ = draining.wait_for(|draining| *draining) => {
+                    connection.as_mut().graceful_shutdown();
+                    break;
+                }
+                () = &mut idle_check => match idle.activity.http2_idle_for(idle.opened) {
+                    Some(idle_for) if idle_for >= idle.timeout => {
+                        tracing::debug!(idle = ?idle_for, "closing an idle HTTP/2 connection");
+                        connection.as_mut().graceful_shutdown();
+                        break;
+                    }
+                    Some(idle_for) => idle_check.as_mut().reset(tokio::time::Instant::now() + (idle.timeout - idle_for)),
+                    None => idle_check.as_mut().reset(tokio::time::Instant::now() + idle.timeout),
+                },
             }
-            _ = draining.wait_for(|draining| *draining) => connection.as_mut().graceful_shutdown(),
         }
     }
     if let Err(error) = connection.await {
-        tracing::debug!(%error, "client connection ended with an error while draining");
+        tracing::debug!(%error, "client connection ended with an error while shutting down");
     }
 }

@@ -1,6 +1,7 @@
 //! Observability: request IDs, trace context, the access log and Prometheus metrics.
 
 pub mod access_log;
+pub mod log_fields;
 pub mod metrics;
 
 use http::HeaderValue;
@@ -16,37 +17,68 @@ pub fn request_id(incoming: Option<&HeaderValue>) -> String {
         .map(HeaderValue::as_bytes)
         .filter(|bytes| !bytes.is_empty() && bytes.len() <= MAX_REQUEST_ID_BYTES && bytes.iter().all(|byte| (0x21..=0x7e).contains(byte)));
     match valid {
+        // Visible ASCII is valid UTF-8, so this never replaces a character.
         Some(bytes) => String::from_utf8_lossy(bytes).into_owned(),
-        None => uuid::Uuid::now_v7().to_string(),
+        None => new_request_id(),
     }
+}
+
+/// Returns a new UUID v7 as text. The random part comes from the thread's generator, which the
+/// operating system seeds once, so that no request pays a system call for it.
+pub fn new_request_id() -> String {
+    let millis = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |since| since.as_millis());
+    let mut random = [0u8; 10];
+    rand::thread_rng().fill_bytes(&mut random);
+    let id = uuid::Builder::from_unix_timestamp_millis(u64::try_from(millis).unwrap_or(u64::MAX), &random).into_uuid();
+    let mut text = uuid::Uuid::encode_buffer();
+    id.hyphenated().encode_lower(&mut text).to_owned()
 }
 
 /// W3C trace context of one request: the trace ID is kept from a valid incoming `traceparent`
 /// or started here, and the gateway adds its own span ID for the upstream hop.
+#[derive(Debug)]
 pub struct TraceContext {
-    pub trace_id: String,
+    /// The `traceparent` value sent upstream: `00-{trace id}-{span id}-{flags}`.
     pub traceparent: String,
 }
+
+/// Where the trace ID sits in a version 00 `traceparent`.
+const TRACE_ID: std::ops::Range<usize> = 3..35;
 
 impl TraceContext {
     pub fn from_header(incoming: Option<&HeaderValue>) -> Self {
         let mut random = rand::thread_rng();
         let mut span = [0u8; 8];
         random.fill_bytes(&mut span);
-        let span_id = hex_string(&span);
-        if let Some((trace_id, flags)) = incoming.and_then(parse_traceparent) {
-            let traceparent = format!("00-{trace_id}-{span_id}-{flags}");
-            return Self { trace_id, traceparent };
+        let mut traceparent = String::with_capacity(55);
+        traceparent.push_str("00-");
+        match incoming.and_then(parse_traceparent) {
+            Some((trace_id, flags)) => {
+                traceparent.push_str(trace_id);
+                traceparent.push('-');
+                push_hex(&mut traceparent, &span);
+                traceparent.push('-');
+                traceparent.push_str(flags);
+            }
+            None => {
+                let mut trace = [0u8; 16];
+                random.fill_bytes(&mut trace);
+                push_hex(&mut traceparent, &trace);
+                traceparent.push('-');
+                push_hex(&mut traceparent, &span);
+                traceparent.push_str("-01");
+            }
         }
-        let mut trace = [0u8; 16];
-        random.fill_bytes(&mut trace);
-        let trace_id = hex_string(&trace);
-        let traceparent = format!("00-{trace_id}-{span_id}-01");
-        Self { trace_id, traceparent }
+        Self { traceparent }
+    }
+
+    /// The 32 lowercase hexadecimal digits of the trace ID.
+    pub fn trace_id(&self) -> &str {
+        &self.traceparent[TRACE_ID]
     }
 }
 
-fn parse_traceparent(value: &HeaderValue) -> Option<(String, String)> {
+fn parse_traceparent(value: &HeaderValue) -> Option<(&str, &str)> {
     let text = value.to_str().ok()?;
     let mut parts = text.trim().split('-');
     let (version, trace_id, parent_id, flags) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
@@ -60,11 +92,15 @@ fn parse_traceparent(value: &HeaderValue) -> Option<(String, String)> {
         && is_hex(parent_id, 16)
         && !all_zero(parent_id)
         && is_hex(flags, 2);
-    valid.then(|| (trace_id.to_owned(), flags.to_owned()))
+    valid.then_some((trace_id, flags))
 }
 
-fn hex_string(bytes: &[u8]) -> String {
-    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+fn push_hex(text: &mut String, bytes: &[u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for byte in bytes {
+        text.push(char::from(DIGITS[usize::from(byte >> 4)]));
+        text.push(char::from(DIGITS[usize::from(byte & 0x0f)]));
+    }
 }
 
 #[cfg(test)]
@@ -79,15 +115,19 @@ mod tests {
         assert_ne!(request_id(Some(&long)).len(), 600);
         let spaced = HeaderValue::from_static("has space");
         assert_ne!(request_id(Some(&spaced)), "has space");
+        let fresh = uuid::Uuid::parse_str(&request_id(None)).unwrap();
+        assert_eq!(fresh.get_version_num(), 7);
     }
 
     #[test]
     fn traceparent_trace_id_is_kept() {
         let incoming = HeaderValue::from_static("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
         let context = TraceContext::from_header(Some(&incoming));
-        assert_eq!(context.trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert_eq!(context.trace_id(), "4bf92f3577b34da6a3ce929d0e0e4736");
         assert!(context.traceparent.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"));
         let fresh = TraceContext::from_header(Some(&HeaderValue::from_static("garbage")));
-        assert_eq!(fresh.trace_id.len(), 32);
+        assert_eq!(fresh.trace_id().len(), 32);
+        assert!(fresh.traceparent.ends_with("-01"));
+        assert_eq!(fresh.traceparent.len(), 55);
     }
 }

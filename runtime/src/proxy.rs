@@ -10,10 +10,10 @@ pub mod headers;
 mod upgrade;
 
 use std::convert::Infallible;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use http::header::{CONTENT_LENGTH, HOST, HeaderValue, TRANSFER_ENCODING};
 use http::{Request, Response, Uri, Version};
@@ -21,7 +21,7 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use tracing::Instrument;
 
-use crate::config::{CompiledConfig, CompiledRoute, ConfigStore};
+use crate::config::{CompiledConfig, CompiledRoute, ConfigStore, StickyKey};
 use crate::error::{ProxyError, Side};
 use crate::normalize::{normalize_host, normalize_path};
 use crate::observe::access_log::{AccessLog, AccessRecord};
@@ -30,7 +30,12 @@ use crate::observe::{TraceContext, request_id};
 use crate::routing::{RouteQuery, split_path};
 use crate::upstream::UpstreamPool;
 use crate::upstream::balancer::BalanceKey;
+use crate::upstream::connections::{self, ExchangeError};
 use body::{LimitedBody, ObservedBody, ProxyBody};
+use gatectl_spec::model::UpstreamScheme;
+
+/// The W3C trace context header.
+const TRACEPARENT: http::HeaderName = http::HeaderName::from_static("traceparent");
 
 /// State shared by every connection.
 #[derive(Debug)]
@@ -40,20 +45,30 @@ pub struct Gateway {
     pub access_log: AccessLog,
 }
 
-/// Facts about the client connection a request arrived on.
-#[derive(Debug, Clone, Copy)]
+/// Facts about the client connection a request arrived on, computed once per connection.
+#[derive(Debug, Clone)]
 pub struct ConnectionInfo {
     pub peer: SocketAddr,
     pub is_tls: bool,
+    /// The peer's IP address as a header value, for `X-Forwarded-For`.
+    peer_ip_value: HeaderValue,
+}
+
+impl ConnectionInfo {
+    pub fn new(peer: SocketAddr, is_tls: bool) -> Self {
+        let peer_ip_value = HeaderValue::from_str(&peer.ip().to_string()).expect("an IP address is a valid header value");
+        Self { peer, is_tls, peer_ip_value }
+    }
 }
 
 /// Facts the access log and metrics report about one request, filled in as it proceeds.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct RequestFacts {
-    route: String,
+    /// Index of the matched route in the configuration.
+    route: Option<usize>,
     target: String,
     path: String,
-    client_ip: String,
+    client_ip: IpAddr,
     /// The consumer's id; empty for anonymous requests and tokens of no known consumer.
     consumer: String,
     /// Rate-limit headers added to the response, whatever its status.
@@ -64,31 +79,47 @@ struct RequestFacts {
     bytes_in: Option<Arc<std::sync::atomic::AtomicU64>>,
 }
 
+impl RequestFacts {
+    fn route_name<'a>(&self, config: &'a CompiledConfig) -> &'a str {
+        self.route.map_or("", |index| config.routes[index].name.as_str())
+    }
+}
+
 /// Serves one request. The result is always `Ok`, because every error becomes a problem+json
-/// response.
-pub async fn handle(
+/// response. `guard` is kept until the response body has been sent or dropped.
+pub async fn handle<G: Send + Sync + 'static>(
     gateway: Arc<Gateway>,
-    connection: ConnectionInfo,
+    connection: Arc<ConnectionInfo>,
     request: Request<Incoming>,
+    guard: G,
 ) -> Result<Response<ProxyBody>, Infallible> {
     let started = Instant::now();
     let config = gateway.store.current();
     let in_flight = gateway.metrics.request_started();
 
     let request_id = request_id(request.headers().get(&config.request_id_header));
-    let trace = TraceContext::from_header(request.headers().get("traceparent"));
-    let method = request.method().to_string();
-    let span = tracing::info_span!("request", request.id = %request_id, trace.id = %trace.trace_id, client.addr = %connection.peer);
+    let trace = TraceContext::from_header(request.headers().get(TRACEPARENT));
+    let method = request.method().clone();
+    let span = tracing::info_span!("request", request.id = request_id.as_str(), trace.id = trace.trace_id());
 
-    let mut facts =
-        RequestFacts { path: request.uri().path().to_owned(), client_ip: connection.peer.ip().to_string(), ..Default::default() };
-    let result = forward(&config, connection, request, &request_id, &trace, &mut facts).instrument(span.clone()).await;
+    let mut facts = RequestFacts {
+        route: None,
+        target: String::new(),
+        path: request.uri().path().to_owned(),
+        client_ip: connection.peer.ip(),
+        consumer: String::new(),
+        limit_headers: http::HeaderMap::new(),
+        upstream_latency: None,
+        deadline: None,
+        bytes_in: None,
+    };
+    let result = forward(&config, &connection, request, &request_id, &trace, &mut facts).instrument(span.clone()).await;
     let mut response = match result {
         Ok(response) => response,
         Err(error) => {
             // Upstream failures were logged with their cause where they happened.
             span.in_scope(|| match error.side() {
-                Side::Gateway => tracing::warn!(%error, route = %facts.route, "request failed"),
+                Side::Gateway => tracing::warn!(%error, route = facts.route_name(&config), "request failed"),
                 Side::Client | Side::Upstream => tracing::debug!(%error, status = error.status().as_u16(), "request rejected or failed"),
             });
             error.to_response(&request_id)
@@ -104,35 +135,39 @@ pub async fn handle(
     let status = response.status().as_u16();
     let (parts, body) = response.into_parts();
     let deadline = facts.deadline;
-    let gateway_for_log = gateway.clone();
-    let record_base = AccessRecord {
-        timestamp: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+    let record = gateway.access_log.is_enabled().then(|| AccessRecord {
+        timestamp: SystemTime::now(),
         request_id,
-        trace_id: trace.trace_id,
+        trace,
         client_address: facts.client_ip,
-        consumer: facts.consumer,
-        route: facts.route,
-        upstream_target: facts.target,
+        consumer: facts.consumer.clone(),
+        route: facts.route_name(&config).to_owned(),
+        upstream_target: std::mem::take(&mut facts.target),
         method,
-        path: facts.path,
+        path: std::mem::take(&mut facts.path),
         status,
         bytes_in: 0,
         bytes_out: 0,
         total_latency_ms: 0.0,
         upstream_latency_ms: facts.upstream_latency.map(|latency| latency.as_secs_f64() * 1000.0),
-    };
+    });
     let bytes_in = facts.bytes_in;
+    let (route, consumer) = (facts.route, facts.consumer);
     // NOTE: a request whose client disconnects before the response exists gets no access-log
     // line and no request count, because this body is never built.
     let observed = ObservedBody::new(body, deadline, move |bytes_out| {
         drop(in_flight);
+        drop(guard);
         let elapsed = started.elapsed();
-        let mut record = record_base;
-        record.bytes_out = bytes_out;
-        record.bytes_in = bytes_in.map_or(0, |counter| counter.load(Ordering::Relaxed));
-        record.total_latency_ms = elapsed.as_secs_f64() * 1000.0;
-        gateway_for_log.metrics.request_finished(&record.route, &record.consumer, record.status, elapsed.as_secs_f64());
-        gateway_for_log.access_log.record(record);
+        let compiled = route.map(|index| &config.routes[index]);
+        let route_name = compiled.map_or("", |route| route.name.as_str());
+        gateway.metrics.request_finished(route_name, compiled.map(|route| &route.metrics), &consumer, status, elapsed.as_secs_f64());
+        if let Some(mut record) = record {
+            record.bytes_out = bytes_out;
+            record.bytes_in = bytes_in.map_or(0, |counter| counter.load(Ordering::Relaxed));
+            record.total_latency_ms = elapsed.as_secs_f64() * 1000.0;
+            gateway.access_log.record(record);
+        }
     });
     Ok(Response::from_parts(parts, observed.boxed()))
 }
@@ -140,7 +175,7 @@ pub async fn handle(
 /// Runs one request through normalisation, routing, upstream selection and proxying.
 async fn forward(
     config: &CompiledConfig,
-    connection: ConnectionInfo,
+    connection: &ConnectionInfo,
     mut request: Request<Incoming>,
     request_id: &str,
     trace: &TraceContext,
@@ -153,7 +188,7 @@ async fn forward(
     let path = normalize_path(request.uri().path())?;
     facts.path.clone_from(&path);
     let client_ip = headers::client_ip(connection.peer.ip(), request.headers(), &config.trusted_proxies);
-    facts.client_ip = client_ip.to_string();
+    facts.client_ip = client_ip;
 
     // Routing.
     let segments: Vec<&str> = split_path(&path).collect();
@@ -167,7 +202,7 @@ async fn forward(
     };
     let matched = config.router.lookup(&query)?;
     let route = &config.routes[matched.route];
-    facts.route.clone_from(&route.name);
+    facts.route = Some(matched.route);
 
     // Authentication, rate limits and quotas, before upstream selection so that the consumer
     // can drive sticky splits and consistent hashing. Only the empty configuration lacks an
@@ -186,7 +221,7 @@ async fn forward(
 
     // Upstream selection.
     let consumer = identity.consumer.as_ref().map(|consumer| consumer.id.as_str());
-    let pool = route.backend.pick(Some(consumer.unwrap_or(&facts.client_ip)));
+    let pool = route.backend.pick(consumer.map_or(StickyKey::Client(client_ip), StickyKey::Consumer));
     let key = BalanceKey { headers: request.headers(), client_ip, consumer };
     let target_index = pool.pick(&key).ok_or_else(|| ProxyError::NoHealthyTarget { upstream: pool.name.clone() })?;
     let target = &pool.targets[target_index];
@@ -212,9 +247,13 @@ async fn forward(
         (Some(query), Some(name)) => enforce::remove_query_parameter(query, name),
         (query, _) => query.map(std::borrow::Cow::Borrowed),
     };
-    let uri_text = match query {
-        Some(query) => format!("{}://{}{forwarded_path}?{query}", pool.uri_scheme(), target.authority),
-        None => format!("{}://{}{forwarded_path}", pool.uri_scheme(), target.authority),
+    // Plain-HTTP targets take the origin form on their kept connections; the general client
+    // takes the absolute form and picks its connection from it.
+    let uri_text = match (pool.scheme, query) {
+        (UpstreamScheme::Http, Some(query)) => format!("{forwarded_path}?{query}"),
+        (UpstreamScheme::Http, None) => forwarded_path,
+        (_, Some(query)) => format!("{}://{}{forwarded_path}?{query}", pool.uri_scheme(), target.authority),
+        (_, None) => format!("{}://{}{forwarded_path}", pool.uri_scheme(), target.authority),
     };
     let uri: Uri = uri_text.parse().map_err(|_| ProxyError::BadRequest("the request path cannot be forwarded"))?;
 
@@ -223,7 +262,7 @@ async fn forward(
     let (mut parts, incoming) = request.into_parts();
     let original_host =
         parts.headers.get(HOST).cloned().or_else(|| parts.uri.authority().and_then(|a| HeaderValue::from_str(a.as_str()).ok()));
-    let keeps_te_trailers = pool.scheme == gatectl_spec::model::UpstreamScheme::H2c
+    let keeps_te_trailers = pool.scheme == UpstreamScheme::H2c
         && parts.headers.get_all(http::header::TE).iter().any(|value| value.as_bytes().eq_ignore_ascii_case(b"trailers"));
     headers::strip_hop_by_hop(&mut parts.headers, client_upgrade);
     if keeps_te_trailers {
@@ -235,13 +274,13 @@ async fn forward(
         parts.headers.insert(config.request_id_header.clone(), value);
     }
     if let Ok(value) = HeaderValue::from_str(&trace.traceparent) {
-        parts.headers.insert("traceparent", value);
+        parts.headers.insert(TRACEPARENT, value);
     }
     route.request_headers.apply(&mut parts.headers);
     // After the route's own header changes, so that no configuration can forge an identity.
     enforce::apply_identity(&mut parts.headers, &identity);
     parts.uri = uri;
-    parts.version = if pool.scheme == gatectl_spec::model::UpstreamScheme::H2c { Version::HTTP_2 } else { Version::HTTP_11 };
+    parts.version = if pool.scheme == UpstreamScheme::H2c { Version::HTTP_2 } else { Version::HTTP_11 };
 
     let limited = LimitedBody::new(incoming, body_limit);
     let exceeded = limited.exceeded.clone();
@@ -262,17 +301,30 @@ async fn send(
     exceeded: &std::sync::atomic::AtomicBool,
     body_limit: u64,
     facts: &mut RequestFacts,
-) -> Result<Response<Incoming>, ProxyError> {
+) -> Result<Response<ProxyBody>, ProxyError> {
     let target = &pool.targets[target_index];
     let connect_timeout = route.timeouts.connect.unwrap_or(pool.timeouts.connect).as_std();
     let response_timeout = route.timeouts.response.unwrap_or(pool.timeouts.response).as_std();
     let total_timeout = route.timeouts.total.unwrap_or(pool.timeouts.total).as_std();
-    let client = pool.client(connect_timeout);
 
     target.in_flight.fetch_add(1, Ordering::Relaxed);
     let sent = Instant::now();
     facts.deadline = Some(tokio::time::Instant::now() + total_timeout);
-    let result = tokio::time::timeout(response_timeout.min(total_timeout), client.request(request)).await;
+    let exchange = async {
+        if pool.scheme == UpstreamScheme::Http {
+            connections::send(&target.connections, &target.authority, connect_timeout, request).await.map_err(|error| match error {
+                ExchangeError::ConnectTimeout => (ProxyError::UpstreamTimeout, error.to_string()),
+                ExchangeError::Connect(_) | ExchangeError::Handshake(_) => (ProxyError::UpstreamConnect, error.to_string()),
+                ExchangeError::Exchange(_) => (ProxyError::UpstreamFailure, error_chain(&error)),
+            })
+        } else {
+            match pool.client(connect_timeout).request(request).await {
+                Ok(response) => Ok(response.map(|incoming| incoming.map_err(Into::into).boxed())),
+                Err(error) => Err((classify_client_error(&error), error_chain(&error))),
+            }
+        }
+    };
+    let result = tokio::time::timeout(response_timeout.min(total_timeout), exchange).await;
     target.in_flight.fetch_sub(1, Ordering::Relaxed);
     facts.upstream_latency = Some(sent.elapsed());
 
@@ -282,9 +334,9 @@ async fn send(
             Err(ProxyError::UpstreamTimeout)
         }
         Ok(Err(_)) if exceeded.load(Ordering::Relaxed) => return Err(ProxyError::BodyTooLarge { limit: body_limit }),
-        Ok(Err(error)) => {
-            tracing::warn!(error = %error_chain(&error), route = %route.name, upstream.addr = %target.authority, "upstream request failed");
-            Err(classify_client_error(&error))
+        Ok(Err((error, cause))) => {
+            tracing::warn!(error = %cause, route = %route.name, upstream.addr = %target.authority, "upstream request failed");
+            Err(error)
         }
         Ok(Ok(response)) => Ok(response),
     };
@@ -324,7 +376,7 @@ fn error_chain(error: &dyn std::error::Error) -> String {
 
 fn finish_response(
     route: &CompiledRoute,
-    mut response: Response<Incoming>,
+    mut response: Response<ProxyBody>,
     client_on_upgrade: Option<hyper::upgrade::OnUpgrade>,
 ) -> Result<Response<ProxyBody>, ProxyError> {
     let switching = response.status() == http::StatusCode::SWITCHING_PROTOCOLS;
@@ -338,7 +390,7 @@ fn finish_response(
         parts.headers.insert(name.clone(), value.clone());
     }
     route.response_headers.apply(&mut parts.headers);
-    Ok(Response::from_parts(parts, incoming.map_err(Into::into).boxed()))
+    Ok(Response::from_parts(parts, incoming))
 }
 
 /// Rejects request heads larger than the limit: the request line plus each header line.
@@ -413,15 +465,15 @@ fn requested_version(config: &CompiledConfig, segments: &[&str], headers: &http:
 
 fn set_forwarding_headers(
     headers: &mut http::HeaderMap,
-    connection: ConnectionInfo,
+    connection: &ConnectionInfo,
     original_host: Option<&HeaderValue>,
     version: Version,
 ) {
-    headers::append_forwarded_for(headers, connection.peer.ip());
+    headers::append_forwarded_for(headers, &connection.peer_ip_value);
     let proto = if connection.is_tls { "https" } else { "http" };
-    headers.insert("x-forwarded-proto", HeaderValue::from_static(proto));
+    headers.insert(headers::X_FORWARDED_PROTO, HeaderValue::from_static(proto));
     if let Some(host) = original_host {
-        headers.insert("x-forwarded-host", host.clone());
+        headers.insert(headers::X_FORWARDED_HOST, host.clone());
     }
     let via = match version {
         Version::HTTP_2 => "2 gatectl",

@@ -2,6 +2,7 @@
 
 pub mod balancer;
 pub mod client;
+pub mod connections;
 pub mod health;
 
 use std::collections::BTreeMap;
@@ -44,6 +45,8 @@ pub struct TargetState {
     active_successes: AtomicU32,
     active_failures: AtomicU32,
     pub in_flight: AtomicU64,
+    /// Kept connections, used for plain-HTTP upstreams.
+    pub connections: std::sync::Arc<connections::ConnectionPool>,
 }
 
 impl TargetState {
@@ -82,6 +85,7 @@ impl UpstreamPool {
                 active_successes: AtomicU32::new(0),
                 active_failures: AtomicU32::new(0),
                 in_flight: AtomicU64::new(0),
+                connections: std::sync::Arc::default(),
             })
             .collect();
         let mut clients = BTreeMap::new();

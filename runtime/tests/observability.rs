@@ -61,7 +61,7 @@ async fn request_id_is_on_error_responses() {
     assert_eq!(response.headers()["x-request-id"], "abc-123");
     let problem: serde_json::Value = response.json().await.unwrap();
     assert_eq!(problem["requestId"], "abc-123");
-    assert_eq!(problem["type"], "about:blank");
+    assert_eq!(problem["type"], "urn:gatectl:problem:no-route");
     assert_eq!(problem["title"], "Not Found");
     assert!(problem["detail"].is_string());
     let lines = gateway.access_log_lines(1).await;

@@ -146,3 +146,26 @@ async fn h2c_response_trailers_pass_through() {
     let trailers = collected.trailers().cloned().expect("the upstream's trailers must reach the client");
     assert_eq!(trailers["grpc-status"], "0");
 }
+
+#[tokio::test]
+async fn idle_http2_connection_is_closed() {
+    let upstream = Upstream::start("app").await;
+    let spec = format!(
+        "apiVersion: gatectl.dev/v1\nkind: Gateway\nsettings:\n  limits: {{idleTimeout: 300ms}}\nupstreams:\n  - name: app\n    targets: [{{host: 127.0.0.1, port: {}}}]\nroutes:\n  - name: all\n    match: {{path: {{prefix: /}}}}\n    upstream: app\n",
+        upstream.port()
+    );
+    let gateway = Gateway::start(&spec).await;
+    let stream = TcpStream::connect(gateway.address).await.unwrap();
+    let (mut sender, connection) = hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream)).await.unwrap();
+    let connection = tokio::spawn(connection);
+
+    let request = Request::get(gateway.url("/first")).body(Empty::<Bytes>::new()).unwrap();
+    let response = sender.send_request(request).await.unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    response.into_body().collect().await.unwrap();
+
+    // With no request in progress, the gateway ends the connection after the idle timeout.
+    let ended = tokio::time::timeout(std::time::Duration::from_secs(10), connection).await;
+    assert!(ended.is_ok(), "the idle HTTP/2 connection was still open after 10 s");
+    assert!(sender.is_closed());
+}

@@ -179,15 +179,16 @@ impl Limiter {
         let mut checks = Vec::new();
         let mut labels = Vec::new();
         let tier = identity.consumer.as_ref().and_then(|consumer| consumer.tier.as_deref());
-        let subject = identity.rate_limit_subject().unwrap_or_else(|| format!("ip:{client_ip}"));
+        // Built only for policies that count per consumer, so that routes without them format nothing.
+        let subject = || identity.rate_limit_subject().unwrap_or_else(|| format!("ip:{client_ip}"));
 
         for policy_name in self.routes.get(route).into_iter().flatten() {
             let Some(policy) = self.policies.get(policy_name) else { continue };
             let scope_key = match policy.scope {
                 RateLimitScope::Global => "global".to_owned(),
                 RateLimitScope::Route => format!("route:{route}"),
-                RateLimitScope::Consumer => subject.clone(),
-                RateLimitScope::ConsumerRoute => format!("{subject}:route:{route}"),
+                RateLimitScope::Consumer => subject(),
+                RateLimitScope::ConsumerRoute => format!("{}:route:{route}", subject()),
                 RateLimitScope::ClientIp => format!("ip:{client_ip}"),
             };
             let limits = tier.and_then(|tier| policy.tier_limits.get(tier)).unwrap_or(&policy.limits);

@@ -7,6 +7,7 @@ use gatectl_spec::model::{HeaderChanges, Route, RouteTimeouts};
 use http::{HeaderMap, HeaderName, HeaderValue};
 
 use super::CompileError;
+use crate::observe::metrics::RouteMetrics;
 use crate::upstream::UpstreamPool;
 use crate::upstream::balancer::{SmoothWeighted, hash_of};
 
@@ -23,6 +24,8 @@ pub struct CompiledRoute {
     pub response_headers: CompiledHeaderChanges,
     /// `Deprecation`, `Sunset` and `Link` headers added to every response of this route.
     pub deprecation_headers: Vec<(HeaderName, HeaderValue)>,
+    /// This route's metric series, looked up on first use.
+    pub metrics: RouteMetrics,
 }
 
 /// Destination of a route's traffic.
@@ -36,13 +39,17 @@ impl Backend {
     /// Picks the upstream for one request. A sticky split hashes `sticky_key` onto the weights,
     /// so one key stays on one backend while the weights do not change. Other splits follow
     /// smooth weighted round robin, which gives exact shares over each weight cycle.
-    pub fn pick(&self, sticky_key: Option<&str>) -> &Arc<UpstreamPool> {
+    pub fn pick(&self, sticky_key: StickyKey<'_>) -> &Arc<UpstreamPool> {
         match self {
             Self::Single(pool) => pool,
             Self::Split { backends, balancer, sticky } => {
-                if *sticky && let Some(key) = sticky_key {
+                if *sticky {
                     let total: u64 = backends.iter().map(|(_, weight)| u64::from(*weight)).sum();
-                    let mut point = hash_of(key) % total.max(1);
+                    let hash = match sticky_key {
+                        StickyKey::Consumer(id) => hash_of(id),
+                        StickyKey::Client(address) => hash_of(&address),
+                    };
+                    let mut point = hash % total.max(1);
                     for (pool, weight) in backends {
                         if point < u64::from(*weight) {
                             return pool;
@@ -55,6 +62,14 @@ impl Backend {
             }
         }
     }
+}
+
+/// What keeps a client on one backend of a sticky split: its consumer when authenticated,
+/// otherwise its address.
+#[derive(Debug, Clone, Copy)]
+pub enum StickyKey<'a> {
+    Consumer(&'a str),
+    Client(std::net::IpAddr),
 }
 
 /// Header changes with parsed names and values, applied in the order remove, set, add.
@@ -117,6 +132,7 @@ pub(super) fn compile_route(route: &Route, upstreams: &HashMap<String, Arc<Upstr
         request_headers: compile_changes(&route.request_headers, &field("requestHeaders"))?,
         response_headers: compile_changes(&route.response_headers, &field("responseHeaders"))?,
         deprecation_headers: deprecation_headers(route, &field("deprecation.link"))?,
+        metrics: RouteMetrics::default(),
     })
 }
 

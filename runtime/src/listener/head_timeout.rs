@@ -4,16 +4,19 @@
 //! idle (no byte of a next request) for the idle timeout is closed without a response.
 //!
 //! The first request on a connection is timed from accept. HTTP/2 connections (prior knowledge
-//! or ALPN `h2`) are not timed here.
+//! or ALPN `h2`) are not timed here: the listener closes them gracefully once idle for the idle
+//! timeout, from [`ConnectionActivity::http2_idle_for`].
 
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
+
+use crate::upstream::now_millis;
 
 /// Requests in progress on one connection, shared by the connection's IO and its service.
 #[derive(Debug, Default)]
@@ -21,6 +24,11 @@ pub struct ConnectionActivity {
     in_progress: AtomicUsize,
     /// Set after a `101 Switching Protocols` response, because the stream is no longer HTTP/1.1.
     switched: AtomicBool,
+    /// Set once the connection is known to speak HTTP/2, which these stream timers leave alone.
+    http2: AtomicBool,
+    /// When the last request in progress ended, in milliseconds of [`now_millis`]; 0 before
+    /// the first request.
+    idle_since: AtomicU64,
 }
 
 /// Marks a request in progress until dropped.
@@ -35,11 +43,28 @@ impl ConnectionActivity {
     pub fn mark_switched(&self) {
         self.switched.store(true, Ordering::SeqCst);
     }
+
+    pub fn mark_http2(&self) {
+        self.http2.store(true, Ordering::SeqCst);
+    }
+
+    /// Returns how long an HTTP/2 connection has had no request in progress, or `None` while a
+    /// request is in progress or for other protocols. `opened` is when the connection was
+    /// accepted, in milliseconds of [`now_millis`].
+    pub fn http2_idle_for(&self, opened: u64) -> Option<Duration> {
+        if !self.http2.load(Ordering::SeqCst) || self.in_progress.load(Ordering::SeqCst) > 0 {
+            return None;
+        }
+        let since = self.idle_since.load(Ordering::SeqCst).max(opened);
+        Some(Duration::from_millis(now_millis().saturating_sub(since)))
+    }
 }
 
 impl Drop for ActivityGuard {
     fn drop(&mut self) {
-        self.0.in_progress.fetch_sub(1, Ordering::SeqCst);
+        if self.0.in_progress.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.0.idle_since.store(now_millis(), Ordering::SeqCst);
+        }
     }
 }
 
@@ -92,8 +117,8 @@ impl<S> TimedStream<S> {
 
 fn timeout_answer() -> Vec<u8> {
     let body = format!(
-        "{{\"type\":\"about:blank\",\"title\":\"Request Timeout\",\"status\":408,\"detail\":\"the request head was not received in time\",\"requestId\":\"{}\"}}",
-        uuid::Uuid::now_v7()
+        "{{\"type\":\"urn:gatectl:problem:request-timeout\",\"title\":\"Request Timeout\",\"status\":408,\"detail\":\"the request head was not received in time\",\"requestId\":\"{}\"}}",
+        crate::observe::new_request_id()
     );
     format!(
         "HTTP/1.1 408 Request Timeout\r\ncontent-type: application/problem+json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
@@ -125,6 +150,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for TimedStream<S> {
                 this.seen_first_bytes = true;
                 if received.starts_with(b"PRI * HTTP/2") {
                     this.phase = Phase::Off;
+                    this.activity.mark_http2();
                 }
             }
             if this.phase == Phase::Idle && !received.is_empty() {

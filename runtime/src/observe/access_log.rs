@@ -5,32 +5,55 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use std::net::IpAddr;
+use std::time::SystemTime;
+
+use http::Method;
 use serde::Serialize;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 
+use super::TraceContext;
+
 /// Records waiting to be written before new ones are dropped (and counted).
 const CHANNEL_CAPACITY: usize = 16 * 1024;
 
-/// One access-log line.
+/// One access-log line. Fields that take formatting (time, addresses, trace ID) are kept in
+/// their raw form and formatted by the writer task, off the request path.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AccessRecord {
-    pub timestamp: String,
+    #[serde(serialize_with = "rfc3339_millis")]
+    pub timestamp: SystemTime,
     pub request_id: String,
-    pub trace_id: String,
-    pub client_address: String,
-    /// The authenticated consumer; empty until authentication runs in the gateway.
+    #[serde(rename = "traceId", serialize_with = "trace_id")]
+    pub trace: TraceContext,
+    pub client_address: IpAddr,
+    /// The authenticated consumer; empty for anonymous requests.
     pub consumer: String,
     pub route: String,
     pub upstream_target: String,
-    pub method: String,
+    #[serde(serialize_with = "method_text")]
+    pub method: Method,
     pub path: String,
     pub status: u16,
     pub bytes_in: u64,
     pub bytes_out: u64,
     pub total_latency_ms: f64,
     pub upstream_latency_ms: Option<f64>,
+}
+
+fn rfc3339_millis<S: serde::Serializer>(time: &SystemTime, serializer: S) -> Result<S::Ok, S::Error> {
+    let time: chrono::DateTime<chrono::Utc> = (*time).into();
+    serializer.collect_str(&time.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+}
+
+fn trace_id<S: serde::Serializer>(trace: &TraceContext, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(trace.trace_id())
+}
+
+fn method_text<S: serde::Serializer>(method: &Method, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(method.as_str())
 }
 
 /// The sending side of the access log, cheap to clone.
@@ -64,6 +87,11 @@ impl AccessLog {
         let (sender, receiver) = mpsc::channel(CHANNEL_CAPACITY);
         tokio::spawn(write_records(receiver, writer));
         Ok(Self { sender: Some(sender), dropped: Arc::default() })
+    }
+
+    /// Returns whether records are written anywhere, so that callers can skip building them.
+    pub fn is_enabled(&self) -> bool {
+        self.sender.is_some()
     }
 
     /// Queues a record; when the writer is behind, the record is dropped and counted.

@@ -1,5 +1,7 @@
 //! Prometheus metrics, served on the admin listener at `/metrics`.
 
+use std::sync::OnceLock;
+
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -33,6 +35,19 @@ impl Drop for InFlightGuard {
     fn drop(&mut self) {
         self.0.dec();
     }
+}
+
+/// Labels of the status classes 1xx to 5xx, by `status / 100 - 1`.
+const STATUS_CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+
+/// The series of one route that most requests update: the request counters of anonymous
+/// requests by status class, and the latency histogram. Each is looked up in its family on first
+/// use and kept, so that later requests skip building labels and hashing them. Requests of a
+/// named consumer look their counter up in the family each time.
+#[derive(Debug, Default)]
+pub struct RouteMetrics {
+    anonymous_requests: [OnceLock<Counter>; 5],
+    latency: OnceLock<Histogram>,
 }
 
 fn latency_histogram() -> Histogram {
@@ -72,12 +87,26 @@ impl Metrics {
         InFlightGuard(self.in_flight.clone())
     }
 
-    pub fn request_finished(&self, route: &str, consumer: &str, status: u16, seconds: f64) {
-        let class = format!("{}xx", status / 100);
-        let labels = vec![("route", route.to_owned()), ("consumer", consumer.to_owned()), ("status_class", class)];
-        self.requests.get_or_create(&labels).inc();
+    /// Counts a finished request. `cached` holds the route's series when the request matched
+    /// a route; `route` is its name, or empty.
+    pub fn request_finished(&self, route: &str, cached: Option<&RouteMetrics>, consumer: &str, status: u16, seconds: f64) {
+        let class = usize::from(status / 100).clamp(1, 5) - 1;
+        let labels =
+            || vec![("route", route.to_owned()), ("consumer", consumer.to_owned()), ("status_class", STATUS_CLASSES[class].to_owned())];
+        match cached {
+            Some(cached) if consumer.is_empty() => {
+                cached.anonymous_requests[class].get_or_init(|| self.requests.get_or_create(&labels()).clone()).inc();
+            }
+            _ => {
+                self.requests.get_or_create(&labels()).inc();
+            }
+        }
         self.traffic.record(status);
-        self.latency.get_or_create(&vec![("route", route.to_owned())]).observe(seconds);
+        let route_labels = || vec![("route", route.to_owned())];
+        match cached {
+            Some(cached) => cached.latency.get_or_init(|| self.latency.get_or_create(&route_labels()).clone()).observe(seconds),
+            None => self.latency.get_or_create(&route_labels()).observe(seconds),
+        }
     }
 
     pub fn config_activated(&self, generation: u64, hash: &str) {

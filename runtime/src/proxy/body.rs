@@ -1,5 +1,6 @@
 //! Body types: everything is streamed frame by frame and never collected in memory.
 
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -86,7 +87,10 @@ pub struct TotalTimeout;
 /// when it ends or is dropped (client gone), which is when the access-log line is written.
 pub struct ObservedBody {
     inner: ProxyBody,
-    deadline: Option<Pin<Box<tokio::time::Sleep>>>,
+    deadline: Option<tokio::time::Instant>,
+    /// The timer for `deadline`, started the first time the body has nothing ready, so that
+    /// bodies that are ready at once never touch the timer wheel.
+    timer: Option<Pin<Box<tokio::time::Sleep>>>,
     bytes: u64,
     /// Called once with the number of body bytes sent.
     on_finish: Option<Box<dyn FnOnce(u64) + Send + Sync>>,
@@ -94,12 +98,7 @@ pub struct ObservedBody {
 
 impl ObservedBody {
     pub fn new(inner: ProxyBody, deadline: Option<tokio::time::Instant>, on_finish: impl FnOnce(u64) + Send + Sync + 'static) -> Self {
-        Self {
-            inner,
-            deadline: deadline.map(|deadline| Box::pin(tokio::time::sleep_until(deadline))),
-            bytes: 0,
-            on_finish: Some(Box::new(on_finish)),
-        }
+        Self { inner, deadline, timer: None, bytes: 0, on_finish: Some(Box::new(on_finish)) }
     }
 
     fn finish(&mut self) {
@@ -118,8 +117,13 @@ impl Body for ObservedBody {
         let result = Pin::new(&mut this.inner).poll_frame(context);
         match result {
             Poll::Pending => {
-                if let Some(deadline) = &mut this.deadline
-                    && deadline.as_mut().poll(context).is_ready()
+                if this.timer.is_none()
+                    && let Some(deadline) = this.deadline
+                {
+                    this.timer = Some(Box::pin(tokio::time::sleep_until(deadline)));
+                }
+                if let Some(timer) = &mut this.timer
+                    && timer.as_mut().poll(context).is_ready()
                 {
                     this.finish();
                     return Poll::Ready(Some(Err(Box::new(TotalTimeout))));
@@ -155,36 +159,5 @@ impl Body for ObservedBody {
 impl Drop for ObservedBody {
     fn drop(&mut self) {
         self.finish();
-    }
-}
-
-use std::future::Future;
-
-/// A body that keeps `guard` alive until the body is dropped, for per-request guards.
-pub struct HoldingBody<G> {
-    inner: ProxyBody,
-    _guard: G,
-}
-
-impl<G> HoldingBody<G> {
-    pub fn new(inner: ProxyBody, guard: G) -> Self {
-        Self { inner, _guard: guard }
-    }
-}
-
-impl<G: Unpin> Body for HoldingBody<G> {
-    type Data = Bytes;
-    type Error = BoxError;
-
-    fn poll_frame(mut self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        Pin::new(&mut self.inner).poll_frame(context)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
     }
 }

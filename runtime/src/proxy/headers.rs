@@ -7,12 +7,26 @@
 
 use std::net::IpAddr;
 
-use http::header::{CONNECTION, HeaderMap, HeaderName, HeaderValue, UPGRADE};
+use http::header::{
+    CONNECTION, HeaderMap, HeaderName, HeaderValue, PROXY_AUTHENTICATE, PROXY_AUTHORIZATION, TE, TRAILER, TRANSFER_ENCODING, UPGRADE,
+};
 use ipnet::IpNet;
 
+pub const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+pub const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+pub const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+
 /// Headers that describe one connection and are never forwarded (RFC 9110 section 7.6.1).
-const HOP_BY_HOP: [&str; 8] =
-    ["connection", "keep-alive", "proxy-authorization", "proxy-authenticate", "proxy-connection", "te", "trailer", "transfer-encoding"];
+const HOP_BY_HOP: [HeaderName; 8] = [
+    CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    PROXY_AUTHORIZATION,
+    PROXY_AUTHENTICATE,
+    HeaderName::from_static("proxy-connection"),
+    TE,
+    TRAILER,
+    TRANSFER_ENCODING,
+];
 
 /// Returns whether the message requests a protocol switch (`Connection: upgrade` with an `Upgrade` header).
 pub fn is_upgrade_request(headers: &HeaderMap) -> bool {
@@ -32,21 +46,36 @@ fn connection_tokens(headers: &HeaderMap) -> impl Iterator<Item = &str> {
 /// Removes hop-by-hop headers and the headers that `Connection` names. With `keep_upgrade`, the
 /// `Upgrade` header is kept and `Connection: upgrade` is set again, for protocol switches.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
-    let named: Vec<HeaderName> = connection_tokens(headers).filter_map(|token| HeaderName::from_bytes(token.as_bytes()).ok()).collect();
-    for name in named {
-        if keep_upgrade && name == UPGRADE {
-            continue;
+    // Most messages carry at most `Connection`, so one pass over the names (compared without
+    // hashing) saves a lookup per hop-by-hop name.
+    let present = headers.keys().any(|name| *name == UPGRADE || HOP_BY_HOP.contains(name));
+    if present {
+        if headers.contains_key(CONNECTION) {
+            let named: Vec<HeaderName> = connection_tokens(headers)
+                .filter(|token| !is_hop_by_hop_token(token))
+                .filter_map(|token| HeaderName::from_bytes(token.as_bytes()).ok())
+                .collect();
+            for name in named {
+                if keep_upgrade && name == UPGRADE {
+                    continue;
+                }
+                headers.remove(name);
+            }
         }
-        headers.remove(name);
-    }
-    for name in HOP_BY_HOP {
-        headers.remove(name);
+        for name in &HOP_BY_HOP {
+            headers.remove(name);
+        }
     }
     if keep_upgrade {
         headers.insert(CONNECTION, HeaderValue::from_static("upgrade"));
-    } else {
+    } else if present {
         headers.remove(UPGRADE);
     }
+}
+
+/// Returns whether a `Connection` token names a header that is removed anyway (or none).
+fn is_hop_by_hop_token(token: &str) -> bool {
+    token.eq_ignore_ascii_case("close") || HOP_BY_HOP.iter().any(|name| token.eq_ignore_ascii_case(name.as_str()))
 }
 
 /// Returns the client's address under the trusted-proxy rule in this module's documentation.
@@ -57,7 +86,7 @@ pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr
     }
     let mut client = peer;
     let entries = headers
-        .get_all("x-forwarded-for")
+        .get_all(&X_FORWARDED_FOR)
         .iter()
         .filter_map(|value| value.to_str().ok())
         .flat_map(|value| value.split(','))
@@ -72,12 +101,21 @@ pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr
     client
 }
 
-/// Appends the peer address to `X-Forwarded-For`, merging repeated headers into one line.
-pub fn append_forwarded_for(headers: &mut HeaderMap, peer: IpAddr) {
-    let existing: Vec<&str> = headers.get_all("x-forwarded-for").iter().filter_map(|value| value.to_str().ok()).collect();
-    let line = if existing.is_empty() { peer.to_string() } else { format!("{}, {peer}", existing.join(", ")) };
-    if let Ok(value) = HeaderValue::from_str(&line) {
-        headers.insert("x-forwarded-for", value);
+/// Appends the peer address (`peer`, the address as a header value) to `X-Forwarded-For`,
+/// merging repeated headers into one line.
+pub fn append_forwarded_for(headers: &mut HeaderMap, peer: &HeaderValue) {
+    if !headers.contains_key(&X_FORWARDED_FOR) {
+        headers.insert(X_FORWARDED_FOR, peer.clone());
+        return;
+    }
+    let mut line = Vec::new();
+    for value in headers.get_all(&X_FORWARDED_FOR) {
+        line.extend_from_slice(value.as_bytes());
+        line.extend_from_slice(b", ");
+    }
+    line.extend_from_slice(peer.as_bytes());
+    if let Ok(value) = HeaderValue::from_bytes(&line) {
+        headers.insert(X_FORWARDED_FOR, value);
     }
 }
 

@@ -1,0 +1,164 @@
+//! Kept connections to plain-HTTP upstreams: reuse, recovery from connections the upstream
+//! closed, and no reuse of a connection whose response was not read to its end.
+
+mod support;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use support::{Gateway, client};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// A hand-written HTTP/1.1 upstream that numbers its connections. Every response body names
+/// the connection it was sent on (`connection-N`), so a test sees which requests shared one.
+/// Paths: `/close` answers and then closes the connection without saying so; `/empty` answers
+/// 204; `/large` sends a 4 MiB body in small slow pieces; anything else answers 200 (without the body
+/// to HEAD).
+struct CountingUpstream {
+    port: u16,
+    connections: Arc<AtomicUsize>,
+}
+
+impl CountingUpstream {
+    async fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let connections = Arc::new(AtomicUsize::new(0));
+        let counter = connections.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let number = counter.fetch_add(1, Ordering::SeqCst) + 1;
+                tokio::spawn(serve(stream, number));
+            }
+        });
+        Self { port, connections }
+    }
+
+    fn connection_count(&self) -> usize {
+        self.connections.load(Ordering::SeqCst)
+    }
+
+    fn spec(&self) -> String {
+        format!(
+            "apiVersion: gatectl.dev/v1\nkind: Gateway\nupstreams:\n  - name: counted\n    targets: [{{host: 127.0.0.1, port: {}}}]\nroutes:\n  - name: all\n    match: {{path: {{prefix: /}}}}\n    upstream: counted\n",
+            self.port
+        )
+    }
+}
+
+async fn serve(mut stream: TcpStream, number: usize) {
+    let mut buffer = Vec::new();
+    loop {
+        let Some(head) = read_head(&mut stream, &mut buffer).await else { return };
+        let path = head.split(' ').nth(1).unwrap_or("/").to_owned();
+        let body = format!("connection-{number}");
+        let written = match path.as_str() {
+            "/empty" => stream.write_all(b"HTTP/1.1 204 No Content\r\n\r\n").await,
+            "/large" => {
+                let head = "HTTP/1.1 200 OK\r\ncontent-length: 4194304\r\n\r\n";
+                if stream.write_all(head.as_bytes()).await.is_err() {
+                    return;
+                }
+                let piece = vec![b'x'; 16 * 1024];
+                for _ in 0..256 {
+                    if stream.write_all(&piece).await.is_err() {
+                        return;
+                    }
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                Ok(())
+            }
+            _ => {
+                let mut response = format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n", body.len());
+                if !head.starts_with("HEAD ") {
+                    response.push_str(&body);
+                }
+                stream.write_all(response.as_bytes()).await
+            }
+        };
+        if written.is_err() || path == "/close" {
+            return;
+        }
+    }
+}
+
+/// Reads one request head (requests here carry no body); `None` at end of input.
+async fn read_head(stream: &mut TcpStream, buffer: &mut Vec<u8>) -> Option<String> {
+    loop {
+        if let Some(end) = buffer.windows(4).position(|window| window == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buffer[..end]).into_owned();
+            buffer.drain(..end + 4);
+            return Some(head);
+        }
+        let mut chunk = [0u8; 4096];
+        match stream.read(&mut chunk).await {
+            Ok(0) | Err(_) => return None,
+            Ok(count) => buffer.extend_from_slice(&chunk[..count]),
+        }
+    }
+}
+
+async fn body_of(gateway: &Gateway, path: &str) -> (u16, String) {
+    let response = client().get(gateway.url(path)).send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn sequential_requests_share_one_upstream_connection() {
+    let upstream = CountingUpstream::start().await;
+    let gateway = Gateway::start(&upstream.spec()).await;
+
+    for _ in 0..5 {
+        assert_eq!(body_of(&gateway, "/").await, (200, "connection-1".to_owned()));
+    }
+    assert_eq!(upstream.connection_count(), 1);
+}
+
+#[tokio::test]
+async fn bodiless_responses_keep_their_connection() {
+    let upstream = CountingUpstream::start().await;
+    let gateway = Gateway::start(&upstream.spec()).await;
+
+    assert_eq!(body_of(&gateway, "/empty").await.0, 204);
+    let head = client().head(gateway.url("/")).send().await.unwrap();
+    assert_eq!(head.status().as_u16(), 200);
+    assert_eq!(body_of(&gateway, "/").await, (200, "connection-1".to_owned()));
+    assert_eq!(upstream.connection_count(), 1);
+}
+
+#[tokio::test]
+async fn connection_closed_by_upstream_is_replaced() {
+    let upstream = CountingUpstream::start().await;
+    let gateway = Gateway::start(&upstream.spec()).await;
+
+    assert_eq!(body_of(&gateway, "/close").await, (200, "connection-1".to_owned()));
+    // Give the gateway time to read the end of the closed connection; the next request must
+    // then go out on a new connection and succeed.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(body_of(&gateway, "/").await, (200, "connection-2".to_owned()));
+    assert_eq!(body_of(&gateway, "/").await, (200, "connection-2".to_owned()));
+    assert_eq!(upstream.connection_count(), 2);
+}
+
+#[tokio::test]
+async fn abandoned_response_closes_its_connection() {
+    let upstream = CountingUpstream::start().await;
+    let gateway = Gateway::start(&upstream.spec()).await;
+
+    // Read the head and a little of the 4 MiB body, then hang up.
+    let mut stream = TcpStream::connect(gateway.address).await.unwrap();
+    stream.write_all(b"GET /large HTTP/1.1\r\nhost: example.test\r\n\r\n").await.unwrap();
+    let mut start = [0u8; 1024];
+    let read = stream.read(&mut start).await.unwrap();
+    assert!(String::from_utf8_lossy(&start[..read]).starts_with("HTTP/1.1 200"));
+    drop(stream);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    // The half-read connection still carries the rest of the large body, so reusing it would
+    // answer this request with that body's bytes.
+    assert_eq!(body_of(&gateway, "/").await, (200, "connection-2".to_owned()));
+    assert_eq!(upstream.connection_count(), 2);
+}
