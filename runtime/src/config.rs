@@ -46,6 +46,8 @@ pub struct CompiledConfig {
     pub request_id_header: HeaderName,
     pub max_header_bytes: u64,
     pub max_body_bytes: u64,
+    /// Time a request body may take to arrive, from the first time the gateway waits for it.
+    pub body_timeout: std::time::Duration,
     pub versioning: Versioning,
     /// Authentication, rate limits and quotas; `None` only in the empty configuration, which
     /// has no routes.
@@ -111,6 +113,7 @@ impl CompiledConfig {
             request_id_header: HeaderName::from_static("x-request-id"),
             max_header_bytes: settings.limits.max_header_bytes,
             max_body_bytes: settings.limits.max_body_bytes,
+            body_timeout: settings.limits.body_timeout.as_std(),
             versioning: settings.versioning,
             enforcement: None,
             _health_tasks: Vec::new(),
@@ -163,6 +166,7 @@ pub async fn compile(spec: &Spec, generation: u64, enforcer_options: &EnforcerOp
         request_id_header,
         max_header_bytes: spec.settings.limits.max_header_bytes,
         max_body_bytes: spec.settings.limits.max_body_bytes,
+        body_timeout: spec.settings.limits.body_timeout.as_std(),
         versioning: spec.settings.versioning.clone(),
         enforcement: Some(Enforcement { enforcer, consumer_tiers }),
         _health_tasks: health_tasks,

@@ -27,6 +27,8 @@ pub enum ProxyError {
     HeadersTooLarge { limit: u64 },
     #[error("the request body is larger than {limit} bytes")]
     BodyTooLarge { limit: u64 },
+    #[error("the request body was not received in time")]
+    BodyTimeout,
     #[error("the transfer coding is not supported; send `Transfer-Encoding: chunked` or a Content-Length")]
     UnsupportedTransferCoding,
     #[error("no healthy target is available for upstream `{upstream}`")]
@@ -48,6 +50,7 @@ impl ProxyError {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::HeadersTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Self::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::UnsupportedTransferCoding => StatusCode::NOT_IMPLEMENTED,
             Self::NoHealthyTarget { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::UpstreamConnect | Self::UpstreamFailure => StatusCode::BAD_GATEWAY,
@@ -64,6 +67,7 @@ impl ProxyError {
             Self::BadRequest(_) => "urn:gatectl:problem:bad-request",
             Self::HeadersTooLarge { .. } => "urn:gatectl:problem:headers-too-large",
             Self::BodyTooLarge { .. } => "urn:gatectl:problem:body-too-large",
+            Self::BodyTimeout => "urn:gatectl:problem:request-timeout",
             Self::UnsupportedTransferCoding => "urn:gatectl:problem:unsupported-transfer-coding",
             Self::NoHealthyTarget { .. } => "urn:gatectl:problem:no-healthy-target",
             Self::UpstreamConnect => "urn:gatectl:problem:upstream-unreachable",
@@ -79,6 +83,7 @@ impl ProxyError {
             | Self::BadRequest(_)
             | Self::HeadersTooLarge { .. }
             | Self::BodyTooLarge { .. }
+            | Self::BodyTimeout
             | Self::UnsupportedTransferCoding => Side::Client,
             Self::NoHealthyTarget { .. } => Side::Gateway,
             Self::UpstreamConnect | Self::UpstreamTimeout | Self::UpstreamFailure => Side::Upstream,

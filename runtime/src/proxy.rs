@@ -31,7 +31,7 @@ use crate::routing::{RouteQuery, split_path};
 use crate::upstream::UpstreamPool;
 use crate::upstream::balancer::BalanceKey;
 use crate::upstream::connections::{self, ExchangeError};
-use body::{LimitedBody, ObservedBody, ProxyBody};
+use body::{BodyProgress, LimitedBody, ObservedBody, ProxyBody};
 use gatectl_spec::model::UpstreamScheme;
 
 /// The W3C trace context header.
@@ -76,7 +76,7 @@ struct RequestFacts {
     upstream_latency: Option<Duration>,
     /// End of the total timeout, applied to the response body too.
     deadline: Option<tokio::time::Instant>,
-    bytes_in: Option<Arc<std::sync::atomic::AtomicU64>>,
+    request_body: Option<Arc<BodyProgress>>,
 }
 
 impl RequestFacts {
@@ -111,7 +111,7 @@ pub async fn handle<G: Send + Sync + 'static>(
         limit_headers: http::HeaderMap::new(),
         upstream_latency: None,
         deadline: None,
-        bytes_in: None,
+        request_body: None,
     };
     let result = forward(&config, &connection, request, &request_id, &trace, &mut facts).instrument(span.clone()).await;
     let mut response = match result {
@@ -151,7 +151,7 @@ pub async fn handle<G: Send + Sync + 'static>(
         total_latency_ms: 0.0,
         upstream_latency_ms: facts.upstream_latency.map(|latency| latency.as_secs_f64() * 1000.0),
     });
-    let bytes_in = facts.bytes_in;
+    let request_body = facts.request_body;
     let (route, consumer) = (facts.route, facts.consumer);
     // NOTE: a request whose client disconnects before the response exists gets no access-log
     // line and no request count, because this body is never built.
@@ -164,7 +164,7 @@ pub async fn handle<G: Send + Sync + 'static>(
         gateway.metrics.request_finished(route_name, compiled.map(|route| &route.metrics), &consumer, status, elapsed.as_secs_f64());
         if let Some(mut record) = record {
             record.bytes_out = bytes_out;
-            record.bytes_in = bytes_in.map_or(0, |counter| counter.load(Ordering::Relaxed));
+            record.bytes_in = request_body.map_or(0, |body| body.received.load(Ordering::Relaxed));
             record.total_latency_ms = elapsed.as_secs_f64() * 1000.0;
             gateway.access_log.record(record);
         }
@@ -282,12 +282,12 @@ async fn forward(
     parts.uri = uri;
     parts.version = if pool.scheme == UpstreamScheme::H2c { Version::HTTP_2 } else { Version::HTTP_11 };
 
-    let limited = LimitedBody::new(incoming, body_limit);
-    let exceeded = limited.exceeded.clone();
-    facts.bytes_in = Some(limited.counter.clone());
+    let limited = LimitedBody::new(incoming, body_limit, config.body_timeout);
+    let progress = limited.progress.clone();
+    facts.request_body = Some(progress.clone());
     let upstream_request = Request::from_parts(parts, limited.boxed());
 
-    let response = send(route, pool, target_index, upstream_request, &exceeded, body_limit, facts).await?;
+    let response = send(route, pool, target_index, upstream_request, &progress, body_limit, facts).await?;
     finish_response(route, response, client_on_upgrade)
 }
 
@@ -298,7 +298,7 @@ async fn send(
     pool: &Arc<UpstreamPool>,
     target_index: usize,
     request: Request<ProxyBody>,
-    exceeded: &std::sync::atomic::AtomicBool,
+    request_body: &BodyProgress,
     body_limit: u64,
     facts: &mut RequestFacts,
 ) -> Result<Response<ProxyBody>, ProxyError> {
@@ -333,7 +333,8 @@ async fn send(
             tracing::warn!(route = %route.name, upstream.addr = %target.authority, timeout = ?response_timeout.min(total_timeout), "upstream response timed out");
             Err(ProxyError::UpstreamTimeout)
         }
-        Ok(Err(_)) if exceeded.load(Ordering::Relaxed) => return Err(ProxyError::BodyTooLarge { limit: body_limit }),
+        Ok(Err(_)) if request_body.exceeded.load(Ordering::Relaxed) => return Err(ProxyError::BodyTooLarge { limit: body_limit }),
+        Ok(Err(_)) if request_body.timed_out.load(Ordering::Relaxed) => return Err(ProxyError::BodyTimeout),
         Ok(Err((error, cause))) => {
             tracing::warn!(error = %cause, route = %route.name, upstream.addr = %target.authority, "upstream request failed");
             Err(error)

@@ -165,6 +165,27 @@ async fn streamed_body_over_limit_is_413() {
 }
 
 #[tokio::test]
+async fn stalled_request_body_is_408() {
+    let upstream = Upstream::start("app").await;
+    let settings = "settings:\n  limits: {bodyTimeout: 300ms}\n";
+    let gateway = Gateway::start(&single_route_spec(&upstream, settings, "")).await;
+
+    // Two of the ten announced bytes, then nothing: the rest never arrives.
+    let mut stream = TcpStream::connect(gateway.address).await.unwrap();
+    stream.write_all(b"POST /x HTTP/1.1\r\nHost: gw.test\r\nContent-Length: 10\r\n\r\nab").await.unwrap();
+    let mut output = Vec::new();
+    let read = tokio::time::timeout(std::time::Duration::from_secs(10), stream.read_to_end(&mut output)).await;
+    assert!(read.is_ok(), "the gateway kept waiting for the body");
+    let response = String::from_utf8_lossy(&output);
+
+    assert_eq!(status_of(&response), 408, "{response}");
+    assert_eq!(json_body_of(&response)["type"], "urn:gatectl:problem:request-timeout");
+
+    let whole = client().post(gateway.url("/x")).body("complete body").send().await.unwrap();
+    assert_eq!(whole.status().as_u16(), 200);
+}
+
+#[tokio::test]
 async fn slow_request_head_is_408() {
     let upstream = Upstream::start("app").await;
     let settings = "settings:\n  limits: {headerTimeout: 200ms}\n";

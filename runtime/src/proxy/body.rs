@@ -5,6 +5,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
@@ -29,18 +30,35 @@ pub fn empty_body() -> ProxyBody {
 #[error("the request body is larger than the limit")]
 pub struct BodyLimitExceeded;
 
-/// A request body that counts bytes and fails as soon as the limit is crossed. The proxy reads
-/// `exceeded` afterwards to learn why the upstream exchange failed.
+/// The request body was not received within the body timeout.
+#[derive(Debug, thiserror::Error)]
+#[error("the request body was not received in time")]
+pub struct BodyTimedOut;
+
+/// What happened to a request body, shared with the proxy, which reads it afterwards to learn
+/// why the upstream exchange failed and how many bytes the access log reports.
+#[derive(Debug, Default)]
+pub struct BodyProgress {
+    pub received: AtomicU64,
+    pub exceeded: AtomicBool,
+    pub timed_out: AtomicBool,
+}
+
+/// A request body that counts bytes and fails as soon as the limit is crossed, or when the
+/// rest of the body has not arrived within `timeout` of the first time it had to be waited for.
 pub struct LimitedBody<B> {
     inner: B,
     limit: u64,
-    pub counter: Arc<AtomicU64>,
-    pub exceeded: Arc<AtomicBool>,
+    timeout: Duration,
+    /// Started when the body first has nothing ready, so that bodies read at once never touch
+    /// the timer wheel.
+    timer: Option<Pin<Box<tokio::time::Sleep>>>,
+    pub progress: Arc<BodyProgress>,
 }
 
 impl<B> LimitedBody<B> {
-    pub fn new(inner: B, limit: u64) -> Self {
-        Self { inner, limit, counter: Arc::new(AtomicU64::new(0)), exceeded: Arc::new(AtomicBool::new(false)) }
+    pub fn new(inner: B, limit: u64, timeout: Duration) -> Self {
+        Self { inner, limit, timeout, timer: None, progress: Arc::default() }
     }
 }
 
@@ -53,16 +71,25 @@ where
     type Error = BoxError;
 
     fn poll_frame(mut self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        let frame = match Pin::new(&mut self.inner).poll_frame(context) {
-            Poll::Pending => return Poll::Pending,
+        let this = &mut *self;
+        let frame = match Pin::new(&mut this.inner).poll_frame(context) {
+            Poll::Pending => {
+                let timeout = this.timeout;
+                let timer = this.timer.get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+                if timer.as_mut().poll(context).is_ready() {
+                    this.progress.timed_out.store(true, Ordering::Relaxed);
+                    return Poll::Ready(Some(Err(Box::new(BodyTimedOut))));
+                }
+                return Poll::Pending;
+            }
             Poll::Ready(None) => return Poll::Ready(None),
             Poll::Ready(Some(Err(error))) => return Poll::Ready(Some(Err(error.into()))),
             Poll::Ready(Some(Ok(frame))) => frame,
         };
         if let Some(data) = frame.data_ref() {
-            let total = self.counter.fetch_add(data.len() as u64, Ordering::Relaxed) + data.len() as u64;
-            if total > self.limit {
-                self.exceeded.store(true, Ordering::Relaxed);
+            let total = this.progress.received.fetch_add(data.len() as u64, Ordering::Relaxed) + data.len() as u64;
+            if total > this.limit {
+                this.progress.exceeded.store(true, Ordering::Relaxed);
                 return Poll::Ready(Some(Err(Box::new(BodyLimitExceeded))));
             }
         }
