@@ -168,13 +168,13 @@ impl Runtime {
             (true, None) => AccessLogTarget::Stdout,
         });
         let access_log = AccessLog::start(access_target).await.map_err(StartError::AccessLog)?;
-        let gateway = Arc::new(Gateway { store: store.clone(), metrics: metrics.clone(), access_log });
+        let drain = Arc::new(Drain::default());
+        let gateway = Arc::new(Gateway { store: store.clone(), metrics: metrics.clone(), access_log, drain: drain.clone() });
         let connection_settings = ConnectionSettings {
             header_timeout: settings.limits.header_timeout.as_std(),
             idle_timeout: settings.limits.idle_timeout.as_std(),
         };
 
-        let drain = Arc::new(Drain::default());
         let mut proxy_addresses = Vec::new();
         let mut accept_tasks = Vec::new();
         for listener in planned {

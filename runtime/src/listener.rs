@@ -69,6 +69,24 @@ impl Drain {
     fn is_draining(&self) -> bool {
         *self.signal.borrow()
     }
+
+    /// Counts one more open connection until the returned value is dropped, for connections
+    /// that outlive their HTTP exchange, such as WebSocket tunnels.
+    pub fn hold(self: &Arc<Self>) -> DrainHold {
+        self.active.fetch_add(1, Ordering::SeqCst);
+        DrainHold(self.clone())
+    }
+}
+
+/// One open connection counted by [`Drain`] until dropped.
+#[derive(Debug)]
+pub struct DrainHold(Arc<Drain>);
+
+impl Drop for DrainHold {
+    fn drop(&mut self) {
+        self.0.active.fetch_sub(1, Ordering::SeqCst);
+        self.0.closed.notify_waiters();
+    }
 }
 
 /// Accepts connections on `listener` until draining starts.

@@ -23,6 +23,7 @@ use tracing::Instrument;
 
 use crate::config::{CompiledConfig, CompiledRoute, ConfigStore, StickyKey};
 use crate::error::{ProxyError, Side};
+use crate::listener::Drain;
 use crate::normalize::{normalize_host, normalize_path};
 use crate::observe::access_log::{AccessLog, AccessRecord};
 use crate::observe::metrics::Metrics;
@@ -43,6 +44,8 @@ pub struct Gateway {
     pub store: Arc<ConfigStore>,
     pub metrics: Arc<Metrics>,
     pub access_log: AccessLog,
+    /// Counts open client connections, WebSocket tunnels included, for the shutdown drain.
+    pub drain: Arc<Drain>,
 }
 
 /// Facts about the client connection a request arrived on, computed once per connection.
@@ -113,7 +116,7 @@ pub async fn handle<G: Send + Sync + 'static>(
         deadline: None,
         request_body: None,
     };
-    let result = forward(&config, &connection, request, &request_id, &trace, &mut facts).instrument(span.clone()).await;
+    let result = forward(&gateway, &config, &connection, request, &request_id, &trace, &mut facts).instrument(span.clone()).await;
     let mut response = match result {
         Ok(response) => response,
         Err(error) => {
@@ -174,6 +177,7 @@ pub async fn handle<G: Send + Sync + 'static>(
 
 /// Runs one request through normalisation, routing, upstream selection and proxying.
 async fn forward(
+    gateway: &Gateway,
     config: &CompiledConfig,
     connection: &ConnectionInfo,
     mut request: Request<Incoming>,
@@ -288,7 +292,7 @@ async fn forward(
     let upstream_request = Request::from_parts(parts, limited.boxed());
 
     let response = send(route, pool, target_index, upstream_request, &progress, body_limit, facts).await?;
-    finish_response(route, response, client_on_upgrade)
+    finish_response(gateway, route, response, client_on_upgrade)
 }
 
 /// Sends the request to one target, once: requests are never retried, so a POST whose
@@ -376,6 +380,7 @@ fn error_chain(error: &dyn std::error::Error) -> String {
 }
 
 fn finish_response(
+    gateway: &Gateway,
     route: &CompiledRoute,
     mut response: Response<ProxyBody>,
     client_on_upgrade: Option<hyper::upgrade::OnUpgrade>,
@@ -383,7 +388,7 @@ fn finish_response(
     let switching = response.status() == http::StatusCode::SWITCHING_PROTOCOLS;
     if switching && let Some(client_on_upgrade) = client_on_upgrade {
         let upstream_on_upgrade = hyper::upgrade::on(&mut response);
-        upgrade::spawn_tunnel(client_on_upgrade, upstream_on_upgrade);
+        upgrade::spawn_tunnel(client_on_upgrade, upstream_on_upgrade, gateway.drain.hold());
     }
     let (mut parts, incoming) = response.into_parts();
     headers::strip_hop_by_hop(&mut parts.headers, switching);

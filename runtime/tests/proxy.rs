@@ -222,6 +222,33 @@ async fn websocket_upgrade_relays_frames() {
 }
 
 #[tokio::test]
+async fn shutdown_waits_for_open_websocket() {
+    let upstream = Upstream::start("app").await;
+    let gateway = Gateway::start(&single_route_spec(&upstream, "", "")).await;
+    let mut stream = TcpStream::connect(gateway.address).await.unwrap();
+    let handshake = "GET /chat HTTP/1.1\r\nHost: gw.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
+    stream.write_all(handshake.as_bytes()).await.unwrap();
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8; 1];
+        stream.read_exact(&mut byte).await.unwrap();
+        head.push(byte[0]);
+    }
+    assert_eq!(status_of(&String::from_utf8(head).unwrap()), 101);
+    assert_eq!(read_server_frame(&mut stream).await, b"hello");
+
+    let shutdown = tokio::spawn(gateway.runtime.shutdown());
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(!shutdown.is_finished(), "the drain ended while a WebSocket tunnel was open");
+    stream.write_all(&client_frame(b"still here")).await.unwrap();
+    assert_eq!(read_server_frame(&mut stream).await, b"echo: still here");
+
+    drop(stream);
+    let outcome = tokio::time::timeout(std::time::Duration::from_secs(10), shutdown).await.unwrap().unwrap();
+    assert_eq!(outcome.abandoned_connections, 0);
+}
+
+#[tokio::test]
 async fn post_reset_after_body_is_not_retried() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();

@@ -1,11 +1,15 @@
 //! Protocol switches (WebSocket and other `Upgrade` requests): after both sides agreed with 101,
-//! bytes are copied both ways until either side closes.
+//! bytes are copied both ways until either side closes. The shutdown drain waits for open
+//! tunnels as it does for connections.
 
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 
-pub fn spawn_tunnel(client: OnUpgrade, upstream: OnUpgrade) {
+use crate::listener::DrainHold;
+
+pub fn spawn_tunnel(client: OnUpgrade, upstream: OnUpgrade, hold: DrainHold) {
     tokio::spawn(async move {
+        let _hold = hold;
         let (client, upstream) = match tokio::try_join!(client, upstream) {
             Ok(pair) => pair,
             Err(error) => {
