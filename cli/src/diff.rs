@@ -23,7 +23,8 @@ pub use change::{Changes, Class, EntityChange, EntityKind, FieldChange, Operatio
 use std::collections::{BTreeMap, BTreeSet};
 
 use gatectl_spec::Spec;
-use gatectl_spec::normalize::{canonicalize, redact};
+use gatectl_spec::normalize::canonicalize_in_place;
+use serde_json::Value;
 
 use classify::Context;
 use entities::Entity;
@@ -42,12 +43,17 @@ const LONG_TEXT_BYTES: usize = 80;
 
 /// Compares `old` with `new` and returns every change, classified.
 pub fn compare(old: &Spec, new: &Spec, options: &Options) -> Changes {
-    let old = canonicalize(old);
-    let new = canonicalize(new);
-    let old_redacted = redact(&old);
-    let new_redacted = redact(&new);
-    let old_entities = entities::collect(&old, &old_redacted);
-    let new_entities = entities::collect(&new, &new_redacted);
+    compare_owned(old.clone(), new.clone(), options)
+}
+
+/// Compares `old` with `new` like [`compare`], putting the specs in canonical order in place
+/// instead of copying them.
+pub fn compare_owned(mut old: Spec, mut new: Spec, options: &Options) -> Changes {
+    canonicalize_in_place(&mut old);
+    canonicalize_in_place(&mut new);
+    let (old, new) = (&old, &new);
+    let old_entities = entities::collect(old);
+    let new_entities = entities::collect(new);
 
     let mut changes = Vec::new();
     for kind in entities::KINDS {
@@ -56,9 +62,9 @@ pub fn compare(old: &Spec, new: &Spec, options: &Options) -> Changes {
         let scoped_names = names_in_scope(&old_of_kind, &new_of_kind, options.scope.as_deref());
         let old_by_name = index_by_name(&old_of_kind, &scoped_names);
         let new_by_name = index_by_name(&new_of_kind, &scoped_names);
-        let mut kind_changes = compare_kind(kind, &old_by_name, &new_by_name, &old, &new);
+        let mut kind_changes = compare_kind(kind, &old_by_name, &new_by_name, old, new);
         if kind == EntityKind::Route {
-            kind_changes = pair_renamed_routes(kind_changes, &old_by_name, &new_by_name, &old, &new);
+            kind_changes = pair_renamed_routes(kind_changes, &old_by_name, &new_by_name, old, new);
         }
         changes.extend(kind_changes);
     }
@@ -67,22 +73,22 @@ pub fn compare(old: &Spec, new: &Spec, options: &Options) -> Changes {
 
 /// Returns the names of the entities that carry `scope` on either side, or of all entities
 /// without a scope. An entity that loses or gains the tag is still compared on both sides.
-fn names_in_scope<'a>(old: &[&'a Entity], new: &[&'a Entity], scope: Option<&str>) -> BTreeSet<&'a str> {
+fn names_in_scope<'a>(old: &[&Entity<'a>], new: &[&Entity<'a>], scope: Option<&str>) -> BTreeSet<&'a str> {
     old.iter()
         .chain(new)
         .filter(|entity| scope.is_none_or(|tag| entity.tags.iter().any(|candidate| candidate == tag)))
-        .map(|entity| entity.name.as_str())
+        .map(|entity| entity.name)
         .collect()
 }
 
-fn index_by_name<'a>(entities: &[&'a Entity], names: &BTreeSet<&str>) -> BTreeMap<&'a str, &'a Entity> {
-    entities.iter().filter(|entity| names.contains(entity.name.as_str())).map(|entity| (entity.name.as_str(), *entity)).collect()
+fn index_by_name<'a, 'spec>(entities: &[&'a Entity<'spec>], names: &BTreeSet<&str>) -> BTreeMap<&'spec str, &'a Entity<'spec>> {
+    entities.iter().filter(|entity| names.contains(entity.name)).map(|entity| (entity.name, *entity)).collect()
 }
 
 fn compare_kind(
     kind: EntityKind,
-    old_by_name: &BTreeMap<&str, &Entity>,
-    new_by_name: &BTreeMap<&str, &Entity>,
+    old_by_name: &BTreeMap<&str, &Entity<'_>>,
+    new_by_name: &BTreeMap<&str, &Entity<'_>>,
     old: &Spec,
     new: &Spec,
 ) -> Vec<EntityChange> {
@@ -109,10 +115,16 @@ fn compare_kind(
     changes
 }
 
-fn compare_entity(kind: EntityKind, name: &str, old: &Entity, new: &Entity, context: &Context<'_>) -> Option<EntityChange> {
+fn compare_entity(kind: EntityKind, name: &str, old: &Entity<'_>, new: &Entity<'_>, context: &Context<'_>) -> Option<EntityChange> {
+    // Equal bodies serialise to equal JSON, so the walk below would find no difference.
+    if old.body == new.body {
+        return None;
+    }
+    let (old_canonical, old_shown) = (old.body.canonical(), old.body.shown());
+    let (new_canonical, new_shown) = (new.body.canonical(), new.body.shown());
     let differences = walk::compare_values(
-        Sides { canonical: Some(&old.canonical), redacted: Some(&old.shown) },
-        Sides { canonical: Some(&new.canonical), redacted: Some(&new.shown) },
+        Sides { canonical: Some(&old_canonical), redacted: Some(&old_shown) },
+        Sides { canonical: Some(&new_canonical), redacted: Some(&new_shown) },
     );
     let fields = differences.iter().map(|difference| field_change(kind, difference, context)).collect();
     EntityChange::from_fields(kind, name, fields)
@@ -148,18 +160,24 @@ fn text_diff(difference: &FieldDifference) -> Option<String> {
 /// renamed route, so a rename is not reported as a breaking removal.
 fn pair_renamed_routes(
     changes: Vec<EntityChange>,
-    old_by_name: &BTreeMap<&str, &Entity>,
-    new_by_name: &BTreeMap<&str, &Entity>,
+    old_by_name: &BTreeMap<&str, &Entity<'_>>,
+    new_by_name: &BTreeMap<&str, &Entity<'_>>,
     old: &Spec,
     new: &Spec,
 ) -> Vec<EntityChange> {
-    let mut removed: Vec<&str> =
-        changes.iter().filter(|change| change.operation == Operation::Removed).map(|change| change.name.as_str()).collect();
+    let mut removed: Vec<(&str, Option<Value>)> = changes
+        .iter()
+        .filter(|change| change.operation == Operation::Removed)
+        .map(|change| (change.name.as_str(), match_json(old_by_name[change.name.as_str()])))
+        .collect();
     let mut renames: Vec<(String, String)> = Vec::new();
     for added in changes.iter().filter(|change| change.operation == Operation::Added) {
-        let new_match = new_by_name[added.name.as_str()].canonical.get("match");
-        let Some(position) = removed.iter().position(|name| old_by_name[name].canonical.get("match") == new_match) else { continue };
-        renames.push((removed.remove(position).to_owned(), added.name.clone()));
+        if removed.is_empty() {
+            break;
+        }
+        let new_match = match_json(new_by_name[added.name.as_str()]);
+        let Some(position) = removed.iter().position(|(_, old_match)| *old_match == new_match) else { continue };
+        renames.push((removed.remove(position).0.to_owned(), added.name.clone()));
     }
     if renames.is_empty() {
         return changes;
@@ -179,4 +197,43 @@ fn pair_renamed_routes(
     }
     result.sort_by(|left, right| left.name.cmp(&right.name));
     result
+}
+
+/// Returns the `match` field of a route entity as canonical JSON.
+fn match_json(entity: &Entity<'_>) -> Option<Value> {
+    entity.body.canonical().get("match").cloned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SPEC: &str = "apiVersion: gatectl.dev/v1\nkind: Gateway\nupstreams:\n  - name: app\n    targets: [{host: 127.0.0.1, port: 9000}]\nroutes:\n  - name: orders\n    match: {path: {prefix: /orders}, methods: [POST, GET]}\n    upstream: app\n    requestHeaders:\n      set: {Authorization: Bearer old-token}\n  - name: users\n    match: {path: {prefix: /users}}\n    upstream: app\n";
+
+    fn spec(text: &str) -> Spec {
+        let loaded = gatectl_spec::load::load_str("spec.yaml", text);
+        loaded.spec.unwrap_or_else(|| panic!("{:?}", loaded.diagnostics))
+    }
+
+    #[test]
+    fn reordered_spec_has_no_changes() {
+        let reordered = SPEC.replace("[POST, GET]", "[GET, POST]");
+        let changes = compare(&spec(SPEC), &spec(&reordered), &Options::default());
+        assert!(changes.is_empty(), "{changes:?}");
+    }
+
+    #[test]
+    fn changed_secret_is_found_but_not_shown() {
+        let changed = SPEC.replace("Bearer old-token", "Bearer new-token");
+        let changes = compare_owned(spec(SPEC), spec(&changed), &Options::default());
+        assert_eq!(changes.entities.len(), 1, "{changes:?}");
+        let change = &changes.entities[0];
+        assert_eq!(change.name, "orders");
+        assert_eq!(change.fields.len(), 1);
+        assert_eq!(change.fields[0].path, "requestHeaders.set.Authorization");
+        assert_eq!(change.fields[0].old, change.fields[0].new, "both sides are shown redacted");
+        let shown = format!("{changes:?}");
+        assert!(!shown.contains("old-token"), "{shown}");
+        assert!(!shown.contains("new-token"), "{shown}");
+    }
 }

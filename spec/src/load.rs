@@ -7,6 +7,8 @@
 
 use std::path::{Path, PathBuf};
 
+use serde::Deserialize;
+
 use crate::diagnostic::Diagnostic;
 use crate::document::{LocationIndex, apply_overlay, merge_fragment};
 use crate::model::Spec;
@@ -196,6 +198,13 @@ fn decode(loaded: &mut LoadedSpec) {
         loaded.diagnostics.extend(schema_findings);
         return;
     }
+    // Tracking the path of every value more than doubles the cost of decoding, so the document
+    // is decoded without it first, and decoded again with it only to locate an error.
+    if let Ok(spec) = Spec::deserialize(document) {
+        loaded.spec = Some(spec);
+        return;
+    }
+    let document = loaded.index.root().map_or(serde_json::Value::Null, Node::to_json);
     match serde_path_to_error::deserialize::<_, Spec>(document) {
         Ok(spec) => loaded.spec = Some(spec),
         Err(error) => {

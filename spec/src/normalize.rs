@@ -24,7 +24,7 @@
 //! and `security` alternatives keep their order too, so a spec reads as its author wrote it, but
 //! `diff` compares them by meaning.
 
-use crate::model::{HeaderChanges, JwtProvider, Route, Spec};
+use crate::model::{AuthProvider, Consumer, HeaderChanges, JwtProvider, Metadata, RateLimitPolicy, Route, Settings, Spec, Tier, Upstream};
 
 /// The text that replaces a redacted value.
 pub const REDACTED: &str = "<redacted>";
@@ -39,7 +39,13 @@ pub fn normalize(spec: &Spec) -> Spec {
 /// except route hosts, which are lowercased.
 pub fn canonicalize(spec: &Spec) -> Spec {
     let mut spec = spec.clone();
+    canonicalize_in_place(&mut spec);
+    spec
+}
 
+/// Puts `spec` in canonical order in place: [`canonicalize`] without the copy, for callers that
+/// own the spec.
+pub fn canonicalize_in_place(spec: &mut Spec) {
     spec.settings.listeners.sort_by(|left, right| left.name.cmp(&right.name));
     for listener in &mut spec.settings.listeners {
         if let Some(tls) = &mut listener.tls {
@@ -89,8 +95,6 @@ pub fn canonicalize(spec: &Spec) -> Spec {
             sort_set(&mut notifications.thresholds);
         }
     }
-
-    spec
 }
 
 fn canonicalize_route(route: &mut Route) {
@@ -136,42 +140,87 @@ fn sort_set<T: Ord>(values: &mut Vec<T>) {
 pub fn redact(spec: &Spec) -> Spec {
     let mut spec = spec.clone();
 
-    redact_labels(&mut spec.metadata.labels);
-    for upstream in &mut spec.upstreams {
-        redact_labels(&mut upstream.metadata);
+    spec.metadata.redact();
+    spec.settings.redact();
+    spec.upstreams.iter_mut().for_each(Redact::redact);
+    spec.routes.iter_mut().for_each(Redact::redact);
+    spec.auth_providers.iter_mut().for_each(Redact::redact);
+    spec.consumers.iter_mut().for_each(Redact::redact);
+    spec.rate_limit_policies.iter_mut().for_each(Redact::redact);
+    spec.tiers.iter_mut().for_each(Redact::redact);
+
+    spec
+}
+
+/// Redaction of one part of a spec, as [`redact`] applies it, so that a caller can redact only
+/// the entities it shows.
+pub trait Redact {
+    /// Replaces every value that may be a credential with [`REDACTED`].
+    fn redact(&mut self);
+}
+
+impl Redact for Metadata {
+    fn redact(&mut self) {
+        redact_labels(&mut self.labels);
     }
-    for route in &mut spec.routes {
-        for condition in &mut route.matcher.headers {
+}
+
+/// Settings contain no credentials: TLS keys are secret references, which are kept.
+impl Redact for Settings {
+    fn redact(&mut self) {}
+}
+
+impl Redact for Upstream {
+    fn redact(&mut self) {
+        redact_labels(&mut self.metadata);
+    }
+}
+
+impl Redact for Route {
+    fn redact(&mut self) {
+        for condition in &mut self.matcher.headers {
             if let Some(value) = &mut condition.value
                 && (is_sensitive_header(&condition.name) || looks_like_secret(value))
             {
                 *value = REDACTED.to_owned();
             }
         }
-        redact_headers(&mut route.request_headers);
-        redact_headers(&mut route.response_headers);
-        redact_labels(&mut route.metadata);
-        if let Some(deprecation) = &mut route.deprecation
+        redact_headers(&mut self.request_headers);
+        redact_headers(&mut self.response_headers);
+        redact_labels(&mut self.metadata);
+        if let Some(deprecation) = &mut self.deprecation
             && let Some(link) = &mut deprecation.link
         {
             *link = redact_url(link);
         }
     }
-    for provider in &mut spec.auth_providers {
-        if let Some(jwks) = provider.jwt.as_mut().and_then(|jwt| jwt.jwks.as_mut()) {
+}
+
+impl Redact for AuthProvider {
+    fn redact(&mut self) {
+        if let Some(jwks) = self.jwt.as_mut().and_then(|jwt| jwt.jwks.as_mut()) {
             jwks.url = redact_url(&jwks.url);
         }
     }
-    for consumer in &mut spec.consumers {
-        redact_labels(&mut consumer.metadata);
+}
+
+impl Redact for Consumer {
+    fn redact(&mut self) {
+        redact_labels(&mut self.metadata);
     }
-    for tier in &mut spec.tiers {
-        if let Some(notifications) = &mut tier.quota_notifications {
+}
+
+/// Rate-limit policies contain names and numbers only.
+impl Redact for RateLimitPolicy {
+    fn redact(&mut self) {}
+}
+
+impl Redact for Tier {
+    fn redact(&mut self) {
+        if let Some(notifications) = &mut self.quota_notifications {
             notifications.webhook = redact_url(&notifications.webhook);
         }
     }
-
-    spec
 }
 
 fn redact_headers(changes: &mut HeaderChanges) {
@@ -321,6 +370,41 @@ mod tests {
         assert_eq!(set["Authorization"], REDACTED);
         assert_eq!(set["X-Other"], REDACTED);
         assert_eq!(set["X-Trace"], "on");
+    }
+
+    #[test]
+    fn entity_redaction_matches_spec_redaction() {
+        let text = "apiVersion: gatectl.dev/v1\nkind: Gateway\nmetadata:\n  labels: {owner: team, key: 9f8e7d6c5b4a39281706f5e4d3c2b1a0}\nroutes:\n  - name: r\n    match:\n      path: {exact: /}\n      headers: [{name: Authorization, value: Bearer abc}]\n    upstream: u\n    requestHeaders:\n      set: {X-Api-Key: abc, X-Trace: on}\n    deprecation: {link: 'https://user:pw@docs.example/?token=abc'}\n";
+        let mut spec = example();
+        spec.routes.extend(load_str("spec.yaml", text).spec.unwrap().routes);
+        let whole = redact(&spec);
+
+        let mut by_entity = spec.clone();
+        by_entity.metadata.redact();
+        by_entity.settings.redact();
+        by_entity.upstreams.iter_mut().for_each(Redact::redact);
+        by_entity.routes.iter_mut().for_each(Redact::redact);
+        by_entity.auth_providers.iter_mut().for_each(Redact::redact);
+        by_entity.consumers.iter_mut().for_each(Redact::redact);
+        by_entity.rate_limit_policies.iter_mut().for_each(Redact::redact);
+        by_entity.tiers.iter_mut().for_each(Redact::redact);
+
+        assert_eq!(by_entity, whole);
+        assert_ne!(whole, spec, "the spec has values to redact");
+        let route = whole.routes.iter().find(|route| route.name == "r").unwrap();
+        assert_eq!(route.request_headers.set["X-Api-Key"], REDACTED);
+        assert_eq!(route.deprecation.as_ref().unwrap().link.as_deref(), Some("https://user:<redacted>@docs.example/?token=<redacted>"));
+    }
+
+    #[test]
+    fn canonicalize_in_place_matches_copy() {
+        let text = "apiVersion: gatectl.dev/v1\nkind: Gateway\nroutes:\n  - name: b\n    match: {hosts: [B.example, a.example], path: {exact: /}}\n    upstream: u\n  - name: a\n    match: {path: {exact: /a}}\n    upstream: u\n";
+        let mut spec = load_str("spec.yaml", text).spec.unwrap();
+        let copy = canonicalize(&spec);
+        canonicalize_in_place(&mut spec);
+        assert_eq!(spec, copy);
+        assert_eq!(spec.routes[0].name, "a");
+        assert_eq!(spec.routes[1].matcher.hosts, ["a.example", "b.example"]);
     }
 
     #[test]

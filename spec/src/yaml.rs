@@ -330,6 +330,11 @@ fn parse_bool(text: &str) -> Option<bool> {
 
 /// Resolves a plain scalar as a YAML 1.2 core-schema number, or `None` when it is not one.
 fn parse_number(text: &str, span: Span) -> Result<Option<NodeValue>, ReadError> {
+    // Every number form, `.inf` and `.nan` included, starts with one of these characters, so most
+    // plain strings are decided here.
+    if !text.starts_with(|character: char| character.is_ascii_digit() || matches!(character, '.' | '-' | '+')) {
+        return Ok(None);
+    }
     let invalid = || ReadError::InvalidNumber { text: text.to_owned(), span };
     if matches!(text, ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" | "-.inf" | "-.Inf" | "-.INF" | ".nan" | ".NaN" | ".NAN") {
         return Err(invalid());
@@ -442,6 +447,20 @@ mod tests {
         assert_eq!(json["g"], serde_json::json!("yes"));
         assert_eq!(json["h"], serde_json::json!(1000.0));
         assert_eq!(json["i"], serde_json::json!(-7));
+    }
+
+    #[test]
+    fn signed_and_fractional_numbers_resolve() {
+        let node = parse("a: +12\nb: .5\nc: -3.5e2\nd: +x\ne: .hidden\nf: -x\ng: 0o17\n").unwrap();
+        let json = node.to_json();
+        assert_eq!(json["a"], serde_json::json!(12));
+        assert_eq!(json["b"], serde_json::json!(0.5));
+        assert_eq!(json["c"], serde_json::json!(-350.0));
+        assert_eq!(json["d"], serde_json::json!("+x"));
+        assert_eq!(json["e"], serde_json::json!(".hidden"));
+        assert_eq!(json["f"], serde_json::json!("-x"));
+        assert_eq!(json["g"], serde_json::json!(15));
+        assert!(matches!(parse("a: -.inf\n"), Err(ReadError::InvalidNumber { .. })));
     }
 
     #[test]

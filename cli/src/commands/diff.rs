@@ -95,7 +95,7 @@ pub fn run(args: DiffArgs) -> ExitStatus {
         );
         return ExitStatus::Failure;
     }
-    let changes = diff::compare(&old, &new, &Options { scope: args.scope.clone() });
+    let changes = diff::compare_owned(old, new, &Options { scope: args.scope.clone() });
     out!("{}", render(&changes, args.format));
     exit_status(&changes, args.fail_on)
 }

@@ -1,7 +1,8 @@
 //! Splitting a spec into named entities, and the verdict on a removed entity.
 
 use gatectl_spec::Spec;
-use gatectl_spec::model::Route;
+use gatectl_spec::model::{AuthProvider, Consumer, Metadata, RateLimitPolicy, Route, Settings, Tier, Upstream};
+use gatectl_spec::normalize::Redact;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -24,62 +25,99 @@ pub const KINDS: [EntityKind; 8] = [
 /// Name of the one `metadata` entity and the one `settings` entity of a spec.
 const GATEWAY_NAME: &str = "gateway";
 
-/// One entity of a spec, serialised in canonical and in shown form.
-pub struct Entity {
+/// One entity of a canonical spec, borrowed from it.
+pub struct Entity<'a> {
     pub kind: EntityKind,
-    pub name: String,
-    pub tags: Vec<String>,
-    pub canonical: Value,
-    /// The redacted form, with API key hashes shortened.
-    pub shown: Value,
+    pub name: &'a str,
+    pub tags: &'a [String],
+    pub body: Body<'a>,
 }
 
-/// Returns every entity of a spec. `canonical` and `redacted` are the same spec before and after
-/// redaction, so their entities line up one to one.
-pub fn collect(canonical: &Spec, redacted: &Spec) -> Vec<Entity> {
-    let mut entities = Vec::new();
-    let mut push = |kind: EntityKind, name: &str, tags: &[String], canonical: &dyn ErasedSerialize, shown: &dyn ErasedSerialize| {
-        let mut shown = shown.to_json();
-        if kind == EntityKind::Consumer {
-            shorten_hashes(&mut shown);
-        }
-        entities.push(Entity { kind, name: name.to_owned(), tags: tags.to_vec(), canonical: canonical.to_json(), shown });
-    };
+/// The typed value of an entity. Two equal bodies serialise to equal JSON, so the diff compares
+/// bodies first and serialises only the entities that differ.
+#[derive(Clone, Copy, PartialEq)]
+pub enum Body<'a> {
+    Metadata(&'a Metadata),
+    Settings(&'a Settings),
+    Upstream(&'a Upstream),
+    Route(&'a Route),
+    AuthProvider(&'a AuthProvider),
+    Consumer(&'a Consumer),
+    RateLimitPolicy(&'a RateLimitPolicy),
+    Tier(&'a Tier),
+}
 
-    push(EntityKind::Metadata, GATEWAY_NAME, &[], &canonical.metadata, &redacted.metadata);
-    push(EntityKind::Settings, GATEWAY_NAME, &[], &canonical.settings, &redacted.settings);
-    for (entity, shown) in canonical.upstreams.iter().zip(&redacted.upstreams) {
-        push(EntityKind::Upstream, &entity.name, &entity.tags, entity, shown);
+impl Body<'_> {
+    /// Serialises the entity to JSON as the canonical spec writes it.
+    pub fn canonical(&self) -> Value {
+        match self {
+            Body::Metadata(entity) => to_json(entity),
+            Body::Settings(entity) => to_json(entity),
+            Body::Upstream(entity) => to_json(entity),
+            Body::Route(entity) => to_json(entity),
+            Body::AuthProvider(entity) => to_json(entity),
+            Body::Consumer(entity) => to_json(entity),
+            Body::RateLimitPolicy(entity) => to_json(entity),
+            Body::Tier(entity) => to_json(entity),
+        }
     }
-    for (entity, shown) in canonical.routes.iter().zip(&redacted.routes) {
-        push(EntityKind::Route, &entity.name, &entity.tags, entity, shown);
+
+    /// Serialises a redacted copy of the entity to JSON for output, with API key hashes shortened.
+    pub fn shown(&self) -> Value {
+        match self {
+            Body::Metadata(entity) => redacted_json(*entity),
+            Body::Settings(entity) => redacted_json(*entity),
+            Body::Upstream(entity) => redacted_json(*entity),
+            Body::Route(entity) => redacted_json(*entity),
+            Body::AuthProvider(entity) => redacted_json(*entity),
+            Body::Consumer(entity) => {
+                let mut shown = redacted_json(*entity);
+                shorten_hashes(&mut shown);
+                shown
+            }
+            Body::RateLimitPolicy(entity) => redacted_json(*entity),
+            Body::Tier(entity) => redacted_json(*entity),
+        }
     }
-    for (entity, shown) in canonical.auth_providers.iter().zip(&redacted.auth_providers) {
-        push(EntityKind::AuthProvider, &entity.name, &[], entity, shown);
+}
+
+/// Returns every entity of a canonical spec, in the order of its lists.
+pub fn collect(spec: &Spec) -> Vec<Entity<'_>> {
+    let mut entities = vec![
+        Entity { kind: EntityKind::Metadata, name: GATEWAY_NAME, tags: &[], body: Body::Metadata(&spec.metadata) },
+        Entity { kind: EntityKind::Settings, name: GATEWAY_NAME, tags: &[], body: Body::Settings(&spec.settings) },
+    ];
+    for entity in &spec.upstreams {
+        entities.push(Entity { kind: EntityKind::Upstream, name: &entity.name, tags: &entity.tags, body: Body::Upstream(entity) });
     }
-    for (entity, shown) in canonical.consumers.iter().zip(&redacted.consumers) {
-        push(EntityKind::Consumer, &entity.id, &entity.tags, entity, shown);
+    for entity in &spec.routes {
+        entities.push(Entity { kind: EntityKind::Route, name: &entity.name, tags: &entity.tags, body: Body::Route(entity) });
     }
-    for (entity, shown) in canonical.rate_limit_policies.iter().zip(&redacted.rate_limit_policies) {
-        push(EntityKind::RateLimitPolicy, &entity.name, &[], entity, shown);
+    for entity in &spec.auth_providers {
+        entities.push(Entity { kind: EntityKind::AuthProvider, name: &entity.name, tags: &[], body: Body::AuthProvider(entity) });
     }
-    for (entity, shown) in canonical.tiers.iter().zip(&redacted.tiers) {
-        push(EntityKind::Tier, &entity.name, &[], entity, shown);
+    for entity in &spec.consumers {
+        entities.push(Entity { kind: EntityKind::Consumer, name: &entity.id, tags: &entity.tags, body: Body::Consumer(entity) });
+    }
+    for entity in &spec.rate_limit_policies {
+        entities.push(Entity { kind: EntityKind::RateLimitPolicy, name: &entity.name, tags: &[], body: Body::RateLimitPolicy(entity) });
+    }
+    for entity in &spec.tiers {
+        entities.push(Entity { kind: EntityKind::Tier, name: &entity.name, tags: &[], body: Body::Tier(entity) });
     }
     entities
 }
 
-/// Serialisation to a JSON tree through a trait object, so one closure takes every entity type.
-trait ErasedSerialize {
-    fn to_json(&self) -> Value;
+fn to_json<T: Serialize>(entity: &T) -> Value {
+    // NOTE: serialising the model cannot fail (string keys, no custom failing serialisers),
+    // so `Null` is never produced in practice.
+    serde_json::to_value(entity).unwrap_or(Value::Null)
 }
 
-impl<T: Serialize> ErasedSerialize for T {
-    fn to_json(&self) -> Value {
-        // NOTE: serialising the model cannot fail (string keys, no custom failing serialisers),
-        // so `Null` is never produced in practice.
-        serde_json::to_value(self).unwrap_or(Value::Null)
-    }
+fn redacted_json<T: Clone + Redact + Serialize>(entity: &T) -> Value {
+    let mut redacted = entity.clone();
+    redacted.redact();
+    to_json(&redacted)
 }
 
 /// Classifies the removal of the entity `name` from `old`.
