@@ -38,6 +38,11 @@ results=bench/results
 mkdir -p "$results"
 pids=()
 cleanup() {
+  # Runtimes started inside $(...) record their process IDs in a file, because the subshell's
+  # changes to `pids` are lost.
+  if [ -f "$work/runtime-pids" ]; then
+    while read -r pid; do pids+=("$pid"); done < "$work/runtime-pids"
+  fi
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
   rm -rf "$work"
@@ -179,6 +184,7 @@ start_runtime() { # spec-file port admin-port [extra flags...]
     --access-log "$work/access-$port.log" "$@" > "$work/runtime-$port.log" 2>&1 &
   local pid=$!
   pids+=("$pid")
+  echo "$pid" >> "$work/runtime-pids"
   for _ in $(seq 1 300); do
     if curl -fsS -o /dev/null "http://127.0.0.1:$admin_port/healthz" 2>/dev/null; then echo "$pid"; return 0; fi
     sleep 0.1
