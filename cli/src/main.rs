@@ -15,8 +15,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-/// Loading a spec builds and frees many small trees (YAML nodes, JSON values, the typed
-/// model); mimalloc does that with fewer page faults than glibc's allocator.
+/// Loading a spec builds and frees many small trees: YAML nodes, JSON values and the typed
+/// model. mimalloc does that with fewer page faults than glibc's allocator.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

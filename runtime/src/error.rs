@@ -104,7 +104,7 @@ impl ProxyError {
 }
 
 /// Builds an `application/problem+json` response with the one body shape the gateway uses, and
-/// the `about:blank` type, which says the status alone explains the problem.
+/// the `about:blank` type, which means the status alone explains the problem.
 pub fn problem_response(status: StatusCode, detail: &str, request_id: &str) -> Response<ProxyBody> {
     typed_problem_response("about:blank", status, detail, request_id)
 }

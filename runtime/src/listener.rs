@@ -186,7 +186,7 @@ async fn serve_connection(
     }
 }
 
-/// What a connection's driver needs to close an idle HTTP/2 connection.
+/// State a connection's driver reads to close an idle HTTP/2 connection.
 struct IdleWatch {
     activity: Arc<ConnectionActivity>,
     /// When the connection was accepted, in milliseconds of `now_millis`.

@@ -12,8 +12,8 @@ use gatectl_runtime::{Runtime, RuntimeOptions};
 use gatectl_spec::load::{LoadOptions, load};
 
 /// mimalloc keeps per-thread free lists, so the many small allocations of each request (header
-/// maps, bodies, futures) stay cheap; with glibc's allocator they took a fifth of the proxy's
-/// instructions.
+/// maps, bodies, futures) stay cheap. With glibc's allocator they took about a fifth of the
+/// proxy's instructions under callgrind.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

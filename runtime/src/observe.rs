@@ -42,7 +42,7 @@ pub struct TraceContext {
     pub traceparent: String,
 }
 
-/// Where the trace ID sits in a version 00 `traceparent`.
+/// Byte range of the trace ID in a version 00 `traceparent`.
 const TRACE_ID: std::ops::Range<usize> = 3..35;
 
 impl TraceContext {
@@ -72,7 +72,7 @@ impl TraceContext {
         Self { traceparent }
     }
 
-    /// The 32 lowercase hexadecimal digits of the trace ID.
+    /// Returns the trace ID: 32 lowercase hexadecimal digits.
     pub fn trace_id(&self) -> &str {
         &self.traceparent[TRACE_ID]
     }

@@ -198,13 +198,13 @@ async fn slow_request_head_is_408() {
     assert_eq!(upstream.request_count(), 0);
 }
 
-#[tokio::test]
-async fn websocket_upgrade_relays_frames() {
-    let upstream = Upstream::start("app").await;
-    let gateway = Gateway::start(&single_route_spec(&upstream, "", "")).await;
-
-    let mut stream = TcpStream::connect(gateway.address).await.unwrap();
-    let handshake = "GET /chat HTTP/1.1\r\nHost: gw.test\r\nConnection: keep-alive, Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
+/// Sends a WebSocket handshake with this `Connection` value and returns the stream and the
+/// response head.
+async fn open_websocket(address: std::net::SocketAddr, connection: &str) -> (TcpStream, String) {
+    let mut stream = TcpStream::connect(address).await.unwrap();
+    let handshake = format!(
+        "GET /chat HTTP/1.1\r\nHost: gw.test\r\nConnection: {connection}\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+    );
     stream.write_all(handshake.as_bytes()).await.unwrap();
     let mut head = Vec::new();
     while !head.ends_with(b"\r\n\r\n") {
@@ -212,7 +212,15 @@ async fn websocket_upgrade_relays_frames() {
         stream.read_exact(&mut byte).await.unwrap();
         head.push(byte[0]);
     }
-    let head = String::from_utf8(head).unwrap();
+    (stream, String::from_utf8(head).unwrap())
+}
+
+#[tokio::test]
+async fn websocket_upgrade_relays_frames() {
+    let upstream = Upstream::start("app").await;
+    let gateway = Gateway::start(&single_route_spec(&upstream, "", "")).await;
+
+    let (mut stream, head) = open_websocket(gateway.address, "keep-alive, Upgrade").await;
     assert_eq!(status_of(&head), 101, "{head}");
     assert!(head.to_ascii_lowercase().contains("upgrade: websocket"), "{head}");
 
@@ -225,16 +233,8 @@ async fn websocket_upgrade_relays_frames() {
 async fn shutdown_waits_for_open_websocket() {
     let upstream = Upstream::start("app").await;
     let gateway = Gateway::start(&single_route_spec(&upstream, "", "")).await;
-    let mut stream = TcpStream::connect(gateway.address).await.unwrap();
-    let handshake = "GET /chat HTTP/1.1\r\nHost: gw.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
-    stream.write_all(handshake.as_bytes()).await.unwrap();
-    let mut head = Vec::new();
-    while !head.ends_with(b"\r\n\r\n") {
-        let mut byte = [0u8; 1];
-        stream.read_exact(&mut byte).await.unwrap();
-        head.push(byte[0]);
-    }
-    assert_eq!(status_of(&String::from_utf8(head).unwrap()), 101);
+    let (mut stream, head) = open_websocket(gateway.address, "Upgrade").await;
+    assert_eq!(status_of(&head), 101, "{head}");
     assert_eq!(read_server_frame(&mut stream).await, b"hello");
 
     let shutdown = tokio::spawn(gateway.runtime.shutdown());

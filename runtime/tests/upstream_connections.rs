@@ -12,10 +12,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 /// A hand-written HTTP/1.1 upstream that numbers its connections. Every response body names
-/// the connection it was sent on (`connection-N`), so a test sees which requests shared one.
-/// Paths: `/close` answers and then closes the connection without saying so; `/empty` answers
-/// 204; `/large` sends a 4 MiB body in small slow pieces; anything else answers 200 (without the body
-/// to HEAD).
+/// the connection it was sent on (`connection-N`), so a test can tell which requests shared one.
+/// Paths: `/close` responds and then closes the connection without a `Connection: close`
+/// header. `/empty` responds 204, and `/large` sends a 4 MiB body in small slow pieces. Any other
+/// path responds 200 (without the body to HEAD).
 struct CountingUpstream {
     port: u16,
     connections: Arc<AtomicUsize>,
@@ -158,7 +158,7 @@ async fn abandoned_response_closes_its_connection() {
     tokio::time::sleep(Duration::from_millis(100)).await;
 
     // The half-read connection still carries the rest of the large body, so reusing it would
-    // answer this request with that body's bytes.
+    // return that body's bytes as this request's response.
     assert_eq!(body_of(&gateway, "/").await, (200, "connection-2".to_owned()));
     assert_eq!(upstream.connection_count(), 2);
 }

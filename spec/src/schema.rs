@@ -48,7 +48,7 @@ fn validator() -> &'static Validator {
     })
 }
 
-/// The generated schema, built once per process.
+/// Returns the generated schema, built once per process.
 fn schema() -> &'static serde_json::Value {
     static SCHEMA: OnceLock<serde_json::Value> = OnceLock::new();
     SCHEMA.get_or_init(generate)

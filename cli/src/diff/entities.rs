@@ -109,8 +109,8 @@ pub fn collect(spec: &Spec) -> Vec<Entity<'_>> {
 }
 
 fn to_json<T: Serialize>(entity: &T) -> Value {
-    // NOTE: serialising the model cannot fail (string keys, no custom failing serialisers),
-    // so `Null` is never produced in practice.
+    // `serde_json::to_value` fails only on maps with non-string keys or failing custom
+    // serialisers, and the model has neither, so the `Null` fallback is not reached.
     serde_json::to_value(entity).unwrap_or(Value::Null)
 }
 

@@ -64,7 +64,7 @@ impl Backend {
     }
 }
 
-/// What keeps a client on one backend of a sticky split: its consumer when authenticated,
+/// Key that keeps a client on one backend of a sticky split: its consumer when authenticated,
 /// otherwise its address.
 #[derive(Debug, Clone, Copy)]
 pub enum StickyKey<'a> {

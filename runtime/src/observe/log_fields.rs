@@ -2,7 +2,7 @@
 //!
 //! The JSON log format keeps each span's fields as JSON text, made when the span is created.
 //! The formatter that `tracing-subscriber` provides for it builds a map of `serde_json` values
-//! first; every request opens a span, so this one writes the object directly instead. The text
+//! first. Every request opens a span, so this one writes the object directly instead. The text
 //! it makes is the same JSON object.
 
 use std::fmt::{self, Write};

@@ -87,8 +87,8 @@ impl Metrics {
         InFlightGuard(self.in_flight.clone())
     }
 
-    /// Counts a finished request. `cached` holds the route's series when the request matched
-    /// a route; `route` is its name, or empty.
+    /// Counts a finished request. `cached` contains the route's series when the request
+    /// matched a route, and `route` is its name or empty.
     pub fn request_finished(&self, route: &str, cached: Option<&RouteMetrics>, consumer: &str, status: u16, seconds: f64) {
         let class = usize::from(status / 100).clamp(1, 5) - 1;
         let labels =

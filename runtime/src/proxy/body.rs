@@ -35,7 +35,7 @@ pub struct BodyLimitExceeded;
 #[error("the request body was not received in time")]
 pub struct BodyTimedOut;
 
-/// What happened to a request body, shared with the proxy, which reads it afterwards to learn
+/// Progress of a request body, shared with the proxy. The proxy reads it afterwards to learn
 /// why the upstream exchange failed and how many bytes the access log reports.
 #[derive(Debug, Default)]
 pub struct BodyProgress {

@@ -29,7 +29,7 @@ const MAX_IDLE: usize = 512;
 /// Idle time after which a kept connection is closed instead of reused.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 
-/// Why an exchange with the target failed.
+/// Failure of an exchange with the target.
 #[derive(Debug, thiserror::Error)]
 pub enum ExchangeError {
     #[error("connecting to the target failed: {0}")]
