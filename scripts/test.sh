@@ -20,6 +20,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   install_packages "${missing[@]}"
 fi
 
+# Incremental caches only help a second build of the same tree, and they add gigabytes to what
+# the build writes; CI builds once. Iterate with plain `cargo test` to keep them.
+export CARGO_INCREMENTAL=0
+echo "test.sh: free disk before the build: $(df -h . | awk 'NR==2 {print $4}')"
+
 echo "test.sh: cargo fmt --check"
 cargo fmt --all -- --check
 
@@ -28,3 +33,4 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 echo "test.sh: cargo test"
 cargo test --workspace --locked
+echo "test.sh: target/ holds $(du -sh target 2>/dev/null | cut -f1) after the tests"

@@ -79,6 +79,20 @@ fn exit_two_for_invalid_spec() {
 }
 
 #[test]
+fn both_invalid_sides_reported_old_first() {
+    let invalid = "apiVersion: gatectl.dev/v1\nkind: Gateway\nroutes: 3\n";
+    let pair = spec_pair(invalid, &invalid.replace("routes: 3", "upstreams: x"));
+    let run = gatectl(&["diff", pair.old.to_str().unwrap(), pair.new.to_str().unwrap()]);
+    assert_eq!(run.code, 2);
+    let old_at = run.stderr.find("old.yaml:3:").unwrap_or_else(|| panic!("no old-side diagnostic: {}", run.stderr));
+    let new_at = run.stderr.find("new.yaml:3:").unwrap_or_else(|| panic!("no new-side diagnostic: {}", run.stderr));
+    assert!(old_at < new_at, "the old side comes first: {}", run.stderr);
+    assert!(run.stderr.contains("the old spec"), "{}", run.stderr);
+    assert!(run.stderr.contains("the new spec"), "{}", run.stderr);
+    assert!(run.stdout.is_empty());
+}
+
+#[test]
 fn exit_two_for_wrong_path_count() {
     let base = fixture("base.yaml");
     let run = gatectl(&["diff", base.to_str().unwrap()]);

@@ -132,6 +132,30 @@ async fn metrics_count_requests_by_route() {
 }
 
 #[tokio::test]
+async fn access_log_keeps_every_concurrent_line_whole() {
+    let upstream = Upstream::start("app").await;
+    let gateway = Gateway::start(&spec_for(&upstream)).await;
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let requests: Vec<_> = (0..200)
+        .map(|number| {
+            let request = client.get(gateway.url(&format!("/orders/{number}"))).send();
+            tokio::spawn(async move { request.await.unwrap().status() })
+        })
+        .collect();
+    for request in requests {
+        assert_eq!(request.await.unwrap(), 200);
+    }
+
+    // Each line parses as JSON on its own, so none is cut or mixed with another.
+    let lines = gateway.access_log_lines(200).await;
+    assert_eq!(lines.len(), 200);
+    let mut paths: Vec<&str> = lines.iter().map(|line| line["path"].as_str().unwrap()).collect();
+    paths.sort_unstable();
+    paths.dedup();
+    assert_eq!(paths.len(), 200, "every request is logged once");
+}
+
+#[tokio::test]
 async fn access_log_counts_body_bytes() {
     let upstream = Upstream::start("app").await;
     let gateway = Gateway::start(&spec_for(&upstream)).await;

@@ -192,8 +192,9 @@ pub fn read_error_diagnostic(error: &ReadError) -> Diagnostic {
 }
 
 fn decode(loaded: &mut LoadedSpec) {
-    let document = loaded.index.root().map_or(serde_json::Value::Null, Node::to_json);
-    let schema_findings = crate::schema::check(&document, &loaded.index);
+    let null = Node { value: NodeValue::Null, span: Span::new(SourceId(0), 0, 0) };
+    let document = loaded.index.root().unwrap_or(&null);
+    let schema_findings = crate::schema::check(document, &loaded.index);
     if !schema_findings.is_empty() {
         loaded.diagnostics.extend(schema_findings);
         return;
@@ -204,17 +205,14 @@ fn decode(loaded: &mut LoadedSpec) {
         loaded.spec = Some(spec);
         return;
     }
-    let document = loaded.index.root().map_or(serde_json::Value::Null, Node::to_json);
     match serde_path_to_error::deserialize::<_, Spec>(document) {
         Ok(spec) => loaded.spec = Some(spec),
         Err(error) => {
             let pointer = path_to_pointer(error.path());
             let message = error.inner().to_string();
-            let message = message.split(" at line ").next().unwrap_or(&message).to_owned();
-            loaded.diagnostics.push(
-                Diagnostic::error("schema", format!("invalid value at {}: {message}", crate::schema::describe(&pointer)))
-                    .at(loaded.index.value(&pointer)),
-            );
+            let diagnostic = Diagnostic::error("schema", format!("invalid value at {}: {message}", crate::schema::describe(&pointer)))
+                .at(loaded.index.value(&pointer));
+            loaded.diagnostics.push(diagnostic);
         }
     }
 }

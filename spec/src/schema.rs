@@ -5,12 +5,15 @@
 
 use std::sync::OnceLock;
 
-use jsonschema::Validator;
 use jsonschema::error::ValidationErrorKind;
+use jsonschema::json::Json;
+use jsonschema::{ValidationError, Validator};
 
 use crate::diagnostic::Diagnostic;
 use crate::document::LocationIndex;
 use crate::model::Spec;
+use crate::yaml::Node;
+use crate::yaml::schema_view::SpannedJson;
 
 /// Identifier of the schema, also its file name under `schemas/`.
 pub const SCHEMA_ID: &str = "https://gatectl.dev/schemas/gateway.v1.schema.json";
@@ -31,21 +34,31 @@ pub fn generate_text() -> String {
     text
 }
 
-fn validator() -> &'static Validator {
-    static VALIDATOR: OnceLock<Validator> = OnceLock::new();
+/// Builds a validator of the generated schema for one JSON representation.
+fn build_validator<F: Json>() -> Validator<F> {
     // The `regex` engine matches in linear time; the schema's patterns need no look-around.
     // Naming the draft keeps `jsonschema` 0.61 from adding every known meta-schema to its
     // reference registry, which our schema, without external `$ref`s, does not need.
     // NOTE: `jsonschema` 0.61 still checks the schema against the draft 2020-12 meta-schema in
     // `build` and has no public option to skip that, but the check now takes milliseconds (see
     // BENCHMARKS.md). The test `generated_schema_is_valid_against_meta_schema` checks it too.
-    VALIDATOR.get_or_init(|| {
-        jsonschema::options()
-            .with_draft(jsonschema::Draft::Draft202012)
-            .with_pattern_options(jsonschema::PatternOptions::regex())
-            .build(schema())
-            .expect("the generated schema is a valid JSON Schema")
-    })
+    jsonschema::options_for::<F>()
+        .with_draft(jsonschema::Draft::Draft202012)
+        .with_pattern_options(jsonschema::PatternOptions::regex())
+        .build(schema())
+        .expect("the generated schema is a valid JSON Schema")
+}
+
+/// The validator for specs read from files, checked in their spanned tree.
+fn tree_validator() -> &'static Validator<SpannedJson> {
+    static VALIDATOR: OnceLock<Validator<SpannedJson>> = OnceLock::new();
+    VALIDATOR.get_or_init(build_validator)
+}
+
+/// The validator for specs that arrive as JSON values, such as a bundle's payload.
+fn value_validator() -> &'static Validator {
+    static VALIDATOR: OnceLock<Validator> = OnceLock::new();
+    VALIDATOR.get_or_init(build_validator)
 }
 
 /// Returns the generated schema, built once per process.
@@ -85,12 +98,23 @@ fn edit_distance(from: &str, to: &str) -> usize {
     previous[to.len()]
 }
 
-/// Checks a document against the schema, one diagnostic per violation, each at its node.
-pub fn check(document: &serde_json::Value, index: &LocationIndex) -> Vec<Diagnostic> {
+/// Checks a document read from files against the schema, one diagnostic per violation, each at
+/// its node.
+pub fn check(document: &Node, index: &LocationIndex) -> Vec<Diagnostic> {
+    report(tree_validator().iter_errors(document), index)
+}
+
+/// Checks a JSON value against the schema, one diagnostic per violation.
+pub fn check_value(document: &serde_json::Value) -> Vec<Diagnostic> {
+    report(value_validator().iter_errors(document), &LocationIndex::default())
+}
+
+/// Turns validation errors into diagnostics at the nodes they name.
+fn report<'a>(errors: impl Iterator<Item = ValidationError<'a>>, index: &LocationIndex) -> Vec<Diagnostic> {
     const FIELDS_HELP: &str = "see docs/spec.md for the fields this object accepts, or use an editor with the schema in schemas/";
     const VALUES_HELP: &str = "see docs/spec.md for the values this field accepts, or use an editor with the schema in schemas/";
     let mut diagnostics: Vec<Diagnostic> = Vec::new();
-    for error in validator().iter_errors(document) {
+    for error in errors {
         let pointer = error.instance_path().as_str().to_owned();
         let place = describe(&pointer);
         let findings = match error.kind() {
@@ -160,12 +184,11 @@ mod tests {
 
     #[test]
     fn unknown_field_suggests_closest_known_one() {
-        let document = serde_json::json!({
-            "apiVersion": "gatectl.dev/v1",
-            "kind": "Gateway",
+        let text = r#"{"apiVersion": "gatectl.dev/v1", "kind": "Gateway",
             "upstreams": [{"name": "app", "targets": [{"host": "127.0.0.1", "port": 8080}]}],
-            "routes": [{"name": "r", "match": {"path": {"prefix": "/"}}, "upstrem": "app", "maxbodybytes": 10, "colour": 1}],
-        });
+            "routes": [{"name": "r", "match": {"path": {"prefix": "/"}}, "upstrem": "app", "maxbodybytes": 10, "colour": 1}]}"#;
+        let file = crate::source::SourceFile::new("spec.json", text);
+        let document = crate::yaml::read(&file, crate::source::SourceId(0), crate::yaml::ReadLimits::default()).unwrap();
         let index = crate::document::LocationIndex::default();
         let messages: Vec<String> = check(&document, &index).into_iter().map(|diagnostic| diagnostic.message).collect();
         assert!(messages.iter().any(|message| message.ends_with("`upstrem` in routes[0]; did you mean `upstream`?")), "{messages:?}");

@@ -14,6 +14,9 @@ use saphyr_parser::{Event, Parser, ScalarStyle, Span as YamlSpan};
 
 use crate::source::{SourceFile, SourceId, Span};
 
+pub mod decode;
+pub mod schema_view;
+
 /// Bounds that keep a hostile input from using unbounded time or memory.
 #[derive(Debug, Clone, Copy)]
 pub struct ReadLimits {

@@ -73,18 +73,24 @@ pub fn run(args: DiffArgs) -> ExitStatus {
         (None, Some(_), _) => return usage_error("with --live URL, give one path: the spec file or directory to compare with the runtime"),
     };
     let options = LoadOptions { overlays: args.overlays.clone(), ..LoadOptions::default() };
-    let old = match &old_source {
-        Source::Live(url) => match read_live(url, &args.remote) {
-            Ok(spec) => Some(spec),
-            Err(message) => {
-                eprintln!("error: {message}");
-                None
-            }
-        },
-        _ => load_side(&old_source, &options, "old"),
-    };
-    let Some(old) = old else { return ExitStatus::Failure };
-    let Some(new) = load_side(&new_source, &options, "new") else { return ExitStatus::Failure };
+    // The two sides are independent, so they load on two threads. Messages are printed old side
+    // first, as if the sides had loaded one after the other.
+    let (old, new) = std::thread::scope(|scope| {
+        let old = scope.spawn(|| match &old_source {
+            Source::Live(url) => match read_live(url, &args.remote) {
+                Ok(spec) => (Some(spec), Vec::new()),
+                Err(message) => (None, vec![format!("error: {message}")]),
+            },
+            _ => load_side(&old_source, &options, "old"),
+        });
+        let new = load_side(&new_source, &options, "new");
+        let old = old.join().unwrap_or_else(|_| (None, vec!["error: loading the old spec stopped unexpectedly".to_owned()]));
+        (old, new)
+    });
+    for message in old.1.iter().chain(&new.1) {
+        eprintln!("{message}");
+    }
+    let (Some(old), Some(new)) = (old.0, new.0) else { return ExitStatus::Failure };
 
     if let Some(tag) = &args.scope
         && !carries_tag(&old, tag)
@@ -144,8 +150,9 @@ fn read_live(url: &str, remote: &RemoteArgs) -> Result<Spec, String> {
     Ok(live.spec)
 }
 
-/// Loads one side and prints its diagnostics. Returns `None` when it cannot be compared.
-fn load_side(source: &Source<'_>, options: &LoadOptions, side: &str) -> Option<Spec> {
+/// Loads one side of the diff. Returns the spec, when it can be compared, and the lines to print
+/// for it: each diagnostic with its location, and on failure what to do.
+fn load_side(source: &Source<'_>, options: &LoadOptions, side: &str) -> (Option<Spec>, Vec<String>) {
     let (loaded, shown_path) = match source {
         Source::Files(path) => (load(std::slice::from_ref(*path), options).map_err(|error| error.to_string()), path.display().to_string()),
         Source::Revision { revision, path } => {
@@ -158,22 +165,23 @@ fn load_side(source: &Source<'_>, options: &LoadOptions, side: &str) -> Option<S
     };
     let loaded: LoadedSpec = match loaded {
         Ok(loaded) => loaded,
-        Err(message) => {
-            eprintln!("error: cannot load the {side} spec: {message}");
-            return None;
-        }
+        Err(message) => return (None, vec![format!("error: cannot load the {side} spec: {message}")]),
     };
-    for diagnostic in &loaded.diagnostics {
-        let location = diagnostic.span.map(|span| loaded.sources.locate(span).to_string()).unwrap_or_default();
-        eprintln!("{location}: {} [{}] {}", diagnostic.severity.as_str(), diagnostic.rule, diagnostic.message);
-    }
+    let mut messages: Vec<String> = loaded
+        .diagnostics
+        .iter()
+        .map(|diagnostic| {
+            let location = diagnostic.span.map(|span| loaded.sources.locate(span).to_string()).unwrap_or_default();
+            format!("{location}: {} [{}] {}", diagnostic.severity.as_str(), diagnostic.rule, diagnostic.message)
+        })
+        .collect();
     match loaded.spec {
-        Some(spec) if !loaded.has_errors() => Some(spec),
+        Some(spec) if !loaded.has_errors() => (Some(spec), messages),
         _ => {
-            eprintln!(
+            messages.push(format!(
                 "error: the {side} spec {shown_path} is invalid; fix the errors above (`gatectl validate` lists them), then run diff again"
-            );
-            None
+            ));
+            (None, messages)
         }
     }
 }

@@ -1,5 +1,7 @@
-//! The structured access log: one JSON line per request, written by its own task so the request
-//! path only pushes a record onto a bounded channel.
+//! The structured access log: one JSON line per request.
+//!
+//! The request path only pushes a record onto a bounded channel. A thread of its own formats the
+//! records and writes them in batches, so neither formatting nor file I/O runs on a proxy worker.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -10,13 +12,18 @@ use std::time::SystemTime;
 
 use http::Method;
 use serde::Serialize;
-use tokio::io::AsyncWriteExt;
+use std::io::Write;
+
 use tokio::sync::mpsc;
 
 use super::TraceContext;
 
 /// Records waiting to be written before new ones are dropped (and counted).
 const CHANNEL_CAPACITY: usize = 16 * 1024;
+
+/// Size of the buffer that gathers formatted lines. The buffer is written when it is full and
+/// whenever the queue is empty.
+const WRITE_BUFFER_BYTES: usize = 64 * 1024;
 
 /// One access-log line. Fields that take formatting (time, addresses, trace ID) are kept in
 /// their raw form and formatted by the writer task, off the request path.
@@ -72,20 +79,26 @@ pub enum AccessLogTarget {
 }
 
 impl AccessLog {
-    /// Opens the target and starts the writer task.
+    /// Opens the target and starts the writer thread.
     pub async fn start(target: AccessLogTarget) -> std::io::Result<Self> {
-        let writer: Box<dyn tokio::io::AsyncWrite + Send + Unpin> =
-            match &target {
-                AccessLogTarget::Disabled => return Ok(Self { sender: None, dropped: Arc::default() }),
-                AccessLogTarget::Stdout => Box::new(tokio::io::stdout()),
-                AccessLogTarget::File(path) => {
-                    Box::new(tokio::fs::OpenOptions::new().create(true).append(true).open(path).await.map_err(|error| {
-                        std::io::Error::new(error.kind(), format!("cannot open access log {}: {error}", path.display()))
-                    })?)
-                }
-            };
+        let writer: Box<dyn Write + Send> = match &target {
+            AccessLogTarget::Disabled => return Ok(Self { sender: None, dropped: Arc::default() }),
+            AccessLogTarget::Stdout => Box::new(std::io::stdout()),
+            AccessLogTarget::File(path) => {
+                let path = path.clone();
+                let file =
+                    tokio::task::spawn_blocking(move || {
+                        std::fs::OpenOptions::new().create(true).append(true).open(&path).map_err(|error| {
+                            std::io::Error::new(error.kind(), format!("cannot open access log {}: {error}", path.display()))
+                        })
+                    })
+                    .await
+                    .map_err(std::io::Error::other)??;
+                Box::new(file)
+            }
+        };
         let (sender, receiver) = mpsc::channel(CHANNEL_CAPACITY);
-        tokio::spawn(write_records(receiver, writer));
+        std::thread::Builder::new().name("access-log".to_owned()).spawn(move || write_records(receiver, writer))?;
         Ok(Self { sender: Some(sender), dropped: Arc::default() })
     }
 
@@ -106,23 +119,25 @@ impl AccessLog {
     }
 }
 
-async fn write_records(mut receiver: mpsc::Receiver<AccessRecord>, mut writer: Box<dyn tokio::io::AsyncWrite + Send + Unpin>) {
-    let mut line = Vec::with_capacity(512);
-    while let Some(record) = receiver.recv().await {
-        line.clear();
-        if serde_json::to_writer(&mut line, &record).is_err() {
-            continue;
+/// Writes records until every sender is gone. It blocks for the first record of a batch, takes
+/// whatever else is queued, and writes the batch before it waits again.
+fn write_records(mut receiver: mpsc::Receiver<AccessRecord>, writer: Box<dyn Write + Send>) {
+    let mut output = std::io::BufWriter::with_capacity(WRITE_BUFFER_BYTES, writer);
+    while let Some(record) = receiver.blocking_recv() {
+        write_line(&mut output, &record);
+        while let Ok(record) = receiver.try_recv() {
+            write_line(&mut output, &record);
         }
-        line.push(b'\n');
-        if let Err(error) = writer.write_all(&line).await {
+        if let Err(error) = output.flush() {
             tracing::warn!(%error, "writing the access log failed");
-            continue;
-        }
-        if receiver.is_empty()
-            && let Err(error) = writer.flush().await
-        {
-            tracing::warn!(%error, "flushing the access log failed");
         }
     }
-    let _ = writer.flush().await;
+    let _ = output.flush();
+}
+
+fn write_line(output: &mut impl Write, record: &AccessRecord) {
+    let written = serde_json::to_writer(&mut *output, record).map_err(std::io::Error::from).and_then(|()| output.write_all(b"\n"));
+    if let Err(error) = written {
+        tracing::warn!(%error, "writing the access log failed");
+    }
 }

@@ -144,7 +144,7 @@ fn decode_payload(payload: Value) -> Result<(BundleMetadata, Spec), BundleError>
     let Some(spec) = payload.get("spec") else {
         return Err(BundleError::InvalidPayload { reason: "the payload has no `spec` field".to_owned() });
     };
-    let findings = crate::schema::check(spec, &LocationIndex::default());
+    let findings = crate::schema::check_value(spec);
     if !findings.is_empty() {
         return Err(BundleError::InvalidSpec { problems: findings.into_iter().map(|finding| finding.message).collect() });
     }
