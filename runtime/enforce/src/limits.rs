@@ -12,7 +12,9 @@
 
 pub(crate) mod bucket;
 
+use std::borrow::Cow;
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -55,11 +57,44 @@ pub struct QuotaUsage {
     pub resets_in_seconds: u64,
 }
 
+const X_RATELIMIT_LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
+const X_RATELIMIT_REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-remaining");
+const X_RATELIMIT_RESET: HeaderName = HeaderName::from_static("x-ratelimit-reset");
+const RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
+const RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
+
 struct CompiledPolicy {
     name: String,
+    /// The start of every counter key of the policy: `gatectl:rl:<name>:`.
+    key_prefix: String,
     scope: RateLimitScope,
-    limits: Vec<Limit>,
-    tier_limits: HashMap<String, Vec<Limit>>,
+    limits: Vec<CompiledLimit>,
+    tier_limits: HashMap<String, Vec<CompiledLimit>>,
+}
+
+/// One limit of a policy, with what every request needs from it worked out once.
+struct CompiledLimit {
+    rule: Rule,
+    /// The end of the counter key. The limit's numbers are part of the key, so changing a limit
+    /// starts new counters.
+    key_suffix: String,
+    window_seconds: u64,
+}
+
+impl CompiledLimit {
+    fn new(limit: &Limit) -> Self {
+        let window_millis = (limit.window.as_std().as_millis() as u64).max(1);
+        let capacity = limit.burst.unwrap_or(limit.requests).max(1);
+        Self {
+            rule: Rule { capacity, refill: limit.requests, window_millis, period_end: None },
+            key_suffix: format!(":{}/{window_millis}/{capacity}", limit.requests),
+            window_seconds: window_millis.div_ceil(1000),
+        }
+    }
+
+    fn compile_all(limits: &[Limit]) -> Vec<Self> {
+        limits.iter().map(Self::new).collect()
+    }
 }
 
 struct TierQuotas {
@@ -68,14 +103,15 @@ struct TierQuotas {
 }
 
 /// What a counter of the request stands for, to label headers and quota notifications.
-enum CheckLabel {
-    Rate { policy: String, window_seconds: u64 },
+enum CheckLabel<'a> {
+    Rate { policy: &'a str, window_seconds: u64 },
     Quota { period: QuotaPeriod, window: String },
 }
 
 pub(crate) struct Limiter {
-    policies: HashMap<String, CompiledPolicy>,
-    routes: HashMap<String, Vec<String>>,
+    policies: Vec<CompiledPolicy>,
+    /// Each route's policies, as positions in `policies`.
+    routes: HashMap<String, Vec<usize>>,
     tiers: HashMap<String, TierQuotas>,
     store: Store,
     clock: Arc<dyn Clock>,
@@ -84,27 +120,27 @@ pub(crate) struct Limiter {
 
 impl Limiter {
     pub fn new(spec: &Spec, store: Store, clock: Arc<dyn Clock>, notifier: Arc<Notifier>) -> Result<Self, BuildError> {
-        let policies: HashMap<String, CompiledPolicy> = spec
+        let policies: Vec<CompiledPolicy> = spec
             .rate_limit_policies
             .iter()
-            .map(|policy| {
-                let compiled = CompiledPolicy {
-                    name: policy.name.clone(),
-                    scope: policy.scope,
-                    limits: policy.limits.clone(),
-                    tier_limits: policy.tiers.clone().into_iter().collect(),
-                };
-                (policy.name.clone(), compiled)
+            .map(|policy| CompiledPolicy {
+                name: policy.name.clone(),
+                key_prefix: format!("gatectl:rl:{}:", policy.name),
+                scope: policy.scope,
+                limits: CompiledLimit::compile_all(&policy.limits),
+                tier_limits: policy.tiers.iter().map(|(tier, limits)| (tier.clone(), CompiledLimit::compile_all(limits))).collect(),
             })
             .collect();
         let mut routes = HashMap::new();
         for route in &spec.routes {
+            let mut positions = Vec::with_capacity(route.rate_limits.len());
             for policy in &route.rate_limits {
-                if !policies.contains_key(policy) {
+                let Some(position) = policies.iter().position(|compiled| compiled.name == *policy) else {
                     return Err(BuildError::UnknownPolicy { route: route.name.clone(), policy: policy.clone() });
-                }
+                };
+                positions.push(position);
             }
-            routes.insert(route.name.clone(), route.rate_limits.clone());
+            routes.insert(route.name.clone(), positions);
         }
         let tiers = spec
             .tiers
@@ -132,7 +168,7 @@ impl Limiter {
         };
 
         let reported = select_reported(&batch.outcomes, batch.allowed);
-        let mut headers = HeaderMap::new();
+        let mut headers = HeaderMap::with_capacity(8);
         if let Some(index) = reported
             && let Some(outcome) = batch.outcomes[index]
         {
@@ -175,32 +211,39 @@ impl Limiter {
         Ok(usage)
     }
 
-    fn checks_for(&self, route: &str, identity: &Identity, client_ip: IpAddr, now: u64) -> (Vec<Check>, Vec<CheckLabel>) {
+    fn checks_for(&self, route: &str, identity: &Identity, client_ip: IpAddr, now: u64) -> (Vec<Check>, Vec<CheckLabel<'_>>) {
         let mut checks = Vec::new();
         let mut labels = Vec::new();
         let tier = identity.consumer.as_ref().and_then(|consumer| consumer.tier.as_deref());
-        // Built only for policies that count per consumer, so that routes without them format nothing.
-        let subject = || identity.rate_limit_subject().unwrap_or_else(|| format!("ip:{client_ip}"));
+        // Built once, and only for policies that count per consumer.
+        let mut subject: Option<String> = None;
+        let subject_of = || identity.rate_limit_subject().unwrap_or_else(|| format!("ip:{client_ip}"));
 
-        for policy_name in self.routes.get(route).into_iter().flatten() {
-            let Some(policy) = self.policies.get(policy_name) else { continue };
-            let scope_key = match policy.scope {
-                RateLimitScope::Global => "global".to_owned(),
-                RateLimitScope::Route => format!("route:{route}"),
-                RateLimitScope::Consumer => subject(),
-                RateLimitScope::ConsumerRoute => format!("{}:route:{route}", subject()),
-                RateLimitScope::ClientIp => format!("ip:{client_ip}"),
-            };
+        for &position in self.routes.get(route).into_iter().flatten() {
+            let policy = &self.policies[position];
             let limits = tier.and_then(|tier| policy.tier_limits.get(tier)).unwrap_or(&policy.limits);
             for limit in limits {
-                let window_millis = (limit.window.as_std().as_millis() as u64).max(1);
-                let capacity = limit.burst.unwrap_or(limit.requests).max(1);
-                checks.push(Check {
-                    // The limit's numbers are part of the key, so changing a limit starts new counters.
-                    key: format!("gatectl:rl:{}:{scope_key}:{}/{window_millis}/{capacity}", policy.name, limit.requests),
-                    rule: Rule { capacity, refill: limit.requests, window_millis, period_end: None },
-                });
-                labels.push(CheckLabel::Rate { policy: policy.name.clone(), window_seconds: window_millis.div_ceil(1000) });
+                let mut key = String::with_capacity(policy.key_prefix.len() + route.len() + 64 + limit.key_suffix.len());
+                key.push_str(&policy.key_prefix);
+                match policy.scope {
+                    RateLimitScope::Global => key.push_str("global"),
+                    RateLimitScope::Route => {
+                        key.push_str("route:");
+                        key.push_str(route);
+                    }
+                    RateLimitScope::Consumer => key.push_str(subject.get_or_insert_with(subject_of)),
+                    RateLimitScope::ConsumerRoute => {
+                        key.push_str(subject.get_or_insert_with(subject_of));
+                        key.push_str(":route:");
+                        key.push_str(route);
+                    }
+                    RateLimitScope::ClientIp => {
+                        let _ = write!(key, "ip:{client_ip}");
+                    }
+                }
+                key.push_str(&limit.key_suffix);
+                checks.push(Check { key, rule: limit.rule });
+                labels.push(CheckLabel::Rate { policy: &policy.name, window_seconds: limit.window_seconds });
             }
         }
 
@@ -214,7 +257,7 @@ impl Limiter {
         (checks, labels)
     }
 
-    fn notify_quotas(&self, identity: &Identity, checks: &[Check], labels: &[CheckLabel], outcomes: &[Option<Outcome>]) {
+    fn notify_quotas(&self, identity: &Identity, checks: &[Check], labels: &[CheckLabel<'_>], outcomes: &[Option<Outcome>]) {
         let Some(consumer) = &identity.consumer else { return };
         let Some(tier) = consumer.tier.as_deref() else { return };
         let Some(notifications) = self.tiers.get(tier).and_then(|quotas| quotas.notifications.as_ref()) else { return };
@@ -256,21 +299,21 @@ fn select_reported(outcomes: &[Option<Outcome>], allowed: bool) -> Option<usize>
     }
 }
 
-fn write_headers(headers: &mut HeaderMap, check: &Check, label: &CheckLabel, outcome: &Outcome) {
+fn write_headers(headers: &mut HeaderMap, check: &Check, label: &CheckLabel<'_>, outcome: &Outcome) {
     let reset = outcome.reset_millis.div_ceil(1000);
-    let (name, window_seconds) = match label {
-        CheckLabel::Rate { policy, window_seconds } => (policy.clone(), *window_seconds),
-        CheckLabel::Quota { period, .. } => (format!("quota-{}", period_name(*period)), outcome.reset_millis.div_ceil(1000)),
+    let (name, window_seconds): (Cow<'_, str>, u64) = match label {
+        CheckLabel::Rate { policy, window_seconds } => (Cow::Borrowed(policy), *window_seconds),
+        CheckLabel::Quota { period, .. } => (Cow::Owned(format!("quota-{}", period_name(*period))), reset),
     };
     let limit = check.rule.capacity;
-    let mut insert = |name: &'static str, value: String| {
-        if let Ok(value) = HeaderValue::from_str(&value) {
-            headers.insert(HeaderName::from_static(name), value);
-        }
-    };
-    insert("x-ratelimit-limit", limit.to_string());
-    insert("x-ratelimit-remaining", outcome.remaining.to_string());
-    insert("x-ratelimit-reset", reset.to_string());
-    insert("ratelimit-policy", format!("\"{name}\";q={limit};w={window_seconds}"));
-    insert("ratelimit", format!("\"{name}\";r={};t={reset}", outcome.remaining));
+    headers.insert(X_RATELIMIT_LIMIT, HeaderValue::from(limit));
+    headers.insert(X_RATELIMIT_REMAINING, HeaderValue::from(outcome.remaining));
+    headers.insert(X_RATELIMIT_RESET, HeaderValue::from(reset));
+    // Policy names are validated by the spec's schema, so these values are always valid header text.
+    if let Ok(value) = HeaderValue::try_from(format!("\"{name}\";q={limit};w={window_seconds}")) {
+        headers.insert(RATELIMIT_POLICY, value);
+    }
+    if let Ok(value) = HeaderValue::try_from(format!("\"{name}\";r={};t={reset}", outcome.remaining)) {
+        headers.insert(RATELIMIT, value);
+    }
 }
