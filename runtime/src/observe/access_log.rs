@@ -26,7 +26,7 @@ const CHANNEL_CAPACITY: usize = 16 * 1024;
 const WRITE_BUFFER_BYTES: usize = 64 * 1024;
 
 /// One access-log line. Fields that take formatting (time, addresses, trace ID) are kept in
-/// their raw form and formatted by the writer task, off the request path.
+/// their raw form and formatted by the writer thread, off the request path.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AccessRecord {
