@@ -49,13 +49,13 @@ fn build_validator<F: Json>() -> Validator<F> {
         .expect("the generated schema is a valid JSON Schema")
 }
 
-/// The validator for specs read from files, checked in their spanned tree.
+/// Returns the validator for specs read from files, which checks their spanned tree.
 fn tree_validator() -> &'static Validator<SpannedJson> {
     static VALIDATOR: OnceLock<Validator<SpannedJson>> = OnceLock::new();
     VALIDATOR.get_or_init(build_validator)
 }
 
-/// The validator for specs that arrive as JSON values, such as a bundle's payload.
+/// Returns the validator for specs that arrive as JSON values, such as a bundle's payload.
 fn value_validator() -> &'static Validator {
     static VALIDATOR: OnceLock<Validator> = OnceLock::new();
     VALIDATOR.get_or_init(build_validator)
