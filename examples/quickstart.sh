@@ -39,9 +39,10 @@ done
 
 step "Building gatectl, gatectl-runtime and the echo upstream"
 cargo build --locked -q -p gatectl -p gatectl-runtime -p gatectl-e2e --bins
-gatectl=target/debug/gatectl
-runtime=target/debug/gatectl-runtime
-echo_upstream=target/debug/echo-upstream
+binaries="${CARGO_TARGET_DIR:-target}/debug"
+gatectl="$binaries/gatectl"
+runtime="$binaries/gatectl-runtime"
+echo_upstream="$binaries/echo-upstream"
 
 rm -rf "$work"
 mkdir -p "$work"
@@ -117,13 +118,19 @@ status=$(show "GET /blocks/latest without credentials" "$proxy/blocks/latest")
 results+=("no credentials: $status (expected 401)")
 grep -i '^www-authenticate' "$work/last-headers" || true
 
+# Prints the consumer and request ID headers the echo upstream reported for the last request.
+upstream_view() {
+  echo "the upstream saw:"
+  grep -o '"x-consumer-id":\[[^]]*\]\|"x-request-id":\[[^]]*\]' "$work/last-body" | sed 's/^/  /'
+}
+
 status=$(show "GET /blocks/latest with a valid JWT" -H "Authorization: Bearer $token" "$proxy/blocks/latest")
 results+=("valid JWT: $status (expected 200)")
-echo "the upstream saw:"
-grep -o '"x-consumer-id":\[[^]]*\]\|"x-request-id":\[[^]]*\]' "$work/last-body" | sed 's/^/  /'
+upstream_view
 
 status=$(show "GET /blocks/latest with the API key" -H "project_id: $api_key" "$proxy/blocks/latest")
 results+=("API key: $status (expected 200)")
+upstream_view
 request_id=$(grep -i '^x-request-id' "$work/last-headers" | tr -d '\r' | awk '{print $2}')
 
 for attempt in $(seq 1 10); do

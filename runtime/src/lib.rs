@@ -208,7 +208,15 @@ fn plan_listeners(settings: &Settings, overrides: &[SocketAddr]) -> Result<Vec<P
     for (index, listener) in settings.listeners.iter().enumerate() {
         let address = match overrides.get(index) {
             Some(address) => *address,
-            None if !overrides.is_empty() => break,
+            None if !overrides.is_empty() => {
+                let skipped: Vec<&str> = settings.listeners[index..].iter().map(|listener| listener.name.as_str()).collect();
+                tracing::warn!(
+                    listeners = ?skipped,
+                    given = overrides.len(),
+                    "spec listeners without a --listen address are not opened; pass one --listen per listener to keep them"
+                );
+                break;
+            }
             None => listener
                 .address
                 .parse()

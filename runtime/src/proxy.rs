@@ -264,8 +264,12 @@ async fn forward(
     let client_upgrade = headers::is_upgrade_request(request.headers()) && request.version() == Version::HTTP_11;
     let client_on_upgrade = client_upgrade.then(|| hyper::upgrade::on(&mut request));
     let (mut parts, incoming) = request.into_parts();
-    let original_host =
-        parts.headers.get(HOST).cloned().or_else(|| parts.uri.authority().and_then(|a| HeaderValue::from_str(a.as_str()).ok()));
+    // The upstream gets the host that routing used, so it cannot pick another virtual host.
+    let original_host = parts
+        .uri
+        .authority()
+        .and_then(|authority| HeaderValue::from_str(authority.as_str()).ok())
+        .or_else(|| parts.headers.get(HOST).cloned());
     let keeps_te_trailers = pool.scheme == UpstreamScheme::H2c
         && parts.headers.get_all(http::header::TE).iter().any(|value| value.as_bytes().eq_ignore_ascii_case(b"trailers"));
     headers::strip_hop_by_hop(&mut parts.headers, client_upgrade);
@@ -431,18 +435,25 @@ fn content_length(headers: &http::HeaderMap) -> Option<u64> {
     headers.get(CONTENT_LENGTH)?.to_str().ok()?.trim().parse().ok()
 }
 
-/// Returns the request's host without port, from `Host` or the HTTP/2 authority. HTTP/1.1
-/// requests must carry exactly one `Host` (RFC 9112 section 3.2).
+/// Returns the request's host without port. The authority of the request target, from an
+/// absolute-form HTTP/1.1 target or HTTP/2's `:authority`, comes before `Host` (RFC 9112
+/// section 3.2.2). HTTP/1.1 requests must carry exactly one `Host` (RFC 9112 section 3.2).
 fn request_host<B>(request: &Request<B>) -> Result<Option<String>, ProxyError> {
     if request.headers().get_all(HOST).iter().nth(1).is_some() {
         return Err(ProxyError::BadRequest("the request has more than one Host header"));
     }
-    if let Some(value) = request.headers().get(HOST) {
-        let text = value.to_str().map_err(|_| ProxyError::BadRequest("the Host header is not valid"))?;
-        return normalize_host(text).map(Some).ok_or(ProxyError::BadRequest("the Host header is not valid"));
-    }
+    let header = match request.headers().get(HOST) {
+        Some(value) => {
+            let text = value.to_str().map_err(|_| ProxyError::BadRequest("the Host header is not valid"))?;
+            Some(normalize_host(text).ok_or(ProxyError::BadRequest("the Host header is not valid"))?)
+        }
+        None => None,
+    };
     if let Some(authority) = request.uri().authority() {
         return Ok(normalize_host(authority.as_str()));
+    }
+    if header.is_some() {
+        return Ok(header);
     }
     if request.version() == Version::HTTP_11 {
         return Err(ProxyError::BadRequest("HTTP/1.1 requests must carry a Host header"));

@@ -42,6 +42,27 @@ async fn host_matches_without_port_and_case() {
 }
 
 #[tokio::test]
+async fn absolute_form_target_host_wins() {
+    let api = Upstream::start("api").await;
+    let other = Upstream::start("other").await;
+    let spec = format!(
+        "apiVersion: gatectl.dev/v1\nkind: Gateway\n{}routes:\n  - name: api\n    match: {{hosts: [api.example.test], path: {{prefix: /}}}}\n    upstream: api\n  - name: other\n    match: {{hosts: [other.example.test], path: {{prefix: /}}}}\n    upstream: other\n",
+        upstreams_yaml(&[&api, &other])
+    );
+    let gateway = Gateway::start(&spec).await;
+
+    let request = b"GET http://other.example.test/abs HTTP/1.1\r\nHost: api.example.test\r\nConnection: close\r\n\r\n";
+    let response = raw_exchange(gateway.address, request).await;
+
+    assert_eq!(status_of(&response), 200, "{response}");
+    let echo = json_body_of(&response);
+    assert_eq!(echo["server"], "other", "the target's host decides, not the Host header");
+    assert_eq!(echo["uri"], "/abs");
+    assert_eq!(echo["headers"]["host"][0], "other.example.test", "the upstream sees the host that was routed");
+    assert_eq!(api.request_count(), 0);
+}
+
+#[tokio::test]
 async fn missing_host_on_http11_is_400() {
     let api = Upstream::start("api").await;
     let spec = format!(
@@ -163,7 +184,7 @@ async fn dot_segments_resolve_before_routing() {
 }
 
 #[tokio::test]
-async fn encoded_slash_is_rejected() {
+async fn encoded_slash_and_dot_parameters_rejected() {
     let info = Upstream::start("info").await;
     let private = Upstream::start("private").await;
     let spec = format!(
@@ -172,7 +193,8 @@ async fn encoded_slash_is_rejected() {
     );
     let gateway = Gateway::start(&spec).await;
 
-    for raw in ["/info/..%2fprivate", "/info/..%2Fprivate", "/private%2Fx"] {
+    // `..;` is `..` to a servlet container, so it would reach `/private` past the `/info/` route.
+    for raw in ["/info/..%2fprivate", "/info/..%2Fprivate", "/private%2Fx", "/info/..;/private", "/info/%2e%2e;x/private"] {
         let request = format!("GET {raw} HTTP/1.1\r\nHost: gw.test\r\nConnection: close\r\n\r\n");
         let response = raw_exchange(gateway.address, request.as_bytes()).await;
         assert_eq!(status_of(&response), 400, "{raw}");
