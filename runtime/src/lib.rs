@@ -212,7 +212,7 @@ fn plan_listeners(settings: &Settings, overrides: &[SocketAddr]) -> Result<Vec<P
                 let skipped: Vec<&str> = settings.listeners[index..].iter().map(|listener| listener.name.as_str()).collect();
                 tracing::warn!(
                     listeners = ?skipped,
-                    given = overrides.len(),
+                    listen_addresses = overrides.len(),
                     "spec listeners without a --listen address are not opened; pass one --listen per listener to keep them"
                 );
                 break;
