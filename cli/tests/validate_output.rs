@@ -186,6 +186,7 @@ fn loader_errors_reach_user_with_location() {
         assert_eq!(output.status.code(), Some(1), "{name}");
         let findings = json(&output);
         assert_eq!(findings[0]["rule"], rule, "{name}: {findings:#?}");
+        assert!(findings[0]["help"].as_str().is_some_and(|help| !help.is_empty()), "{name} has no help: {findings:#?}");
         assert_eq!((findings[0]["line"].as_u64(), findings[0]["column"].as_u64()), (Some(line), Some(column)), "{name}");
     }
 }

@@ -184,7 +184,8 @@ pub fn read_error_diagnostic(error: &ReadError) -> Diagnostic {
         ReadError::TooLarge { .. } | ReadError::TooDeep { .. } | ReadError::TooManyNodes { .. } => "input-limit",
         _ => "invalid-yaml",
     };
-    let diagnostic = Diagnostic::error(rule, error.to_string()).at(Some(error.span()));
+    let mut diagnostic = Diagnostic::error(rule, error.to_string()).at(Some(error.span()));
+    diagnostic.help = crate::rules::rule(rule).map(|known| known.help.to_owned());
     match error {
         ReadError::DuplicateKey { first, .. } => diagnostic.with_related(Some(*first), "first defined here"),
         _ => diagnostic,
@@ -285,6 +286,15 @@ mod tests {
         let loaded = load_str("spec.yaml", &text);
         let diagnostic = &loaded.diagnostics[0];
         assert!(diagnostic.message.starts_with("invalid duration \"2 seconds\""), "{}", diagnostic.message);
+        assert!(diagnostic.help.as_deref().unwrap_or_default().contains("1h30m"), "{:?}", diagnostic.help);
+    }
+
+    #[test]
+    fn duration_as_number_gets_duration_help() {
+        let text = MINIMAL.replace("    targets:", "    timeouts: {connect: 3}\n    targets:");
+        let loaded = load_str("spec.yaml", &text);
+        let diagnostic = &loaded.diagnostics[0];
+        assert!(diagnostic.message.starts_with("invalid duration 3 at upstreams[0].timeouts.connect"), "{}", diagnostic.message);
         assert!(diagnostic.help.as_deref().unwrap_or_default().contains("1h30m"), "{:?}", diagnostic.help);
     }
 

@@ -53,7 +53,7 @@ pub const RULES: &[Rule] = &[
     loader(
         "invalid-yaml",
         "The file is not valid YAML, or uses a YAML feature gatectl does not read.",
-        "fix the syntax at the position shown",
+        "fix the syntax at the position shown: indent with spaces, not tabs, and quote a value that contains `: ` or starts with `{`, `[`, `*`, `&` or `!`",
     ),
     loader("duplicate-key", "A mapping has the same key twice.", "remove or rename one of the two keys"),
     loader(
@@ -190,7 +190,7 @@ pub const RULES: &[Rule] = &[
         "invalid-duration",
         Error,
         "A duration makes no sense: a zero timeout or window, a leeway over 5 minutes, a probe timeout not below its interval, a JWKS minimum cache time above the maximum.",
-        "set a duration that can work, as the message says",
+        "use a duration above zero such as `30s`; keep a JWT leeway at 5m or less, a probe timeout below its interval, and a JWKS minCacheTime at or below maxCacheTime",
     ),
     semantic(
         "timeout-order",

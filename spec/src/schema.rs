@@ -112,6 +112,7 @@ pub fn check_value(document: &serde_json::Value) -> Vec<Diagnostic> {
 /// Turns validation errors into diagnostics at the nodes they name.
 fn report<'a>(errors: impl Iterator<Item = ValidationError<'a>>, index: &LocationIndex) -> Vec<Diagnostic> {
     const FIELDS_HELP: &str = "see docs/spec.md for the fields this object accepts, or use an editor with the schema in schemas/";
+    const DURATION_HELP: &str = "write whole numbers with the units d, h, m, s or ms, largest first, for example `30s`, `500ms` or `1h30m`";
     const VALUES_HELP: &str = "see docs/spec.md for the values this field accepts, or use an editor with the schema in schemas/";
     let mut diagnostics: Vec<Diagnostic> = Vec::new();
     for error in errors {
@@ -133,9 +134,13 @@ fn report<'a>(errors: impl Iterator<Item = ValidationError<'a>>, index: &Locatio
             ValidationErrorKind::Required { property } => {
                 vec![(format!("missing field {property} in {place}"), FIELDS_HELP, index.value(&pointer))]
             }
-            ValidationErrorKind::Pattern { pattern } if pattern == crate::duration::DURATION_PATTERN => vec![(
-                format!("invalid duration {} at {place}", error.instance()),
-                "write whole numbers with the units d, h, m, s or ms, largest first, for example `30s`, `500ms` or `1h30m`",
+            ValidationErrorKind::Pattern { pattern } if pattern == crate::duration::DURATION_PATTERN => {
+                vec![(format!("invalid duration {} at {place}", error.instance()), DURATION_HELP, index.value(&pointer))]
+            }
+            // A bare number such as `3` has no unit, so it fails the duration's `type: string`.
+            ValidationErrorKind::Type { .. } if error.schema_path().as_str() == "/$defs/Duration/type" => vec![(
+                format!("invalid duration {} at {place}: a duration is text with a unit", error.instance()),
+                DURATION_HELP,
                 index.value(&pointer),
             )],
             _ => vec![(format!("{error} (at {place})"), VALUES_HELP, index.value(&pointer))],
