@@ -156,15 +156,20 @@ async fn longer_template_and_case_sensitive_paths() {
     assert_eq!(status, 404);
 }
 
+/// Routes `/info/` to `info` and `/private` to `private`, for paths that try to cross from one
+/// to the other.
+fn info_and_private_spec(info: &Upstream, private: &Upstream) -> String {
+    format!(
+        "apiVersion: gatectl.dev/v1\nkind: Gateway\n{}routes:\n  - name: info\n    match: {{path: {{prefix: /info/}}}}\n    upstream: info\n  - name: private\n    match: {{path: {{prefix: /private}}}}\n    upstream: private\n",
+        upstreams_yaml(&[info, private])
+    )
+}
+
 #[tokio::test]
 async fn dot_segments_resolve_before_routing() {
     let info = Upstream::start("info").await;
     let private = Upstream::start("private").await;
-    let spec = format!(
-        "apiVersion: gatectl.dev/v1\nkind: Gateway\n{}routes:\n  - name: info\n    match: {{path: {{prefix: /info/}}}}\n    upstream: info\n  - name: private\n    match: {{path: {{prefix: /private}}}}\n    upstream: private\n",
-        upstreams_yaml(&[&info, &private])
-    );
-    let gateway = Gateway::start(&spec).await;
+    let gateway = Gateway::start(&info_and_private_spec(&info, &private)).await;
 
     let cases = [
         ("/info/../private", "/private"),
@@ -187,11 +192,7 @@ async fn dot_segments_resolve_before_routing() {
 async fn encoded_slash_and_dot_parameters_rejected() {
     let info = Upstream::start("info").await;
     let private = Upstream::start("private").await;
-    let spec = format!(
-        "apiVersion: gatectl.dev/v1\nkind: Gateway\n{}routes:\n  - name: info\n    match: {{path: {{prefix: /info/}}}}\n    upstream: info\n  - name: private\n    match: {{path: {{prefix: /private}}}}\n    upstream: private\n",
-        upstreams_yaml(&[&info, &private])
-    );
-    let gateway = Gateway::start(&spec).await;
+    let gateway = Gateway::start(&info_and_private_spec(&info, &private)).await;
 
     // `..;` is `..` to a servlet container, so it would reach `/private` past the `/info/` route.
     for raw in ["/info/..%2fprivate", "/info/..%2Fprivate", "/private%2Fx", "/info/..;/private", "/info/%2e%2e;x/private"] {
