@@ -162,11 +162,14 @@ impl Runtime {
             return Err(StartError::AdminOnProxyPort(admin));
         }
 
-        let access_target = options.access_log.clone().unwrap_or_else(|| match (&settings.access_log.enabled, &settings.access_log.path) {
-            (false, _) => AccessLogTarget::Disabled,
-            (true, Some(path)) => AccessLogTarget::File(PathBuf::from(path)),
-            (true, None) => AccessLogTarget::Stdout,
-        });
+        // `--access-log` chooses where lines go; `settings.accessLog.enabled: false` turns the
+        // log off wherever it would go.
+        let access_target = match (settings.access_log.enabled, options.access_log.clone(), &settings.access_log.path) {
+            (false, ..) => AccessLogTarget::Disabled,
+            (true, Some(target), _) => target,
+            (true, None, Some(path)) => AccessLogTarget::File(PathBuf::from(path)),
+            (true, None, None) => AccessLogTarget::Stdout,
+        };
         let access_log = AccessLog::start(access_target).await.map_err(StartError::AccessLog)?;
         let drain = Arc::new(Drain::default());
         let gateway = Arc::new(Gateway { store: store.clone(), metrics: metrics.clone(), access_log, drain: drain.clone() });

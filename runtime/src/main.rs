@@ -76,9 +76,7 @@ struct Flags {
 fn main() -> ExitCode {
     let flags = Flags::parse();
     tracing_subscriber::fmt()
-        .json()
-        .with_current_span(true)
-        .with_span_list(false)
+        .event_format(gatectl_runtime::observe::log_lines::JsonLines)
         .fmt_fields(gatectl_runtime::observe::log_fields::JsonSpanFields)
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)

@@ -2,6 +2,7 @@
 
 pub mod access_log;
 pub mod log_fields;
+pub mod log_lines;
 pub mod metrics;
 
 use http::HeaderValue;

@@ -19,13 +19,13 @@ use http::header::{CONTENT_LENGTH, HOST, HeaderValue, TRANSFER_ENCODING};
 use http::{Request, Response, Uri, Version};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use tracing::Instrument;
 
 use crate::config::{CompiledConfig, CompiledRoute, ConfigStore, StickyKey};
 use crate::error::{ProxyError, Side};
 use crate::listener::Drain;
 use crate::normalize::{normalize_host, normalize_path};
 use crate::observe::access_log::{AccessLog, AccessRecord};
+use crate::observe::log_lines::{RequestLabels, RequestScope};
 use crate::observe::metrics::Metrics;
 use crate::observe::{TraceContext, request_id};
 use crate::routing::{RouteQuery, split_path};
@@ -103,7 +103,7 @@ pub async fn handle<G: Send + Sync + 'static>(
     let request_id = request_id(request.headers().get(&config.request_id_header));
     let trace = TraceContext::from_header(request.headers().get(TRACEPARENT));
     let method = request.method().clone();
-    let span = tracing::info_span!("request", request.id = request_id.as_str(), trace.id = trace.trace_id());
+    let labels = RequestLabels::new(&request_id, trace.trace_id());
 
     let mut facts = RequestFacts {
         route: None,
@@ -116,12 +116,12 @@ pub async fn handle<G: Send + Sync + 'static>(
         deadline: None,
         request_body: None,
     };
-    let result = forward(&gateway, &config, &connection, request, &request_id, &trace, &mut facts).instrument(span.clone()).await;
+    let result = RequestScope::new(labels.clone(), forward(&gateway, &config, &connection, request, &request_id, &trace, &mut facts)).await;
     let mut response = match result {
         Ok(response) => response,
         Err(error) => {
             // Upstream failures were logged with their cause where they happened.
-            span.in_scope(|| match error.side() {
+            labels.in_scope(|| match error.side() {
                 Side::Gateway => tracing::warn!(%error, route = facts.route_name(&config), "request failed"),
                 Side::Client | Side::Upstream => tracing::debug!(%error, status = error.status().as_u16(), "request rejected or failed"),
             });

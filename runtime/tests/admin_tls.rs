@@ -11,7 +11,7 @@ use std::time::Duration;
 use gatectl_runtime::admin::tls::AdminTlsOptions;
 use gatectl_runtime::{Runtime, RuntimeOptions, StartError};
 use rustls::pki_types::ServerName;
-use support::{ADMIN_TOKEN, Gateway, TestPki, Upstream, json_body_of, raw_exchange, status_of};
+use support::{ADMIN_TOKEN, Gateway, TestPki, Upstream, json_body_of, raw_exchange, runtime_binary, status_of};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -376,7 +376,7 @@ async fn started_admin_address(stderr: tokio::process::ChildStderr) -> SocketAdd
 #[tokio::test]
 async fn runtime_binary_serves_admin_over_mtls() {
     let files = Files::new();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_gatectl-runtime"))
+    let mut child = runtime_binary()
         .args(["--admin-listen", "127.0.0.1:0", "--admin-token", ADMIN_TOKEN])
         .arg("--admin-tls-cert")
         .arg(&files.server_certificate)
@@ -384,12 +384,6 @@ async fn runtime_binary_serves_admin_over_mtls() {
         .arg(&files.server_key)
         .arg("--admin-client-ca")
         .arg(&files.ca)
-        .env_remove("GATECTL_ADMIN_TOKEN")
-        .env_remove("GATECTL_REDIS_URL")
-        .env("RUST_LOG", "info")
-        .stderr(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .kill_on_drop(true)
         .spawn()
         .unwrap();
     let address = started_admin_address(child.stderr.take().unwrap()).await;

@@ -2,7 +2,7 @@
 
 mod support;
 
-use support::{ADMIN_TOKEN, Gateway, Upstream, client};
+use support::{ADMIN_TOKEN, Gateway, Upstream, client, runtime_binary};
 
 fn spec_for(upstream: &Upstream) -> String {
     format!(
@@ -168,4 +168,121 @@ async fn access_log_counts_body_bytes() {
     assert_eq!(lines[0]["bytesOut"], body.len());
     assert_eq!(lines[0]["method"], "POST");
     assert!(lines[0]["upstreamLatencyMs"].is_number());
+}
+
+/// The `gatectl-runtime` binary started on a spec file, with its JSON log read line by line.
+struct RuntimeProcess {
+    child: tokio::process::Child,
+    log: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStderr>>,
+    proxy: std::net::SocketAddr,
+    _directory: tempfile::TempDir,
+}
+
+impl RuntimeProcess {
+    async fn start(spec: &str, access_log: &std::path::Path, directory: tempfile::TempDir) -> Self {
+        use tokio::io::AsyncBufReadExt;
+        let spec_path = directory.path().join("gateway.yaml");
+        std::fs::write(&spec_path, spec).unwrap();
+        let mut child = runtime_binary()
+            .arg("--config")
+            .arg(&spec_path)
+            .args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--admin-token", ADMIN_TOKEN, "--workers", "1"])
+            .arg("--access-log")
+            .arg(access_log)
+            .spawn()
+            .unwrap();
+        let mut log = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+        let mut runtime = None;
+        while runtime.is_none() {
+            let line = next_log_line(&mut log).await.expect("gatectl-runtime exited before it bound its listener");
+            if line["fields"]["message"] == "proxy listener bound" {
+                runtime = Some(line["fields"]["address"].as_str().unwrap().parse().unwrap());
+            }
+        }
+        Self { child, log, proxy: runtime.unwrap(), _directory: directory }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.proxy)
+    }
+
+    /// Reads log lines until one has `message`, or fails after ten seconds.
+    async fn line_with_message(&mut self, message: &str) -> serde_json::Value {
+        let search = async {
+            while let Some(line) = next_log_line(&mut self.log).await {
+                if line["fields"]["message"] == message {
+                    return line;
+                }
+            }
+            panic!("gatectl-runtime exited without logging {message:?}");
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(10), search).await.unwrap_or_else(|_| panic!("no log line {message:?}"))
+    }
+}
+
+async fn next_log_line(log: &mut tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStderr>>) -> Option<serde_json::Value> {
+    while let Some(line) = log.next_line().await.unwrap() {
+        if let Ok(entry) = serde_json::from_str(&line) {
+            return Some(entry);
+        }
+    }
+    None
+}
+
+/// A spec whose only upstream is a port where nothing listens.
+fn spec_with_dead_upstream(access_log_enabled: bool) -> String {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    format!(
+        "apiVersion: gatectl.dev/v1\nkind: Gateway\nsettings:\n  accessLog: {{enabled: {access_log_enabled}}}\nupstreams:\n  - name: app\n    targets: [{{host: 127.0.0.1, port: {port}}}]\nroutes:\n  - name: orders\n    match: {{path: {{prefix: /orders}}}}\n    upstream: app\n"
+    )
+}
+
+#[tokio::test]
+async fn log_lines_of_a_request_carry_its_request_and_trace_ids() {
+    let directory = tempfile::tempdir().unwrap();
+    let access_log = directory.path().join("access.log");
+    let mut runtime = RuntimeProcess::start(&spec_with_dead_upstream(true), &access_log, directory).await;
+
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let response = client()
+        .get(runtime.url("/orders/7"))
+        .header("x-request-id", "log-line-request")
+        .header("traceparent", format!("00-{trace_id}-00f067aa0ba902b7-01"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 502);
+
+    let line = runtime.line_with_message("upstream request failed").await;
+    assert_eq!(line["level"], "WARN");
+    assert_eq!(line["span"]["request.id"], "log-line-request", "{line}");
+    assert_eq!(line["span"]["trace.id"], trace_id, "{line}");
+    assert_eq!(line["fields"]["route"], "orders", "{line}");
+
+    // The access log went to the file that --access-log named.
+    let mut written = String::new();
+    for _ in 0..100 {
+        written = std::fs::read_to_string(&access_log).unwrap_or_default();
+        if written.contains("log-line-request") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(written.contains("\"requestId\":\"log-line-request\""), "{written}");
+    runtime.child.kill().await.unwrap();
+}
+
+#[tokio::test]
+async fn disabled_access_log_stays_off_with_access_log_flag() {
+    let directory = tempfile::tempdir().unwrap();
+    let access_log = directory.path().join("access.log");
+    let mut runtime = RuntimeProcess::start(&spec_with_dead_upstream(false), &access_log, directory).await;
+
+    let response = client().get(runtime.url("/orders/7")).send().await.unwrap();
+    assert_eq!(response.status(), 502);
+    response.bytes().await.unwrap();
+    runtime.line_with_message("upstream request failed").await;
+    runtime.child.kill().await.unwrap();
+    // An enabled access log opens its file at start, before the listener is bound.
+    assert!(!access_log.exists(), "settings.accessLog.enabled is false, yet {} was opened", access_log.display());
 }

@@ -37,7 +37,9 @@ pub(crate) fn bearer_token(headers: &HeaderMap) -> BearerCredential {
     if token.is_empty() {
         return BearerCredential::Absent;
     }
-    if token.contains([' ', '\t']) {
+    // Bytes, not chars: the value is visible ASCII, and a byte scan is several times faster on
+    // tokens of a kilobyte.
+    if token.bytes().any(|byte| byte == b' ' || byte == b'\t') {
         return BearerCredential::Malformed;
     }
     BearerCredential::Token(token.to_owned())

@@ -54,10 +54,7 @@ impl Enforcer {
         let clock = options.clock.clone();
         let authenticator = Authenticator::new(spec, &client, clock.clone()).await?;
         let store = match &options.redis_url {
-            Some(url) => {
-                let failure_mode = spec.settings.rate_limiting.failure_mode;
-                Store::Redis(Box::new(RedisStore::connect(url, options.redis_timeout, failure_mode).await?))
-            }
+            Some(url) => Store::Redis(Box::new(RedisStore::connect(url, options.redis_timeout, &spec.settings.rate_limiting).await?)),
             None => Store::Memory(MemoryStore::default()),
         };
         let limiter = Limiter::new(spec, store, clock, Notifier::start(client))?;

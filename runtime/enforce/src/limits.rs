@@ -78,22 +78,25 @@ struct CompiledLimit {
     /// The end of the counter key. The limit's numbers are part of the key, so changing a limit
     /// starts new counters.
     key_suffix: String,
-    window_seconds: u64,
+    /// The `RateLimit-Policy` value, the same on every response.
+    policy_header: Option<HeaderValue>,
 }
 
 impl CompiledLimit {
-    fn new(limit: &Limit) -> Self {
+    fn new(policy: &str, limit: &Limit) -> Self {
         let window_millis = (limit.window.as_std().as_millis() as u64).max(1);
         let capacity = limit.burst.unwrap_or(limit.requests).max(1);
+        let window_seconds = window_millis.div_ceil(1000);
         Self {
             rule: Rule { capacity, refill: limit.requests, window_millis, period_end: None },
             key_suffix: format!(":{}/{window_millis}/{capacity}", limit.requests),
-            window_seconds: window_millis.div_ceil(1000),
+            // Policy names are validated by the spec's schema, so this is always valid header text.
+            policy_header: HeaderValue::try_from(policy_value(policy, capacity, window_seconds)).ok(),
         }
     }
 
-    fn compile_all(limits: &[Limit]) -> Vec<Self> {
-        limits.iter().map(Self::new).collect()
+    fn compile_all(policy: &str, limits: &[Limit]) -> Vec<Self> {
+        limits.iter().map(|limit| Self::new(policy, limit)).collect()
     }
 }
 
@@ -104,7 +107,7 @@ struct TierQuotas {
 
 /// What a counter of the request stands for, to label headers and quota notifications.
 enum CheckLabel<'a> {
-    Rate { policy: &'a str, window_seconds: u64 },
+    Rate { policy: &'a str, limit: &'a CompiledLimit },
     Quota { period: QuotaPeriod, window: String },
 }
 
@@ -127,8 +130,12 @@ impl Limiter {
                 name: policy.name.clone(),
                 key_prefix: format!("gatectl:rl:{}:", policy.name),
                 scope: policy.scope,
-                limits: CompiledLimit::compile_all(&policy.limits),
-                tier_limits: policy.tiers.iter().map(|(tier, limits)| (tier.clone(), CompiledLimit::compile_all(limits))).collect(),
+                limits: CompiledLimit::compile_all(&policy.name, &policy.limits),
+                tier_limits: policy
+                    .tiers
+                    .iter()
+                    .map(|(tier, limits)| (tier.clone(), CompiledLimit::compile_all(&policy.name, limits)))
+                    .collect(),
             })
             .collect();
         let mut routes = HashMap::new();
@@ -243,7 +250,7 @@ impl Limiter {
                 }
                 key.push_str(&limit.key_suffix);
                 checks.push(Check { key, rule: limit.rule });
-                labels.push(CheckLabel::Rate { policy: &policy.name, window_seconds: limit.window_seconds });
+                labels.push(CheckLabel::Rate { policy: &policy.name, limit });
             }
         }
 
@@ -301,19 +308,37 @@ fn select_reported(outcomes: &[Option<Outcome>], allowed: bool) -> Option<usize>
 
 fn write_headers(headers: &mut HeaderMap, check: &Check, label: &CheckLabel<'_>, outcome: &Outcome) {
     let reset = outcome.reset_millis.div_ceil(1000);
-    let (name, window_seconds): (Cow<'_, str>, u64) = match label {
-        CheckLabel::Rate { policy, window_seconds } => (Cow::Borrowed(policy), *window_seconds),
-        CheckLabel::Quota { period, .. } => (Cow::Owned(format!("quota-{}", period_name(*period))), reset),
-    };
     let limit = check.rule.capacity;
+    let (name, policy_header): (Cow<'_, str>, Option<HeaderValue>) = match label {
+        CheckLabel::Rate { policy, limit } => (Cow::Borrowed(policy), limit.policy_header.clone()),
+        CheckLabel::Quota { period, .. } => {
+            let name = format!("quota-{}", period_name(*period));
+            let value = HeaderValue::try_from(policy_value(&name, limit, reset)).ok();
+            (Cow::Owned(name), value)
+        }
+    };
     headers.insert(X_RATELIMIT_LIMIT, HeaderValue::from(limit));
     headers.insert(X_RATELIMIT_REMAINING, HeaderValue::from(outcome.remaining));
     headers.insert(X_RATELIMIT_RESET, HeaderValue::from(reset));
-    // Policy names are validated by the spec's schema, so these values are always valid header text.
-    if let Ok(value) = HeaderValue::try_from(format!("\"{name}\";q={limit};w={window_seconds}")) {
+    if let Some(value) = policy_header {
         headers.insert(RATELIMIT_POLICY, value);
     }
-    if let Ok(value) = HeaderValue::try_from(format!("\"{name}\";r={};t={reset}", outcome.remaining)) {
+    // `"<name>";r=<remaining>;t=<reset>`, built without the formatting machinery.
+    let mut numbers = itoa::Buffer::new();
+    let mut value = String::with_capacity(name.len() + 32);
+    value.push('"');
+    value.push_str(&name);
+    value.push_str("\";r=");
+    value.push_str(numbers.format(outcome.remaining));
+    value.push_str(";t=");
+    value.push_str(numbers.format(reset));
+    // Policy names are validated by the spec's schema, so this is always valid header text.
+    if let Ok(value) = HeaderValue::try_from(value) {
         headers.insert(RATELIMIT, value);
     }
+}
+
+/// The `RateLimit-Policy` value: `"<name>";q=<capacity>;w=<window seconds>`.
+fn policy_value(name: &str, capacity: u64, window_seconds: u64) -> String {
+    format!("\"{name}\";q={capacity};w={window_seconds}")
 }

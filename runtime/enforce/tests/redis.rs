@@ -35,7 +35,7 @@ async fn identity(enforcer: &Enforcer, key: &str) -> Identity {
 
 #[tokio::test]
 async fn two_enforcers_share_one_limit() {
-    let Some(redis) = RedisServer::start() else { return };
+    let redis = RedisServer::start();
     let key = api_key::generate();
     let clock = Arc::new(ManualClock::starting_now());
     let spec = spec(&key, "open");
@@ -58,7 +58,7 @@ async fn two_enforcers_share_one_limit() {
 
 #[tokio::test]
 async fn redis_down_fails_open_locally() {
-    let Some(mut redis) = RedisServer::start() else { return };
+    let mut redis = RedisServer::start();
     let key = api_key::generate();
     let clock = Arc::new(ManualClock::starting_now());
     let enforcer = redis_enforcer(&spec(&key, "open"), &redis.url(), clock.clone()).await;
@@ -76,7 +76,7 @@ async fn redis_down_fails_open_locally() {
 
 #[tokio::test]
 async fn redis_down_fails_closed_with_503() {
-    let Some(mut redis) = RedisServer::start() else { return };
+    let mut redis = RedisServer::start();
     let key = api_key::generate();
     let clock = Arc::new(ManualClock::starting_now());
     let enforcer = redis_enforcer(&spec(&key, "closed"), &redis.url(), clock.clone()).await;
@@ -92,7 +92,7 @@ async fn redis_down_fails_closed_with_503() {
 
 #[tokio::test]
 async fn rejected_keys_stay_off_redis_until_reset() {
-    let Some(mut redis) = RedisServer::start() else { return };
+    let mut redis = RedisServer::start();
     let key = api_key::generate();
     let clock = Arc::new(ManualClock::starting_now());
     // Closed mode: any call that reached the dead Redis would answer 503, not 429.
@@ -105,4 +105,139 @@ async fn rejected_keys_stay_off_redis_until_reset() {
     let decision = enforcer.check_limits("limited", &identity, CLIENT_IP).await;
     assert_eq!(decision.rejection.map(|rejection| rejection.kind), Some(ProblemKind::RateLimited));
     assert_eq!(decision.headers["retry-after"], "60");
+}
+
+/// A spec whose route has one limit of 1,000 requests a minute, leased `lease_percent` at a time.
+fn leasing_spec(key: &str, lease_percent: u8) -> gatectl_spec::Spec {
+    spec_from(json!({
+        "apiVersion": "gatectl.dev/v1", "kind": "Gateway",
+        "settings": {"rateLimiting": {"failureMode": "closed", "leasePercent": lease_percent}},
+        "authProviders": [{"name": "key", "apiKey": {"in": "header", "name": "X-API-Key"}}],
+        "rateLimitPolicies": [{"name": "thousand-per-minute", "limits": [{"requests": 1000, "window": "60s"}]}],
+        "consumers": [{"id": "acme", "credentials": {"apiKeys": [{"hash": api_key::hash(key)}]}}],
+        "routes": [{"name": "limited", "match": {"path": {"exact": "/l"}}, "upstream": "u", "security": [{"key": []}], "rateLimits": ["thousand-per-minute"]}]
+    }))
+}
+
+fn remaining_of(decision: &gatectl_enforce::LimitDecision) -> u64 {
+    decision.headers["x-ratelimit-remaining"].to_str().unwrap().parse().unwrap()
+}
+
+#[tokio::test]
+async fn leased_tokens_admit_without_asking_redis() {
+    let mut redis = RedisServer::start();
+    let key = api_key::generate();
+    let clock = Arc::new(ManualClock::starting_now());
+    // 10% of 1,000: the first request takes 100 tokens, one for itself and 99 for the lease.
+    let enforcer = redis_enforcer(&leasing_spec(&key, 10), &redis.url(), clock.clone()).await;
+    let identity = identity(&enforcer, &key).await;
+    assert_eq!(remaining_of(&enforcer.check_limits("limited", &identity, CLIENT_IP).await), 999);
+
+    // Closed mode: any request that reached the dead Redis would get 503.
+    redis.kill();
+    for expected in (900..999).rev() {
+        let decision = enforcer.check_limits("limited", &identity, CLIENT_IP).await;
+        assert!(decision.is_allowed(), "leased request with {expected} left must pass");
+        assert_eq!(remaining_of(&decision), expected);
+    }
+    let decision = enforcer.check_limits("limited", &identity, CLIENT_IP).await;
+    assert_eq!(decision.rejection.map(|rejection| rejection.kind), Some(ProblemKind::LimitStoreUnavailable));
+}
+
+#[tokio::test]
+async fn remaining_counts_down_by_one_across_lease_renewals() {
+    let redis = RedisServer::start();
+    let key = api_key::generate();
+    let clock = Arc::new(ManualClock::starting_now());
+    let enforcer = redis_enforcer(&leasing_spec(&key, 10), &redis.url(), clock.clone()).await;
+    let identity = identity(&enforcer, &key).await;
+    let mut seen = Vec::new();
+    for _ in 0..250 {
+        seen.push(remaining_of(&enforcer.check_limits("limited", &identity, CLIENT_IP).await));
+    }
+    assert_eq!(seen, (750..1000).rev().collect::<Vec<u64>>());
+}
+
+#[tokio::test]
+async fn leases_never_let_nodes_exceed_the_limit() {
+    let redis = RedisServer::start();
+    let key = api_key::generate();
+    let clock = Arc::new(ManualClock::starting_now());
+    let spec = leasing_spec(&key, 10);
+    let first = redis_enforcer(&spec, &redis.url(), clock.clone()).await;
+    let second = redis_enforcer(&spec, &redis.url(), clock.clone()).await;
+    let identity = identity(&first, &key).await;
+
+    let mut allowed = 0;
+    for _ in 0..600 {
+        for node in [&first, &second] {
+            allowed += usize::from(node.check_limits("limited", &identity, CLIENT_IP).await.is_allowed());
+        }
+    }
+    // Both nodes used up every token they leased, so together they admitted exactly the limit.
+    assert_eq!(allowed, 1000);
+}
+
+#[tokio::test]
+async fn unused_lease_is_lost_to_other_nodes_until_the_window_ends() {
+    let redis = RedisServer::start();
+    let key = api_key::generate();
+    let clock = Arc::new(ManualClock::starting_now());
+    let spec = leasing_spec(&key, 10);
+    let idle = redis_enforcer(&spec, &redis.url(), clock.clone()).await;
+    let busy = redis_enforcer(&spec, &redis.url(), clock.clone()).await;
+    let identity = identity(&idle, &key).await;
+
+    // One request on the idle node leases 99 tokens that it never uses.
+    assert!(idle.check_limits("limited", &identity, CLIENT_IP).await.is_allowed());
+    let mut allowed = 0;
+    for _ in 0..1000 {
+        allowed += usize::from(busy.check_limits("limited", &identity, CLIENT_IP).await.is_allowed());
+    }
+    assert_eq!(allowed, 900);
+
+    // A new window: the busy node's lease is void and Redis refilled the counter.
+    clock.advance(Duration::from_secs(60));
+    let decision = busy.check_limits("limited", &identity, CLIENT_IP).await;
+    assert!(decision.is_allowed());
+    assert_eq!(remaining_of(&decision), 999);
+}
+
+#[tokio::test]
+async fn zero_lease_percent_asks_redis_for_every_request() {
+    let mut redis = RedisServer::start();
+    let key = api_key::generate();
+    let clock = Arc::new(ManualClock::starting_now());
+    let enforcer = redis_enforcer(&leasing_spec(&key, 0), &redis.url(), clock.clone()).await;
+    let identity = identity(&enforcer, &key).await;
+    assert_eq!(remaining_of(&enforcer.check_limits("limited", &identity, CLIENT_IP).await), 999);
+
+    redis.kill();
+    let decision = enforcer.check_limits("limited", &identity, CLIENT_IP).await;
+    assert_eq!(decision.rejection.map(|rejection| rejection.kind), Some(ProblemKind::LimitStoreUnavailable));
+}
+
+#[tokio::test]
+async fn concurrent_requests_renew_one_lease() {
+    let mut redis = RedisServer::start();
+    let key = api_key::generate();
+    let clock = Arc::new(ManualClock::starting_now());
+    let enforcer = Arc::new(redis_enforcer(&leasing_spec(&key, 10), &redis.url(), clock.clone()).await);
+    let identity = identity(&enforcer, &key).await;
+
+    // Fifty requests find the lease empty at once: one leases 100 tokens, the others take one.
+    let mut requests = tokio::task::JoinSet::new();
+    for _ in 0..50 {
+        let (enforcer, identity) = (enforcer.clone(), identity.clone());
+        requests.spawn(async move { enforcer.check_limits("limited", &identity, CLIENT_IP).await.is_allowed() });
+    }
+    assert_eq!(requests.join_all().await.into_iter().filter(|allowed| *allowed).count(), 50);
+
+    redis.kill();
+    let mut from_lease = 0;
+    while enforcer.check_limits("limited", &identity, CLIENT_IP).await.is_allowed() {
+        from_lease += 1;
+        assert!(from_lease <= 1000, "the node admitted more than the limit without Redis");
+    }
+    assert_eq!(from_lease, 99);
 }

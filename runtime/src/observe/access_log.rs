@@ -2,13 +2,17 @@
 //!
 //! The request path only pushes a record onto a bounded channel. A thread of its own formats the
 //! records and writes them in batches, so neither formatting nor file I/O runs on a proxy worker.
+//! That thread shares the machine's cores with the workers, so [`format_line`] writes a line by
+//! hand rather than through `serde_json`. It formats the date and time once per second, and it
+//! copies strings that need no escaping as they are. The `Serialize` derive on [`AccessRecord`]
+//! defines the same line, and the tests compare the two.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use std::net::IpAddr;
-use std::time::SystemTime;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use http::Method;
 use serde::Serialize;
@@ -121,23 +125,147 @@ impl AccessLog {
 
 /// Writes records until every sender is gone. It blocks for the first record of a batch, takes
 /// whatever else is queued, and writes the batch before it waits again.
-fn write_records(mut receiver: mpsc::Receiver<AccessRecord>, writer: Box<dyn Write + Send>) {
-    let mut output = std::io::BufWriter::with_capacity(WRITE_BUFFER_BYTES, writer);
+fn write_records(mut receiver: mpsc::Receiver<AccessRecord>, mut writer: Box<dyn Write + Send>) {
+    let mut batch = Vec::with_capacity(WRITE_BUFFER_BYTES);
+    let mut clock = SecondCache::default();
     while let Some(record) = receiver.blocking_recv() {
-        write_line(&mut output, &record);
-        while let Ok(record) = receiver.try_recv() {
-            write_line(&mut output, &record);
+        format_line(&mut batch, &record, &mut clock);
+        while batch.len() < WRITE_BUFFER_BYTES
+            && let Ok(record) = receiver.try_recv()
+        {
+            format_line(&mut batch, &record, &mut clock);
         }
-        if let Err(error) = output.flush() {
+        if let Err(error) = writer.write_all(&batch).and_then(|()| writer.flush()) {
             tracing::warn!(%error, "writing the access log failed");
         }
+        batch.clear();
     }
-    let _ = output.flush();
 }
 
-fn write_line(output: &mut impl Write, record: &AccessRecord) {
-    let written = serde_json::to_writer(&mut *output, record).map_err(std::io::Error::from).and_then(|()| output.write_all(b"\n"));
-    if let Err(error) = written {
-        tracing::warn!(%error, "writing the access log failed");
+/// The date and time to the second of the last line, which most lines share.
+#[derive(Default)]
+struct SecondCache {
+    unix_second: Option<u64>,
+    /// `YYYY-MM-DDTHH:MM:SS` of `unix_second`.
+    text: String,
+}
+
+impl SecondCache {
+    /// Writes `time` as RFC 3339 in UTC with milliseconds, for example `2026-12-05T06:16:20.161Z`.
+    fn write(&mut self, output: &mut Vec<u8>, time: SystemTime) {
+        let since_epoch = time.duration_since(UNIX_EPOCH).unwrap_or_default();
+        let second = since_epoch.as_secs();
+        if self.unix_second != Some(second) {
+            let time: chrono::DateTime<chrono::Utc> = (UNIX_EPOCH + std::time::Duration::from_secs(second)).into();
+            self.text = time.format("%Y-%m-%dT%H:%M:%S").to_string();
+            self.unix_second = Some(second);
+        }
+        output.extend_from_slice(self.text.as_bytes());
+        let millis = since_epoch.subsec_millis();
+        output.extend_from_slice(&[b'.', b'0' + (millis / 100) as u8, b'0' + (millis / 10 % 10) as u8, b'0' + (millis % 10) as u8, b'Z']);
+    }
+}
+
+/// Appends one record as a JSON line, with the fields in the order of [`AccessRecord`].
+fn format_line(output: &mut Vec<u8>, record: &AccessRecord, clock: &mut SecondCache) {
+    let mut integer = itoa::Buffer::new();
+    output.extend_from_slice(b"{\"timestamp\":\"");
+    clock.write(output, record.timestamp);
+    output.extend_from_slice(b"\",\"requestId\":");
+    push_string(output, &record.request_id);
+    output.extend_from_slice(b",\"traceId\":");
+    push_string(output, record.trace.trace_id());
+    output.extend_from_slice(b",\"clientAddress\":\"");
+    let _ = write!(output, "{}", record.client_address);
+    output.extend_from_slice(b"\",\"consumer\":");
+    push_string(output, &record.consumer);
+    output.extend_from_slice(b",\"route\":");
+    push_string(output, &record.route);
+    output.extend_from_slice(b",\"upstreamTarget\":");
+    push_string(output, &record.upstream_target);
+    output.extend_from_slice(b",\"method\":");
+    push_string(output, record.method.as_str());
+    output.extend_from_slice(b",\"path\":");
+    push_string(output, &record.path);
+    output.extend_from_slice(b",\"status\":");
+    output.extend_from_slice(integer.format(record.status).as_bytes());
+    output.extend_from_slice(b",\"bytesIn\":");
+    output.extend_from_slice(integer.format(record.bytes_in).as_bytes());
+    output.extend_from_slice(b",\"bytesOut\":");
+    output.extend_from_slice(integer.format(record.bytes_out).as_bytes());
+    output.extend_from_slice(b",\"totalLatencyMs\":");
+    push_number(output, record.total_latency_ms);
+    output.extend_from_slice(b",\"upstreamLatencyMs\":");
+    match record.upstream_latency_ms {
+        Some(latency) => push_number(output, latency),
+        None => output.extend_from_slice(b"null"),
+    }
+    output.extend_from_slice(b"}\n");
+}
+
+/// Appends `text` as a JSON string, escaped as `serde_json` escapes it.
+fn push_string(output: &mut Vec<u8>, text: &str) {
+    if text.bytes().all(|byte| byte >= 0x20 && byte != b'"' && byte != b'\\') {
+        output.push(b'"');
+        output.extend_from_slice(text.as_bytes());
+        output.push(b'"');
+    } else {
+        // Only text with quotes, backslashes or control characters takes this path.
+        let _ = serde_json::to_writer(&mut *output, text);
+    }
+}
+
+/// Appends a latency as `serde_json` writes an `f64` (`null` when not finite).
+fn push_number(output: &mut Vec<u8>, value: f64) {
+    let _ = serde_json::to_writer(&mut *output, &value);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn record(text: &str, upstream_latency_ms: Option<f64>, at_millis: u64) -> AccessRecord {
+        AccessRecord {
+            timestamp: UNIX_EPOCH + Duration::from_millis(at_millis),
+            request_id: format!("id-{text}"),
+            trace: TraceContext::from_header(None),
+            client_address: "2001:db8::7".parse().unwrap(),
+            consumer: text.to_owned(),
+            route: "orders".to_owned(),
+            upstream_target: "127.0.0.1:8080".to_owned(),
+            method: Method::from_bytes(b"PURGE").unwrap(),
+            path: format!("/orders/{text}"),
+            status: 503,
+            bytes_in: 12_345_678_901,
+            bytes_out: 0,
+            total_latency_ms: 0.1 + 0.2,
+            upstream_latency_ms,
+        }
+    }
+
+    #[test]
+    fn hand_written_line_equals_serde_line() {
+        let texts = ["plain", "quote\" and back\\slash", "control \u{1} \n \t \u{7f}", "ünïcødé ✓", ""];
+        let mut clock = SecondCache::default();
+        for (index, text) in texts.iter().enumerate() {
+            for latency in [None, Some(1.5), Some(f64::NAN), Some(1e-7)] {
+                // Times within one second and across seconds, so the cached second is reused and renewed.
+                let at = 1_733_380_580_000 + index as u64 * 700 + 9;
+                let record = record(text, latency, at);
+                let mut line = Vec::new();
+                format_line(&mut line, &record, &mut clock);
+                let expected = serde_json::to_string(&record).unwrap() + "\n";
+                assert_eq!(String::from_utf8(line).unwrap(), expected);
+            }
+        }
+    }
+
+    #[test]
+    fn timestamp_keeps_leading_zeros_of_milliseconds() {
+        let mut clock = SecondCache::default();
+        let mut output = Vec::new();
+        clock.write(&mut output, UNIX_EPOCH + Duration::from_millis(1_733_380_580_007));
+        assert_eq!(String::from_utf8(output).unwrap(), "2024-12-05T06:36:20.007Z");
     }
 }

@@ -51,9 +51,16 @@ impl<'writer> FormatFields<'writer> for JsonSpanFields {
     }
 }
 
-struct ObjectVisitor {
-    output: String,
+/// Writes the fields it visits as the members of a JSON object, without the braces.
+pub(crate) struct ObjectVisitor {
+    pub output: String,
     empty: bool,
+}
+
+impl Default for ObjectVisitor {
+    fn default() -> Self {
+        Self { output: String::with_capacity(128), empty: true }
+    }
 }
 
 impl ObjectVisitor {
@@ -105,7 +112,7 @@ impl Visit for ObjectVisitor {
 
 /// Appends `text` as a JSON string literal. Runs of characters that need no escape are copied
 /// at once.
-fn push_json_string(output: &mut String, text: &str) {
+pub(crate) fn push_json_string(output: &mut String, text: &str) {
     output.reserve(text.len() + 2);
     output.push('"');
     let mut plain_from = 0;
@@ -129,65 +136,4 @@ fn push_json_string(output: &mut String, text: &str) {
     }
     output.push_str(&text[plain_from..]);
     output.push('"');
-}
-
-#[cfg(test)]
-mod tests {
-    use std::sync::{Arc, Mutex};
-
-    use tracing_subscriber::fmt::MakeWriter;
-
-    use super::*;
-
-    #[derive(Clone, Default)]
-    struct Captured(Arc<Mutex<Vec<u8>>>);
-
-    impl std::io::Write for Captured {
-        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(bytes);
-            Ok(bytes.len())
-        }
-
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
-    impl<'a> MakeWriter<'a> for Captured {
-        type Writer = Captured;
-
-        fn make_writer(&'a self) -> Self::Writer {
-            self.clone()
-        }
-    }
-
-    #[test]
-    fn span_fields_reach_every_line_as_json() {
-        let captured = Captured::default();
-        let subscriber = tracing_subscriber::fmt()
-            .json()
-            .with_current_span(true)
-            .with_span_list(false)
-            .fmt_fields(JsonSpanFields)
-            .with_writer(captured.clone())
-            .finish();
-        tracing::subscriber::with_default(subscriber, || {
-            let span = tracing::info_span!(
-                "request",
-                request.id = "id-\"1\"\n\u{1}é",
-                trace.id = "abc",
-                attempt = 2u64,
-                late = tracing::field::Empty
-            );
-            span.record("late", true);
-            span.in_scope(|| tracing::warn!(detail = "x", "upstream failed"));
-        });
-        let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
-        let line: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
-        assert_eq!(line["span"]["request.id"], "id-\"1\"\n\u{1}é");
-        assert_eq!(line["span"]["trace.id"], "abc");
-        assert_eq!(line["span"]["attempt"], 2);
-        assert_eq!(line["span"]["late"], true);
-        assert_eq!(line["fields"]["message"], "upstream failed");
-    }
 }

@@ -319,6 +319,20 @@ pub fn json_body_of(response: &str) -> serde_json::Value {
 }
 
 /// Returns a port where nothing listens, because it was bound once and then released.
+/// The `gatectl-runtime` binary of this build, with the environment's admin token and Redis
+/// URL removed, `RUST_LOG=info`, its JSON log piped from standard error, and killed on drop.
+pub fn runtime_binary() -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_gatectl-runtime"));
+    command
+        .env_remove("GATECTL_ADMIN_TOKEN")
+        .env_remove("GATECTL_REDIS_URL")
+        .env("RUST_LOG", "info")
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .kill_on_drop(true);
+    command
+}
+
 pub async fn closed_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     listener.local_addr().unwrap().port()

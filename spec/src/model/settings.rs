@@ -233,14 +233,32 @@ impl Default for Versioning {
     }
 }
 
-/// Behaviour of rate limiting when the shared counter store fails.
-#[derive(Clone, Debug, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+/// How rate limits use the shared counter store.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RateLimiting {
     /// `open` keeps counting locally on each node while the store is unreachable (limits become
     /// per node); `closed` answers 503 to requests that need the store.
     #[serde(default)]
     pub failure_mode: FailureMode,
+    /// Percent of a rate limit's capacity that a node takes from the shared store in one call
+    /// and then hands out itself until the window ends. A node never admits more than it took,
+    /// so a limit is never exceeded, but tokens a node took and did not use are lost to the
+    /// other nodes for that window. `0` asks the store for every request. Quotas always ask the
+    /// store for every request.
+    #[serde(default = "default_lease_percent")]
+    #[schemars(range(min = 0, max = 25))]
+    pub lease_percent: u8,
+}
+
+impl Default for RateLimiting {
+    fn default() -> Self {
+        Self { failure_mode: FailureMode::default(), lease_percent: default_lease_percent() }
+    }
+}
+
+fn default_lease_percent() -> u8 {
+    1
 }
 
 /// Fail-open or fail-closed.

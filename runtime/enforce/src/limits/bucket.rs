@@ -68,6 +68,10 @@ pub(crate) fn refresh(state: Option<BucketState>, rule: &Rule, now: u64) -> Buck
 /// Takes one token from every counter if all have one (all or nothing), and returns the new
 /// states, whether the request is allowed, and one outcome per counter.
 pub(crate) fn take_all(states: &[BucketState], now: u64) -> (Vec<BucketState>, bool, Vec<Outcome>) {
+    if let [state] = states {
+        let (updated, allowed, outcome) = take_one(*state, now);
+        return (vec![updated], allowed, vec![outcome]);
+    }
     let allowed = states.iter().all(|state| state.tokens >= 1);
     let mut updated = Vec::with_capacity(states.len());
     let mut outcomes = Vec::with_capacity(states.len());
@@ -77,6 +81,14 @@ pub(crate) fn take_all(states: &[BucketState], now: u64) -> (Vec<BucketState>, b
         outcomes.push(Outcome { has_capacity: state.tokens >= 1, remaining: tokens, reset_millis: state.next_refill.saturating_sub(now) });
     }
     (updated, allowed, outcomes)
+}
+
+/// [`take_all`] for a request with a single counter, without allocating.
+pub(crate) fn take_one(state: BucketState, now: u64) -> (BucketState, bool, Outcome) {
+    let allowed = state.tokens >= 1;
+    let tokens = if allowed { state.tokens - 1 } else { state.tokens };
+    let outcome = Outcome { has_capacity: allowed, remaining: tokens, reset_millis: state.next_refill.saturating_sub(now) };
+    (BucketState { tokens, next_refill: state.next_refill }, allowed, outcome)
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use std::hash::{BuildHasher, RandomState};
 use std::sync::{Mutex, MutexGuard};
 
 use super::{BatchOutcome, Check};
-use crate::limits::bucket::{BucketState, Outcome, refresh, take_all};
+use crate::limits::bucket::{BucketState, Outcome, refresh, take_all, take_one};
 
 const SHARDS: usize = 64;
 /// Entries per shard above which idle counters are dropped.
@@ -55,10 +55,19 @@ impl MemoryStore {
     /// Checks a request with a single counter, the common case, with one lock and no sorting.
     fn check_one(&self, check: &Check, now: u64) -> BatchOutcome {
         let mut map = self.shards[self.shard_of(&check.key)].lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let state = refresh(map.get(&check.key).copied(), &check.rule, now);
-        let (updated, allowed, outcomes) = take_all(std::slice::from_ref(&state), now);
-        store_state(&mut map, &check.key, updated[0], now);
-        BatchOutcome { allowed, outcomes: vec![Some(outcomes[0])] }
+        let (allowed, outcome) = match map.get_mut(&check.key) {
+            Some(state) => {
+                let (updated, allowed, outcome) = take_one(refresh(Some(*state), &check.rule, now), now);
+                *state = updated;
+                (allowed, outcome)
+            }
+            None => {
+                let (updated, allowed, outcome) = take_one(refresh(None, &check.rule, now), now);
+                store_state(&mut map, &check.key, updated, now);
+                (allowed, outcome)
+            }
+        };
+        BatchOutcome { allowed, outcomes: vec![Some(outcome)] }
     }
 
     pub fn peek(&self, check: &Check, now: u64) -> Outcome {
