@@ -323,7 +323,7 @@ async fn send(
             connections::send(&target.connections, &target.authority, connect_timeout, request).await.map_err(|error| match error {
                 ExchangeError::ConnectTimeout => (ProxyError::UpstreamTimeout, error.to_string()),
                 ExchangeError::Connect(_) | ExchangeError::Handshake(_) => (ProxyError::UpstreamConnect, error.to_string()),
-                ExchangeError::Exchange(_) => (ProxyError::UpstreamFailure, error_chain(&error)),
+                ExchangeError::Exchange(_) | ExchangeError::Direct(_) => (ProxyError::UpstreamFailure, error_chain(&error)),
             })
         } else {
             match pool.client(connect_timeout).request(request).await {

@@ -3,6 +3,7 @@
 pub mod balancer;
 pub mod client;
 pub mod connections;
+pub mod direct;
 pub mod health;
 
 use std::collections::BTreeMap;

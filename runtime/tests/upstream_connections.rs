@@ -14,8 +14,12 @@ use tokio::net::{TcpListener, TcpStream};
 /// A hand-written HTTP/1.1 upstream that numbers its connections. Every response body names
 /// the connection it was sent on (`connection-N`), so a test can tell which requests shared one.
 /// Paths: `/close` responds and then closes the connection without a `Connection: close`
-/// header. `/empty` responds 204, and `/large` sends a 4 MiB body in small slow pieces. Any other
-/// path responds 200 (without the body to HEAD).
+/// header. `/empty` responds 204, and `/large` sends a 4 MiB body in small slow pieces.
+/// `/chunked` sends a chunked body in pieces that split its lines, with an extension and a
+/// trailer. `/until-close` sends a body without length that ends when the connection closes.
+/// `/http10` responds in HTTP/1.0, `/continue` sends `100 Continue` before its response, and
+/// `/two-lengths` sends two different `Content-Length` values. Any other path responds 200
+/// (without the body to HEAD).
 struct CountingUpstream {
     port: u16,
     connections: Arc<AtomicUsize>,
@@ -56,6 +60,35 @@ async fn serve(mut stream: TcpStream, number: usize) {
         let body = format!("connection-{number}");
         let written = match path.as_str() {
             "/empty" => stream.write_all(b"HTTP/1.1 204 No Content\r\n\r\n").await,
+            "/chunked" => {
+                let middle = format!("\n, {body}\r\n0\r");
+                let pieces: [&[u8]; 5] = [
+                    b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n",
+                    b"5\r\nhel",
+                    b"lo\r\nE;note=split\r",
+                    middle.as_bytes(),
+                    b"\nx-checksum: 1\r\n\r\n",
+                ];
+                let mut result = Ok(());
+                for piece in pieces {
+                    result = stream.write_all(piece).await;
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                result
+            }
+            "/until-close" => {
+                let _ = stream.write_all(format!("HTTP/1.1 200 OK\r\n\r\nuntil close on {body}").as_bytes()).await;
+                return;
+            }
+            "/http10" => {
+                let response = format!("HTTP/1.0 200 OK\r\ncontent-length: {}\r\n\r\n{body}", body.len());
+                stream.write_all(response.as_bytes()).await
+            }
+            "/continue" => {
+                let response = format!("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{body}", body.len());
+                stream.write_all(response.as_bytes()).await
+            }
+            "/two-lengths" => stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\ncontent-length: 3\r\n\r\nabc").await,
             "/large" => {
                 let head = "HTTP/1.1 200 OK\r\ncontent-length: 4194304\r\n\r\n";
                 if stream.write_all(head.as_bytes()).await.is_err() {
@@ -161,4 +194,68 @@ async fn abandoned_response_closes_its_connection() {
     // return that body's bytes as this request's response.
     assert_eq!(body_of(&gateway, "/").await, (200, "connection-2".to_owned()));
     assert_eq!(upstream.connection_count(), 2);
+}
+
+#[tokio::test]
+async fn chunked_body_split_across_reads_arrives_whole() {
+    let upstream = CountingUpstream::start().await;
+    let gateway = Gateway::start(&upstream.spec()).await;
+
+    assert_eq!(body_of(&gateway, "/chunked").await, (200, "hello, connection-1".to_owned()));
+    // The chunked body ended cleanly, so its connection is reused.
+    assert_eq!(body_of(&gateway, "/").await, (200, "connection-1".to_owned()));
+    assert_eq!(upstream.connection_count(), 1);
+}
+
+#[tokio::test]
+async fn body_until_close_is_read_and_not_reused() {
+    let upstream = CountingUpstream::start().await;
+    let gateway = Gateway::start(&upstream.spec()).await;
+
+    assert_eq!(body_of(&gateway, "/until-close").await, (200, "until close on connection-1".to_owned()));
+    assert_eq!(body_of(&gateway, "/").await, (200, "connection-2".to_owned()));
+    assert_eq!(upstream.connection_count(), 2);
+}
+
+#[tokio::test]
+async fn http10_response_connection_not_reused() {
+    let upstream = CountingUpstream::start().await;
+    let gateway = Gateway::start(&upstream.spec()).await;
+
+    assert_eq!(body_of(&gateway, "/http10").await, (200, "connection-1".to_owned()));
+    assert_eq!(body_of(&gateway, "/").await, (200, "connection-2".to_owned()));
+}
+
+#[tokio::test]
+async fn interim_continue_is_skipped() {
+    let upstream = CountingUpstream::start().await;
+    let gateway = Gateway::start(&upstream.spec()).await;
+
+    assert_eq!(body_of(&gateway, "/continue").await, (200, "connection-1".to_owned()));
+    assert_eq!(body_of(&gateway, "/").await, (200, "connection-1".to_owned()));
+}
+
+#[tokio::test]
+async fn differing_content_lengths_get_502() {
+    let upstream = CountingUpstream::start().await;
+    let gateway = Gateway::start(&upstream.spec()).await;
+
+    let response = client().get(gateway.url("/two-lengths")).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 502);
+    assert_eq!(response.headers()["content-type"], "application/problem+json");
+    // The connection with the unreadable response is not reused.
+    assert_eq!(body_of(&gateway, "/").await, (200, "connection-2".to_owned()));
+}
+
+#[tokio::test]
+async fn request_on_just_closed_connection_goes_again() {
+    let upstream = CountingUpstream::start().await;
+    let gateway = Gateway::start(&upstream.spec()).await;
+
+    // No pause after `/close`: the next request may find the closed connection still kept, and
+    // must then be sent again on a new one instead of failing.
+    for round in 1..=20 {
+        assert_eq!(body_of(&gateway, "/close").await.0, 200, "round {round}");
+        assert_eq!(body_of(&gateway, "/").await.0, 200, "round {round}");
+    }
 }

@@ -9,7 +9,7 @@
 //! tier applies) but carries the claim value as [`Identity::subject`], and per-consumer rate
 //! limits count such tokens per provider and subject.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use gatectl_spec::Spec;
@@ -190,7 +190,7 @@ impl Authenticator {
                 if outcomes[*index].is_none() {
                     outcomes[*index] = Some(self.evaluate(*index, headers, uri, route.allow_without_expiry).await);
                 }
-                match outcomes[*index].clone().unwrap_or(Outcome::Absent) {
+                match outcomes[*index].as_ref().unwrap_or(&Outcome::Absent) {
                     Outcome::Absent => satisfied = false,
                     Outcome::Invalid => {
                         satisfied = false;
@@ -201,7 +201,7 @@ impl Authenticator {
                         if !required_scopes.iter().all(|scope| credential.scopes.contains(scope)) {
                             scopes_missing = true;
                         }
-                        credentials.push((*index, credential));
+                        credentials.push((*index, credential.clone()));
                     }
                 }
             }
@@ -210,8 +210,9 @@ impl Authenticator {
             }
             // Credentials of one entry that name two different consumers do not add up to one
             // identity, so the entry is not satisfied.
-            let consumers: HashSet<usize> = credentials.iter().filter_map(|(_, credential)| credential.consumer).collect();
-            if consumers.len() > 1 {
+            let mut consumers = credentials.iter().filter_map(|(_, credential)| credential.consumer);
+            let consumer = consumers.next();
+            if consumers.any(|other| Some(other) != consumer) {
                 saw_invalid = true;
                 continue;
             }
@@ -219,7 +220,6 @@ impl Authenticator {
                 insufficient_scopes.get_or_insert_with(|| alternative.iter().flat_map(|(_, scopes)| scopes.clone()).collect());
                 continue;
             }
-            let consumer = consumers.into_iter().next();
             return Ok(self.identity(consumer, &credentials, route_providers(self, alternative)));
         }
 

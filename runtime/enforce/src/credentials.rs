@@ -27,7 +27,10 @@ pub(crate) fn bearer_token(headers: &HeaderMap) -> BearerCredential {
     if values.next().is_some() {
         return BearerCredential::Malformed;
     }
-    let Ok(text) = value.to_str() else { return BearerCredential::Malformed };
+    // A header value holds no control characters but tab, so it is text exactly when it is
+    // ASCII, which `is_ascii` checks a word at a time rather than byte by byte.
+    let bytes = value.as_bytes();
+    let Some(text) = bytes.is_ascii().then(|| std::str::from_utf8(bytes).ok()).flatten() else { return BearerCredential::Malformed };
 
     let (scheme, rest) = text.split_once(' ').unwrap_or((text, ""));
     if !scheme.eq_ignore_ascii_case("bearer") {
@@ -37,9 +40,7 @@ pub(crate) fn bearer_token(headers: &HeaderMap) -> BearerCredential {
     if token.is_empty() {
         return BearerCredential::Absent;
     }
-    // Bytes, not chars: the value is visible ASCII, and a byte scan is several times faster on
-    // tokens of a kilobyte.
-    if token.bytes().any(|byte| byte == b' ' || byte == b'\t') {
+    if memchr::memchr2(b' ', b'\t', token.as_bytes()).is_some() {
         return BearerCredential::Malformed;
     }
     BearerCredential::Token(token.to_owned())

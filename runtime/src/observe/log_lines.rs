@@ -24,22 +24,26 @@ use tracing_subscriber::registry::LookupSpan;
 
 use super::log_fields::{ObjectVisitor, push_json_string};
 
-/// The labels that every log line of one request carries.
+/// The labels that every log line of one request carries. They are turned into JSON only when
+/// a line is written, which most requests never do.
 #[derive(Debug)]
 pub struct RequestLabels {
-    /// `{"request.id":"…","trace.id":"…","name":"request"}`, made once per request.
-    span_json: String,
+    request_id: String,
+    trace_id: String,
 }
 
 impl RequestLabels {
     pub fn new(request_id: &str, trace_id: &str) -> Arc<Self> {
-        let mut span_json = String::with_capacity(request_id.len() + trace_id.len() + 48);
-        span_json.push_str("{\"request.id\":");
-        push_json_string(&mut span_json, request_id);
-        span_json.push_str(",\"trace.id\":");
-        push_json_string(&mut span_json, trace_id);
-        span_json.push_str(",\"name\":\"request\"}");
-        Arc::new(Self { span_json })
+        Arc::new(Self { request_id: request_id.to_owned(), trace_id: trace_id.to_owned() })
+    }
+
+    /// Appends `{"request.id":"…","trace.id":"…","name":"request"}`.
+    fn write_json(&self, line: &mut String) {
+        line.push_str("{\"request.id\":");
+        push_json_string(line, &self.request_id);
+        line.push_str(",\"trace.id\":");
+        push_json_string(line, &self.trace_id);
+        line.push_str(",\"name\":\"request\"}");
     }
 
     /// Runs `work` with the request's labels on its log lines.
@@ -120,7 +124,7 @@ where
             CURRENT.with(|current| {
                 if let Some(labels) = &*current.borrow() {
                     line.push_str(",\"span\":");
-                    line.push_str(&labels.span_json);
+                    labels.write_json(&mut line);
                 }
             });
         }

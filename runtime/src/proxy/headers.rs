@@ -16,8 +16,10 @@ pub const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for
 pub const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 pub const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 
+const HOP_BY_HOP_COUNT: usize = 8;
+
 /// Headers that describe one connection and are never forwarded (RFC 9110 section 7.6.1).
-const HOP_BY_HOP: [HeaderName; 8] = [
+const HOP_BY_HOP: [HeaderName; HOP_BY_HOP_COUNT] = [
     CONNECTION,
     HeaderName::from_static("keep-alive"),
     PROXY_AUTHORIZATION,
@@ -47,10 +49,20 @@ fn connection_tokens(headers: &HeaderMap) -> impl Iterator<Item = &str> {
 /// `Upgrade` header is kept and `Connection: upgrade` is set again, for protocol switches.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
     // Most messages carry at most `Connection`, so one pass over the names (compared without
-    // hashing) saves a lookup per hop-by-hop name.
-    let present = headers.keys().any(|name| *name == UPGRADE || HOP_BY_HOP.contains(name));
+    // hashing) finds the few hop-by-hop headers to remove instead of a lookup for each name.
+    let mut found = [false; HOP_BY_HOP_COUNT];
+    let mut present = false;
+    for name in headers.keys() {
+        if *name == UPGRADE {
+            present = true;
+        } else if let Some(index) = HOP_BY_HOP.iter().position(|hop| hop == name) {
+            found[index] = true;
+            present = true;
+        }
+    }
     if present {
-        if headers.contains_key(CONNECTION) {
+        // `HOP_BY_HOP[0]` is `Connection`.
+        if found[0] {
             let named: Vec<HeaderName> = connection_tokens(headers)
                 .filter(|token| !is_hop_by_hop_token(token))
                 .filter_map(|token| HeaderName::from_bytes(token.as_bytes()).ok())
@@ -62,7 +74,7 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
                 headers.remove(name);
             }
         }
-        for name in &HOP_BY_HOP {
+        for (name, _) in HOP_BY_HOP.iter().zip(found).filter(|(_, found)| *found) {
             headers.remove(name);
         }
     }

@@ -1,12 +1,13 @@
 //! Keep-alive HTTP/1.1 connections to one plain-HTTP target.
 //!
 //! The request's own task checks a connection out, sends on it and gets it back when the
-//! response body has been read to its end, so a request costs no extra task and no pool-wide
-//! lookup. Each connection is driven by one task for its whole life. HTTPS and h2c upstreams
-//! use the general client in [`super::client`] instead.
+//! response body has been read to its end, so a request costs no pool-wide lookup. Requests
+//! without a body take the direct path of [`super::direct`], with no task besides the request's.
+//! Others go through a hyper connection, driven by one task for its whole life. HTTPS and h2c
+//! upstreams use the general client in [`super::client`] instead.
 //!
-//! Idle connections are kept newest first, at most [`MAX_IDLE`] per target, and dropped once
-//! idle for [`IDLE_TIMEOUT`] or closed by the target.
+//! Idle connections are kept newest first, at most [`MAX_IDLE`] per target and kind, and dropped
+//! once idle for [`IDLE_TIMEOUT`] or closed by the target.
 
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -21,6 +22,7 @@ use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
+use super::direct::{self, DirectConnection, DirectError};
 use crate::proxy::body::ProxyBody;
 
 /// Idle connections kept per target; more are closed as they come back.
@@ -40,12 +42,15 @@ pub enum ExchangeError {
     Handshake(hyper::Error),
     #[error("the exchange with the target failed: {0}")]
     Exchange(hyper::Error),
+    #[error(transparent)]
+    Direct(DirectError),
 }
 
 /// The idle connections of one target.
 #[derive(Debug, Default)]
 pub struct ConnectionPool {
     idle: Mutex<Vec<IdleConnection>>,
+    direct_idle: Mutex<Vec<(DirectConnection, Instant)>>,
 }
 
 #[derive(Debug)]
@@ -64,6 +69,29 @@ impl ConnectionPool {
             }
         }
         None
+    }
+
+    /// Takes the most recently used direct connection that is still open.
+    fn take_direct(&self) -> Option<DirectConnection> {
+        let mut idle = self.direct_idle.lock().unwrap_or_else(PoisonError::into_inner);
+        while let Some((mut connection, since)) = idle.pop() {
+            if since.elapsed() < IDLE_TIMEOUT && connection.is_reusable() {
+                return Some(connection);
+            }
+        }
+        None
+    }
+
+    /// Keeps a direct connection whose last response was read to its end.
+    pub(super) fn put_direct(&self, connection: DirectConnection) {
+        let now = Instant::now();
+        let mut idle = self.direct_idle.lock().unwrap_or_else(PoisonError::into_inner);
+        if idle.first().is_some_and(|(_, since)| now.duration_since(*since) >= IDLE_TIMEOUT) {
+            idle.remove(0);
+        }
+        if idle.len() < MAX_IDLE {
+            idle.push((connection, now));
+        }
     }
 
     /// Keeps a connection for reuse. The oldest one is closed when it has been idle too long.
@@ -92,6 +120,9 @@ pub async fn send(
     connect_timeout: Duration,
     mut request: Request<ProxyBody>,
 ) -> Result<Response<ProxyBody>, ExchangeError> {
+    if direct::suits(&request) {
+        return send_direct(pool, authority, connect_timeout, &request).await;
+    }
     loop {
         let (mut sender, reused) = match pool.take() {
             Some(sender) => (sender, true),
@@ -115,13 +146,42 @@ pub async fn send(
     }
 }
 
-async fn connect(authority: &str, timeout: Duration) -> Result<SendRequest<ProxyBody>, ExchangeError> {
+/// Sends a request without a body on a direct connection. A request that a kept connection
+/// lost before any byte of the response (the target had just closed it) goes again on the next
+/// connection when sending it twice is harmless.
+async fn send_direct(
+    pool: &Arc<ConnectionPool>,
+    authority: &str,
+    connect_timeout: Duration,
+    request: &Request<ProxyBody>,
+) -> Result<Response<ProxyBody>, ExchangeError> {
+    let head = direct::encode_head(request);
+    let retry_allowed = direct::is_idempotent(request.method());
+    loop {
+        let (connection, reused) = match pool.take_direct() {
+            Some(connection) => (connection, true),
+            None => (DirectConnection::new(connect_stream(authority, connect_timeout).await?), false),
+        };
+        match direct::exchange(connection, &head, request.method(), pool).await {
+            Ok(response) => return Ok(response),
+            Err(DirectError::ClosedBeforeResponse) if reused && retry_allowed => continue,
+            Err(error) => return Err(ExchangeError::Direct(error)),
+        }
+    }
+}
+
+async fn connect_stream(authority: &str, timeout: Duration) -> Result<TcpStream, ExchangeError> {
     let stream = match tokio::time::timeout(timeout, TcpStream::connect(authority)).await {
         Err(_elapsed) => return Err(ExchangeError::ConnectTimeout),
         Ok(Err(error)) => return Err(ExchangeError::Connect(error)),
         Ok(Ok(stream)) => stream,
     };
     let _ = stream.set_nodelay(true);
+    Ok(stream)
+}
+
+async fn connect(authority: &str, timeout: Duration) -> Result<SendRequest<ProxyBody>, ExchangeError> {
+    let stream = connect_stream(authority, timeout).await?;
     let (sender, connection) =
         hyper::client::conn::http1::Builder::new().handshake(TokioIo::new(stream)).await.map_err(ExchangeError::Handshake)?;
     tokio::spawn(async move {
