@@ -10,6 +10,7 @@
 //! limits count such tokens per provider and subject.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use gatectl_spec::Spec;
@@ -60,15 +61,42 @@ pub struct Identity {
 impl Identity {
     /// Returns the key that per-consumer rate limits count under, or `None` for anonymous
     /// requests (which fall back to the client IP).
-    pub(crate) fn rate_limit_subject(&self) -> Option<String> {
+    /// Appends the rate-limit subject to `key`: `consumer:<id>`, else `subject:<provider>:<hash>`
+    /// for a token subject without consumer, else `ip:<client address>`.
+    pub(crate) fn push_rate_limit_subject(&self, key: &mut String, client_ip: IpAddr) {
         if let Some(consumer) = &self.consumer {
-            return Some(format!("consumer:{}", consumer.id));
-        }
-        // Token subjects are arbitrary text, so they are hashed into a stable, safe key.
-        self.subject.as_ref().map(|subject| {
+            key.push_str("consumer:");
+            key.push_str(&consumer.id);
+        } else if let Some(subject) = &self.subject {
+            // Token subjects are arbitrary text, so they are hashed into a stable, safe key.
             let digest = gatectl_spec::api_key::digest(&subject.value);
-            format!("subject:{}:{}", subject.provider, hex::encode(&digest[..16]))
-        })
+            key.push_str("subject:");
+            key.push_str(&subject.provider);
+            key.push(':');
+            key.push_str(&hex::encode(&digest[..16]));
+        } else {
+            key.push_str("ip:");
+            push_ip(key, client_ip);
+        }
+    }
+}
+
+/// Appends an IP address as `Display` writes it, IPv4 without the formatting machinery.
+pub(crate) fn push_ip(output: &mut String, address: IpAddr) {
+    match address {
+        IpAddr::V4(v4) => {
+            let mut digits = itoa::Buffer::new();
+            for (index, octet) in v4.octets().into_iter().enumerate() {
+                if index > 0 {
+                    output.push('.');
+                }
+                output.push_str(digits.format(octet));
+            }
+        }
+        IpAddr::V6(v6) => {
+            use std::fmt::Write as _;
+            let _ = write!(output, "{v6}");
+        }
     }
 }
 
@@ -357,4 +385,19 @@ fn identity_headers(spec: &Spec, providers: &[Provider]) -> Result<(Arc<[HeaderN
     strip.sort_by(|left, right| left.as_str().cmp(right.as_str()));
     strip.dedup();
     Ok((strip.into(), id_header, tier_header))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::push_ip;
+
+    #[test]
+    fn ip_text_matches_display() {
+        for address in ["0.0.0.0", "127.0.0.1", "10.200.3.255", "::1", "2001:db8::7", "::ffff:192.0.2.1"] {
+            let address: std::net::IpAddr = address.parse().unwrap();
+            let mut text = String::new();
+            push_ip(&mut text, address);
+            assert_eq!(text, address.to_string());
+        }
+    }
 }

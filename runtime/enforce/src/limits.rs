@@ -14,7 +14,6 @@ pub(crate) mod bucket;
 
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::fmt::Write as _;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -222,9 +221,6 @@ impl Limiter {
         let mut checks = Vec::new();
         let mut labels = Vec::new();
         let tier = identity.consumer.as_ref().and_then(|consumer| consumer.tier.as_deref());
-        // Built once, and only for policies that count per consumer.
-        let mut subject: Option<String> = None;
-        let subject_of = || identity.rate_limit_subject().unwrap_or_else(|| format!("ip:{client_ip}"));
 
         for &position in self.routes.get(route).into_iter().flatten() {
             let policy = &self.policies[position];
@@ -238,14 +234,15 @@ impl Limiter {
                         key.push_str("route:");
                         key.push_str(route);
                     }
-                    RateLimitScope::Consumer => key.push_str(subject.get_or_insert_with(subject_of)),
+                    RateLimitScope::Consumer => identity.push_rate_limit_subject(&mut key, client_ip),
                     RateLimitScope::ConsumerRoute => {
-                        key.push_str(subject.get_or_insert_with(subject_of));
+                        identity.push_rate_limit_subject(&mut key, client_ip);
                         key.push_str(":route:");
                         key.push_str(route);
                     }
                     RateLimitScope::ClientIp => {
-                        let _ = write!(key, "ip:{client_ip}");
+                        key.push_str("ip:");
+                        crate::auth::push_ip(&mut key, client_ip);
                     }
                 }
                 key.push_str(&limit.key_suffix);
