@@ -89,6 +89,11 @@ pub struct TimedStream<S> {
     phase: Phase,
     head_timeout: Duration,
     idle_timeout: Duration,
+    /// When the current phase times out.
+    deadline: Instant,
+    /// A timer that fires at or before `deadline`. Phase changes only move `deadline`; the timer
+    /// is moved when it fires early or would fire late, so a keep-alive request whose head
+    /// arrives in one read does not touch the timer at all.
     sleep: Pin<Box<Sleep>>,
     seen_first_bytes: bool,
     answer: Vec<u8>,
@@ -102,6 +107,7 @@ impl<S> TimedStream<S> {
             phase: if enabled { Phase::Head } else { Phase::Off },
             head_timeout,
             idle_timeout,
+            deadline: Instant::now() + head_timeout,
             sleep: Box::pin(tokio::time::sleep(head_timeout)),
             seen_first_bytes: false,
             answer: Vec::new(),
@@ -111,7 +117,25 @@ impl<S> TimedStream<S> {
     fn enter(&mut self, phase: Phase) {
         self.phase = phase;
         let timeout = if phase == Phase::Idle { self.idle_timeout } else { self.head_timeout };
-        self.sleep.as_mut().reset(Instant::now() + timeout);
+        self.deadline = Instant::now() + timeout;
+    }
+
+    /// Returns whether the current phase's deadline has passed, arming the timer to wake the
+    /// task at the deadline otherwise.
+    fn poll_deadline(&mut self, context: &mut Context<'_>) -> bool {
+        loop {
+            if self.sleep.deadline() > self.deadline {
+                self.sleep.as_mut().reset(self.deadline);
+            }
+            if self.sleep.as_mut().poll(context).is_pending() {
+                return false;
+            }
+            if Instant::now() >= self.deadline {
+                return true;
+            }
+            // The timer was set for an earlier phase and fired before this one's deadline.
+            self.sleep.as_mut().reset(self.deadline);
+        }
     }
 }
 
@@ -158,7 +182,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for TimedStream<S> {
             }
             return result;
         }
-        if result.is_pending() && matches!(this.phase, Phase::Head | Phase::Idle) && this.sleep.as_mut().poll(context).is_ready() {
+        if result.is_pending() && matches!(this.phase, Phase::Head | Phase::Idle) && this.poll_deadline(context) {
             if this.phase == Phase::Idle {
                 this.phase = Phase::Off;
                 return Poll::Ready(Ok(()));
