@@ -89,11 +89,11 @@ pub struct TimedStream<S> {
     phase: Phase,
     head_timeout: Duration,
     idle_timeout: Duration,
-    /// When the current phase times out.
+    /// The instant at which the current phase times out.
     deadline: Instant,
-    /// A timer that fires at or before `deadline`. Phase changes only move `deadline`; the timer
-    /// is moved when it fires early or would fire late, so a keep-alive request whose head
-    /// arrives in one read does not touch the timer at all.
+    /// A timer that fires at or before `deadline`. Phase changes only move `deadline`. The timer
+    /// is moved only when it fires early or would fire late, so a keep-alive request whose head
+    /// arrives in one read does not touch it.
     sleep: Pin<Box<Sleep>>,
     seen_first_bytes: bool,
     answer: Vec<u8>,
