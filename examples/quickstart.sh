@@ -38,6 +38,7 @@ for port in $upstream_port $proxy_port $admin_port; do
 done
 
 step "Building gatectl, gatectl-runtime and the echo upstream"
+echo "The first build compiles every dependency and takes several minutes on a small machine (about 8 on 2 cores); later runs take seconds."
 cargo build --locked -q -p gatectl -p gatectl-runtime -p gatectl-e2e --bins
 binaries="${CARGO_TARGET_DIR:-target}/debug"
 gatectl="$binaries/gatectl"

@@ -150,7 +150,18 @@ async fn serve_connection(
         let activity = service_activity.clone();
         let info = info.clone();
         async move {
-            let response = handle(gateway, info, request, guard).await?;
+            // A bug that panics while handling a request must cost that request, not the
+            // connection: the client gets a 500 instead of a closed socket.
+            let handled = futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(handle(gateway, info, request, guard))).await;
+            let response = match handled {
+                Ok(result) => result?,
+                Err(_) => crate::error::typed_problem_response(
+                    "urn:gatectl:problem:internal-error",
+                    http::StatusCode::INTERNAL_SERVER_ERROR,
+                    "the gateway failed while handling the request; its log has the details",
+                    &crate::observe::new_request_id(),
+                ),
+            };
             if response.status() == http::StatusCode::SWITCHING_PROTOCOLS {
                 activity.mark_switched();
             }

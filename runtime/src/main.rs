@@ -81,6 +81,8 @@ fn main() -> ExitCode {
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
         .init();
+    // A panic becomes one JSON log line. Inside a request, the line carries the request's IDs.
+    std::panic::set_hook(Box::new(|panic| tracing::error!(%panic, "the runtime panicked")));
 
     // One worker runs every task on this thread with Tokio's current-thread scheduler, which
     // skips the work-stealing scheduler's cross-thread bookkeeping.

@@ -21,8 +21,10 @@ pub const SPEC_EXTENSIONS: [&str; 3] = ["yaml", "yml", "json"];
 /// Errors that stop loading before any file could be read: the run cannot go on.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
-    #[error("cannot read {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    // The I/O error is part of the message, not a `source`, so that printing the error with its
+    // chain does not repeat it.
+    #[error("cannot read {path}: {error}; check that the path exists and is readable")]
+    Io { path: PathBuf, error: std::io::Error },
     #[error("{path} holds no .yaml, .yml or .json file; point gatectl at a spec file or a directory of them")]
     EmptyDirectory { path: PathBuf },
     #[error("no spec given; name a spec file or directory")]
@@ -60,7 +62,7 @@ pub fn load(paths: &[PathBuf], options: &LoadOptions) -> Result<LoadedSpec, Load
     }
     let mut inputs = Vec::new();
     for path in files.iter().chain(options.overlays.iter()) {
-        let bytes = std::fs::read(path).map_err(|source| LoadError::Io { path: path.clone(), source })?;
+        let bytes = std::fs::read(path).map_err(|source| LoadError::Io { path: path.clone(), error: source })?;
         inputs.push((path.clone(), bytes));
     }
     let overlay_count = options.overlays.len();
@@ -77,7 +79,7 @@ pub fn load_in_memory(inputs: Vec<(PathBuf, Vec<u8>)>, options: &LoadOptions) ->
     let base_count = inputs.len();
     let mut inputs = inputs;
     for path in &options.overlays {
-        let bytes = std::fs::read(path).map_err(|source| LoadError::Io { path: path.clone(), source })?;
+        let bytes = std::fs::read(path).map_err(|source| LoadError::Io { path: path.clone(), error: source })?;
         inputs.push((path.clone(), bytes));
     }
     Ok(load_bytes(inputs, base_count, options.limits))
@@ -91,14 +93,14 @@ pub fn load_str(name: &str, text: &str) -> LoadedSpec {
 /// Lists the spec files a path stands for: the file itself, or the spec files directly inside a
 /// directory in name order (an `overlays` subdirectory is not read).
 pub fn expand(path: &Path) -> Result<Vec<PathBuf>, LoadError> {
-    let metadata = std::fs::metadata(path).map_err(|source| LoadError::Io { path: path.to_owned(), source })?;
+    let metadata = std::fs::metadata(path).map_err(|source| LoadError::Io { path: path.to_owned(), error: source })?;
     if !metadata.is_dir() {
         return Ok(vec![path.to_owned()]);
     }
-    let entries = std::fs::read_dir(path).map_err(|source| LoadError::Io { path: path.to_owned(), source })?;
+    let entries = std::fs::read_dir(path).map_err(|source| LoadError::Io { path: path.to_owned(), error: source })?;
     let mut files = Vec::new();
     for entry in entries {
-        let entry = entry.map_err(|source| LoadError::Io { path: path.to_owned(), source })?;
+        let entry = entry.map_err(|source| LoadError::Io { path: path.to_owned(), error: source })?;
         let file = entry.path();
         let is_spec =
             file.extension().and_then(|extension| extension.to_str()).is_some_and(|extension| SPEC_EXTENSIONS.contains(&extension));

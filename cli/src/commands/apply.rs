@@ -405,10 +405,14 @@ fn execute(rollout: &Rollout, connection: &Connection) -> Result<Report, String>
             let rejected = wave_report.targets.iter().any(|target| target.outcome == "rejected");
             report.outcome = if rejected { "rejected" } else { "rolledBack" };
             let cause = if rejected { "a runtime rejected the bundle (see above)" } else { "a health gate failed" };
+            let earlier = if report.waves.is_empty() {
+                "no target runs the new bundle".to_owned()
+            } else {
+                format!("earlier waves keep bundle version {}", plan.bundle.version)
+            };
             let message = format!(
-                "wave {} failed because {cause}, so the wave's updated targets were rolled back and the rollout stopped; \
-                 earlier waves keep bundle version {}",
-                wave.number, plan.bundle.version
+                "wave {} failed because {cause}, so the wave's updated targets were rolled back and the rollout stopped; {earlier}",
+                wave.number
             );
             eprintln!("error: {message}");
             report.message = Some(message);

@@ -107,7 +107,8 @@ async fn rejected_keys_stay_off_redis_until_reset() {
     assert_eq!(decision.headers["retry-after"], "60");
 }
 
-/// A spec whose route has one limit of 1,000 requests a minute, leased `lease_percent` at a time.
+/// Builds a spec whose route has one limit of 1,000 requests a minute, leased `lease_percent`
+/// at a time.
 fn leasing_spec(key: &str, lease_percent: u8) -> gatectl_spec::Spec {
     spec_from(json!({
         "apiVersion": "gatectl.dev/v1", "kind": "Gateway",
@@ -179,7 +180,7 @@ async fn leases_never_let_nodes_exceed_the_limit() {
 }
 
 #[tokio::test]
-async fn unused_lease_is_lost_to_other_nodes_until_the_window_ends() {
+async fn unused_lease_lost_until_window_ends() {
     let redis = RedisServer::start();
     let key = api_key::generate();
     let clock = Arc::new(ManualClock::starting_now());
@@ -226,18 +227,78 @@ async fn concurrent_requests_renew_one_lease() {
     let identity = identity(&enforcer, &key).await;
 
     // Fifty requests find the lease empty at once: one leases 100 tokens, the others take one.
+    assert_eq!(concurrent_admitted(&enforcer, &identity, 50).await, 50);
+
+    redis.kill();
+    assert_eq!(admitted_until_rejected(&enforcer, &identity, 1000).await, 99);
+}
+
+/// Sends `count` checks at once and returns how many were admitted.
+async fn concurrent_admitted(enforcer: &Arc<Enforcer>, identity: &Identity, count: usize) -> usize {
     let mut requests = tokio::task::JoinSet::new();
-    for _ in 0..50 {
+    for _ in 0..count {
         let (enforcer, identity) = (enforcer.clone(), identity.clone());
         requests.spawn(async move { enforcer.check_limits("limited", &identity, CLIENT_IP).await.is_allowed() });
     }
-    assert_eq!(requests.join_all().await.into_iter().filter(|allowed| *allowed).count(), 50);
+    requests.join_all().await.into_iter().filter(|allowed| *allowed).count()
+}
 
-    redis.kill();
-    let mut from_lease = 0;
-    while enforcer.check_limits("limited", &identity, CLIENT_IP).await.is_allowed() {
-        from_lease += 1;
-        assert!(from_lease <= 1000, "the node admitted more than the limit without Redis");
+/// Counts the checks admitted one after another until the first rejection, failing above `limit`.
+async fn admitted_until_rejected(enforcer: &Enforcer, identity: &Identity, limit: usize) -> usize {
+    let mut admitted = 0;
+    while enforcer.check_limits("limited", identity, CLIENT_IP).await.is_allowed() {
+        admitted += 1;
+        assert!(admitted <= limit, "the node admitted more than the limit");
     }
-    assert_eq!(from_lease, 99);
+    admitted
+}
+
+#[tokio::test]
+async fn rejected_single_tokens_leave_the_lease_usable() {
+    let redis = RedisServer::start();
+    let key = api_key::generate();
+    let clock = Arc::new(ManualClock::starting_now());
+    // 25% of 2,000: leases of 500 tokens.
+    let spec = spec_from(json!({
+        "apiVersion": "gatectl.dev/v1", "kind": "Gateway",
+        "settings": {"rateLimiting": {"failureMode": "closed", "leasePercent": 25}},
+        "authProviders": [{"name": "key", "apiKey": {"in": "header", "name": "X-API-Key"}}],
+        "rateLimitPolicies": [{"name": "two-thousand", "limits": [{"requests": 2000, "window": "60s"}]}],
+        "consumers": [{"id": "acme", "credentials": {"apiKeys": [{"hash": api_key::hash(&key)}]}}],
+        "routes": [{"name": "limited", "match": {"path": {"exact": "/l"}}, "upstream": "u", "security": [{"key": []}], "rateLimits": ["two-thousand"]}]
+    }));
+    let other = redis_enforcer(&spec, &redis.url(), clock.clone()).await;
+    let node = Arc::new(redis_enforcer(&spec, &redis.url(), clock.clone()).await);
+    let identity = identity(&node, &key).await;
+
+    // The other node leases 1,500 tokens, so 500 are left in Redis.
+    for _ in 0..3 {
+        let mut drain = 500;
+        while drain > 0 {
+            assert!(other.check_limits("limited", &identity, CLIENT_IP).await.is_allowed());
+            drain -= 1;
+        }
+    }
+    // A burst on this node: the first request leases the last 500 tokens, and the others, sent
+    // while that lease is being taken, find Redis empty and are rejected.
+    assert_eq!(concurrent_admitted(&node, &identity, 20).await, 1);
+
+    // Redis is empty, but the 499 leased tokens are still this node's to hand out.
+    assert_eq!(admitted_until_rejected(&node, &identity, 2000).await, 499);
+}
+
+#[tokio::test]
+async fn counter_rejected_in_one_window_recovers_in_a_later_one() {
+    let redis = RedisServer::start();
+    let key = api_key::generate();
+    let clock = Arc::new(ManualClock::starting_now());
+    let enforcer = redis_enforcer(&spec(&key, "closed"), &redis.url(), clock.clone()).await;
+    let identity = identity(&enforcer, &key).await;
+    assert_eq!(admitted_until_rejected(&enforcer, &identity, 3).await, 3);
+
+    // Well past the end of the window that rejected it, the counter is full again.
+    clock.advance(Duration::from_secs(150));
+    let decision = enforcer.check_limits("limited", &identity, CLIENT_IP).await;
+    assert!(decision.is_allowed());
+    assert_eq!(remaining_of(&decision), 2);
 }

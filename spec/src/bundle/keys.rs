@@ -24,8 +24,10 @@ pub const ALGORITHM: &str = "ed25519";
 /// Why a key could not be made, read or trusted. Messages never contain key material.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
-    #[error("cannot read {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    // The I/O error is part of the message, not a `source`, so that printing the error with its
+    // chain does not repeat it.
+    #[error("cannot read {path}: {error}; check that the path exists and is readable")]
+    Io { path: PathBuf, error: std::io::Error },
     #[error("the signing key is not an Ed25519 private key in PKCS#8 PEM form ({reason}); make one with `gatectl keygen`")]
     InvalidPrivateKey { reason: String },
     #[error("{path} is not a valid public key file: {reason}; make one with `gatectl keygen`")]
@@ -141,7 +143,7 @@ impl TrustedKeys {
 
     /// Adds one public key file, or every `*.pub.json` file directly inside a directory.
     pub fn add_path(&mut self, path: &Path) -> Result<(), KeyError> {
-        let io_error = |source| KeyError::Io { path: path.to_owned(), source };
+        let io_error = |source| KeyError::Io { path: path.to_owned(), error: source };
         if !std::fs::metadata(path).map_err(io_error)?.is_dir() {
             return self.add_file(path);
         }
@@ -164,7 +166,7 @@ impl TrustedKeys {
     }
 
     fn add_file(&mut self, path: &Path) -> Result<(), KeyError> {
-        let text = std::fs::read_to_string(path).map_err(|source| KeyError::Io { path: path.to_owned(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| KeyError::Io { path: path.to_owned(), error: source })?;
         let invalid = |reason: String| KeyError::InvalidPublicKeyFile { path: path.to_owned(), reason };
         let file: PublicKeyFile = serde_json::from_str(&text).map_err(|error| invalid(error.to_string()))?;
         if file.algorithm != ALGORITHM {

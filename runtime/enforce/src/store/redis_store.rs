@@ -160,9 +160,8 @@ impl RedisStore {
     }
 
     pub async fn check(&self, checks: &[Check], now: u64) -> Result<BatchOutcome, StoreUnavailable> {
-        if let Some(outcome) = self.check_blocked(checks, now) {
-            return Ok(outcome);
-        }
+        // The node's own lease comes first: a counter that Redis reported empty may still have
+        // tokens leased to this node.
         let mut lease = self.lease_size(checks);
         if lease > 1 {
             match self.take_leased(&checks[0].key, now) {
@@ -170,6 +169,9 @@ impl RedisStore {
                 LeaseStep::Renew => {}
                 LeaseStep::OneToken => lease = 1,
             }
+        }
+        if let Some(outcome) = self.check_blocked(checks, now) {
+            return Ok(outcome);
         }
 
         let mut invocation = self.check_script.prepare_invoke();
@@ -288,7 +290,7 @@ impl RedisStore {
             .iter()
             .map(|check| {
                 let until = *blocked.get(&check.key)?;
-                (until > now).then_some(Outcome { has_capacity: false, remaining: 0, reset_millis: until - now })
+                (until > now).then(|| Outcome { has_capacity: false, remaining: 0, reset_millis: until - now })
             })
             .collect();
         outcomes.iter().any(Option::is_some).then_some(BatchOutcome { allowed: false, outcomes })
