@@ -199,9 +199,17 @@ fn pair_renamed_routes(
     result
 }
 
-/// Returns the `match` field of a route entity as canonical JSON.
+/// Returns the `match` field of a route entity as canonical JSON, with a path template replaced
+/// by its shape: routes whose templates differ only in parameter names match the same requests.
 fn match_json(entity: &Entity<'_>) -> Option<Value> {
-    entity.body.canonical().get("match").cloned()
+    let mut matched = entity.body.canonical().get("match").cloned()?;
+    if let Some(template) = matched.pointer_mut("/path/template")
+        && let Some(shape) =
+            template.as_str().and_then(|text| gatectl_spec::path_template::PathTemplate::parse(text).ok()).map(|parsed| parsed.shape())
+    {
+        *template = Value::String(shape);
+    }
+    Some(matched)
 }
 
 #[cfg(test)]
@@ -213,6 +221,22 @@ mod tests {
     fn spec(text: &str) -> Spec {
         let loaded = gatectl_spec::load::load_str("spec.yaml", text);
         loaded.spec.unwrap_or_else(|| panic!("{:?}", loaded.diagnostics))
+    }
+
+    #[test]
+    fn route_renamed_with_its_path_parameter_is_safe() {
+        let template = |name: &str, parameter: &str| {
+            format!(
+                "apiVersion: gatectl.dev/v1\nkind: Gateway\nupstreams:\n  - name: app\n    targets: [{{host: 127.0.0.1, port: 9000}}]\nroutes:\n  - name: {name}\n    match: {{path: {{template: \"/example/{{{parameter}}}\"}}, methods: [GET]}}\n    upstream: app\n"
+            )
+        };
+        let old = spec(&template("get-example-id", "id"));
+        let new = spec(&template("get-example-exampleId", "exampleId"));
+        let changes = compare(&old, &new, &Options::default());
+        assert_eq!(changes.entities.len(), 1, "{changes:?}");
+        let change = &changes.entities[0];
+        assert_eq!(change.renamed_from.as_deref(), Some("get-example-id"));
+        assert_eq!(change.class, Class::Safe, "{change:?}");
     }
 
     #[test]
