@@ -84,7 +84,7 @@ fn server_variables_and_relative_servers() {
     assert_eq!(local.base_path, "/api");
     assert_eq!(local.targets[0].host, "replace-me.invalid");
     assert!(stderr.contains("warning[relative-server]"), "{stderr}");
-    assert!(stderr.contains("set `targets`"), "{stderr}");
+    assert!(stderr.contains(&format!("set `targets` of upstream `{}`", local.name)), "{stderr}");
 }
 
 #[test]

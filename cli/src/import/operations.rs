@@ -298,15 +298,10 @@ fn upstream_for(context: &mut FileContext, builder: &mut Builder, operation: &Op
     if let Some(group) = &context.group {
         base_name = sanitize(&format!("{group}.{base_name}"), "upstream");
     }
-    if let Some(Server { endpoint: None, url, span, .. }) = &server
-        && context.warned_spans.insert(*span)
-    {
-        builder.warn(Warning::new(
-            "relative-server",
-            Some(*span),
-            format!("server URL `{url}` is relative, so its host is unknown; its path is kept as the upstream base path, and the upstream gets the placeholder target `{PLACEHOLDER_HOST}`: set `targets` of that upstream in an overlay"),
-        ));
-    }
+    let relative = match &server {
+        Some(Server { endpoint: None, url, span, .. }) if context.warned_spans.insert(*span) => Some((url.clone(), *span)),
+        _ => None,
+    };
     let group = context.group.clone();
     let mut override_error = None;
     let name = builder.upstream(key, &base_name, |name| {
@@ -314,6 +309,13 @@ fn upstream_for(context: &mut FileContext, builder: &mut Builder, operation: &Op
         override_error = error;
         upstream
     });
+    if let Some((url, span)) = relative {
+        builder.warn(Warning::new(
+            "relative-server",
+            Some(span),
+            format!("server URL `{url}` is relative, so its host is unknown; its path is kept as the base path of upstream `{name}`, which gets the placeholder target `{PLACEHOLDER_HOST}`: set `targets` of upstream `{name}` in an overlay"),
+        ));
+    }
     if let (Some(error), Some(node)) = (override_error, override_node) {
         builder.warn(Warning::new(
             "invalid-extension",
