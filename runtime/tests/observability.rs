@@ -229,7 +229,7 @@ async fn next_log_line(log: &mut tokio::io::Lines<tokio::io::BufReader<tokio::pr
     None
 }
 
-/// A spec whose only upstream is a port where nothing listens.
+/// Builds a spec whose only upstream is a port where nothing listens.
 fn spec_with_dead_upstream(access_log_enabled: bool) -> String {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     format!(
@@ -238,7 +238,7 @@ fn spec_with_dead_upstream(access_log_enabled: bool) -> String {
 }
 
 #[tokio::test]
-async fn log_lines_of_a_request_carry_its_request_and_trace_ids() {
+async fn request_log_lines_carry_ids() {
     let directory = tempfile::tempdir().unwrap();
     let access_log = directory.path().join("access.log");
     let mut runtime = RuntimeProcess::start(&spec_with_dead_upstream(true), &access_log, directory).await;
@@ -273,7 +273,7 @@ async fn log_lines_of_a_request_carry_its_request_and_trace_ids() {
 }
 
 #[tokio::test]
-async fn disabled_access_log_stays_off_with_access_log_flag() {
+async fn access_log_flag_keeps_disabled_log_off() {
     let directory = tempfile::tempdir().unwrap();
     let access_log = directory.path().join("access.log");
     let mut runtime = RuntimeProcess::start(&spec_with_dead_upstream(false), &access_log, directory).await;

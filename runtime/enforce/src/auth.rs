@@ -59,8 +59,6 @@ pub struct Identity {
 }
 
 impl Identity {
-    /// Returns the key that per-consumer rate limits count under, or `None` for anonymous
-    /// requests (which fall back to the client IP).
     /// Appends the rate-limit subject to `key`: `consumer:<id>`, else `subject:<provider>:<hash>`
     /// for a token subject without consumer, else `ip:<client address>`.
     pub(crate) fn push_rate_limit_subject(&self, key: &mut String, client_ip: IpAddr) {

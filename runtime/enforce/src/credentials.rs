@@ -27,10 +27,13 @@ pub(crate) fn bearer_token(headers: &HeaderMap) -> BearerCredential {
     if values.next().is_some() {
         return BearerCredential::Malformed;
     }
-    // A header value holds no control characters but tab, so it is text exactly when it is
+    // A header value contains no control characters but tab, so it is text exactly when it is
     // ASCII, which `is_ascii` checks a word at a time rather than byte by byte.
     let bytes = value.as_bytes();
-    let Some(text) = bytes.is_ascii().then(|| std::str::from_utf8(bytes).ok()).flatten() else { return BearerCredential::Malformed };
+    if !bytes.is_ascii() {
+        return BearerCredential::Malformed;
+    }
+    let Ok(text) = std::str::from_utf8(bytes) else { return BearerCredential::Malformed };
 
     let (scheme, rest) = text.split_once(' ').unwrap_or((text, ""));
     if !scheme.eq_ignore_ascii_case("bearer") {

@@ -335,7 +335,7 @@ fn write_headers(headers: &mut HeaderMap, check: &Check, label: &CheckLabel<'_>,
     }
 }
 
-/// The `RateLimit-Policy` value: `"<name>";q=<capacity>;w=<window seconds>`.
+/// Builds the `RateLimit-Policy` value: `"<name>";q=<capacity>;w=<window seconds>`.
 fn policy_value(name: &str, capacity: u64, window_seconds: u64) -> String {
     format!("\"{name}\";q={capacity};w={window_seconds}")
 }

@@ -288,7 +288,7 @@ async fn rejected_single_tokens_leave_the_lease_usable() {
 }
 
 #[tokio::test]
-async fn counter_rejected_in_one_window_recovers_in_a_later_one() {
+async fn rejected_counter_recovers_next_window() {
     let redis = RedisServer::start();
     let key = api_key::generate();
     let clock = Arc::new(ManualClock::starting_now());

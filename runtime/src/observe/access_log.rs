@@ -149,14 +149,11 @@ fn write_records(receiver: Receiver<AccessRecord>, mut writer: Box<dyn Write + S
                     write_batch(&mut writer, &mut batch);
                 }
             };
-            let wrote = !batch.is_empty();
             write_batch(&mut writer, &mut batch);
             if disconnected {
                 return;
             }
-            if !wrote {
-                break;
-            }
+
             let wake_at = Instant::now() + BATCH_INTERVAL;
             match receiver.recv_timeout(BATCH_INTERVAL) {
                 // A record that arrives early waits with the others until the interval ends.
@@ -210,6 +207,7 @@ fn format_line(output: &mut Vec<u8>, record: &AccessRecord, clock: &mut SecondCa
     let mut integer = itoa::Buffer::new();
     output.extend_from_slice(b"{\"timestamp\":\"");
     clock.write(output, record.timestamp);
+
     output.extend_from_slice(b"\",\"requestId\":");
     push_string(output, &record.request_id);
     output.extend_from_slice(b",\"traceId\":");
@@ -226,12 +224,14 @@ fn format_line(output: &mut Vec<u8>, record: &AccessRecord, clock: &mut SecondCa
     push_string(output, record.method.as_str());
     output.extend_from_slice(b",\"path\":");
     push_string(output, &record.path);
+
     output.extend_from_slice(b",\"status\":");
     output.extend_from_slice(integer.format(record.status).as_bytes());
     output.extend_from_slice(b",\"bytesIn\":");
     output.extend_from_slice(integer.format(record.bytes_in).as_bytes());
     output.extend_from_slice(b",\"bytesOut\":");
     output.extend_from_slice(integer.format(record.bytes_out).as_bytes());
+
     output.extend_from_slice(b",\"totalLatencyMs\":");
     push_number(output, record.total_latency_ms);
     output.extend_from_slice(b",\"upstreamLatencyMs\":");

@@ -49,63 +49,67 @@ pub enum ExchangeError {
 /// The idle connections of one target.
 #[derive(Debug, Default)]
 pub struct ConnectionPool {
-    idle: Mutex<Vec<IdleConnection>>,
-    direct_idle: Mutex<Vec<(DirectConnection, Instant)>>,
-}
-
-#[derive(Debug)]
-struct IdleConnection {
-    sender: SendRequest<ProxyBody>,
-    since: Instant,
+    idle: IdleList<SendRequest<ProxyBody>>,
+    direct_idle: IdleList<DirectConnection>,
 }
 
 impl ConnectionPool {
     /// Takes the most recently used open connection.
     fn take(&self) -> Option<SendRequest<ProxyBody>> {
-        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
-        while let Some(connection) = idle.pop() {
-            if !connection.sender.is_closed() && connection.since.elapsed() < IDLE_TIMEOUT {
-                return Some(connection.sender);
-            }
-        }
-        None
+        self.idle.take(|sender| !sender.is_closed())
     }
 
     /// Takes the most recently used direct connection that is still open.
     fn take_direct(&self) -> Option<DirectConnection> {
-        let mut idle = self.direct_idle.lock().unwrap_or_else(PoisonError::into_inner);
+        self.direct_idle.take(DirectConnection::is_reusable)
+    }
+
+    /// Keeps a direct connection whose last response was read to its end.
+    pub(super) fn put_direct(&self, connection: DirectConnection) {
+        self.direct_idle.put(connection);
+    }
+
+    /// Keeps a connection for reuse.
+    fn put(&self, sender: SendRequest<ProxyBody>) {
+        if !sender.is_closed() {
+            self.idle.put(sender);
+        }
+    }
+}
+
+/// Idle connections of one kind with the instant each became idle, the newest last.
+#[derive(Debug)]
+struct IdleList<T>(Mutex<Vec<(T, Instant)>>);
+
+impl<T> Default for IdleList<T> {
+    fn default() -> Self {
+        Self(Mutex::new(Vec::new()))
+    }
+}
+
+impl<T> IdleList<T> {
+    /// Takes the newest connection that has not been idle too long and that `usable` accepts.
+    /// The connections passed over are closed.
+    fn take(&self, mut usable: impl FnMut(&mut T) -> bool) -> Option<T> {
+        let mut idle = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         while let Some((mut connection, since)) = idle.pop() {
-            if since.elapsed() < IDLE_TIMEOUT && connection.is_reusable() {
+            if since.elapsed() < IDLE_TIMEOUT && usable(&mut connection) {
                 return Some(connection);
             }
         }
         None
     }
 
-    /// Keeps a direct connection whose last response was read to its end.
-    pub(super) fn put_direct(&self, connection: DirectConnection) {
+    /// Keeps a connection. The oldest one is closed when it has been idle too long, and the new
+    /// one when [`MAX_IDLE`] are kept already.
+    fn put(&self, connection: T) {
         let now = Instant::now();
-        let mut idle = self.direct_idle.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut idle = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         if idle.first().is_some_and(|(_, since)| now.duration_since(*since) >= IDLE_TIMEOUT) {
             idle.remove(0);
         }
         if idle.len() < MAX_IDLE {
             idle.push((connection, now));
-        }
-    }
-
-    /// Keeps a connection for reuse. The oldest one is closed when it has been idle too long.
-    fn put(&self, sender: SendRequest<ProxyBody>) {
-        if sender.is_closed() {
-            return;
-        }
-        let now = Instant::now();
-        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
-        if idle.first().is_some_and(|oldest| now.duration_since(oldest.since) >= IDLE_TIMEOUT) {
-            idle.remove(0);
-        }
-        if idle.len() < MAX_IDLE {
-            idle.push(IdleConnection { sender, since: now });
         }
     }
 }

@@ -493,7 +493,8 @@ fn chunk_size(line: &[u8]) -> Option<u64> {
     digits.iter().try_fold(0u64, |size, &byte| Some(size * 16 + u64::from((byte as char).to_digit(16)?)))
 }
 
-/// The length of the trailer section, its final empty line included, once it is all buffered.
+/// Returns the length of the trailer section, its final empty line included, once it is all
+/// buffered.
 fn trailer_section_end(buffer: &[u8]) -> Option<usize> {
     if buffer.starts_with(b"\r\n") {
         return Some(2);

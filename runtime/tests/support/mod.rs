@@ -319,7 +319,7 @@ pub fn json_body_of(response: &str) -> serde_json::Value {
 }
 
 /// Returns a port where nothing listens, because it was bound once and then released.
-/// The `gatectl-runtime` binary of this build, with the environment's admin token and Redis
+/// Returns a command for the `gatectl-runtime` binary of this build, with the environment's admin token and Redis
 /// URL removed, `RUST_LOG=info`, its JSON log piped from standard error, and killed on drop.
 pub fn runtime_binary() -> tokio::process::Command {
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_gatectl-runtime"));

@@ -244,7 +244,7 @@ pub struct RateLimiting {
     /// Percent of a rate limit's capacity that a node takes from the shared store in one call
     /// and then hands out itself until the window ends. A node never admits more than it took,
     /// so a limit is never exceeded, but tokens a node took and did not use are lost to the
-    /// other nodes for that window. `0` asks the store for every request. Quotas always ask the
+    /// other nodes for that window. `0` sends every request to the store. Quotas always ask the
     /// store for every request.
     #[serde(default = "default_lease_percent")]
     #[schemars(range(min = 0, max = 25))]

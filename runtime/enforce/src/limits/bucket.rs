@@ -68,10 +68,6 @@ pub(crate) fn refresh(state: Option<BucketState>, rule: &Rule, now: u64) -> Buck
 /// Takes one token from every counter if all have one (all or nothing), and returns the new
 /// states, whether the request is allowed, and one outcome per counter.
 pub(crate) fn take_all(states: &[BucketState], now: u64) -> (Vec<BucketState>, bool, Vec<Outcome>) {
-    if let [state] = states {
-        let (updated, allowed, outcome) = take_one(*state, now);
-        return (vec![updated], allowed, vec![outcome]);
-    }
     let allowed = states.iter().all(|state| state.tokens >= 1);
     let mut updated = Vec::with_capacity(states.len());
     let mut outcomes = Vec::with_capacity(states.len());

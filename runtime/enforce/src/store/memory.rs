@@ -55,18 +55,12 @@ impl MemoryStore {
     /// Checks a request with a single counter, the common case, with one lock and no sorting.
     fn check_one(&self, check: &Check, now: u64) -> BatchOutcome {
         let mut map = self.shards[self.shard_of(&check.key)].lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let (allowed, outcome) = match map.get_mut(&check.key) {
-            Some(state) => {
-                let (updated, allowed, outcome) = take_one(refresh(Some(*state), &check.rule, now), now);
-                *state = updated;
-                (allowed, outcome)
-            }
-            None => {
-                let (updated, allowed, outcome) = take_one(refresh(None, &check.rule, now), now);
-                store_state(&mut map, &check.key, updated, now);
-                (allowed, outcome)
-            }
-        };
+        let existing = map.get_mut(&check.key);
+        let (updated, allowed, outcome) = take_one(refresh(existing.as_deref().copied(), &check.rule, now), now);
+        match existing {
+            Some(state) => *state = updated,
+            None => store_state(&mut map, &check.key, updated, now),
+        }
         BatchOutcome { allowed, outcomes: vec![Some(outcome)] }
     }
 

@@ -72,9 +72,9 @@ for i = 1, count do
   local capacity, refill = tonumber(ARGV[base + 1]), tonumber(ARGV[base + 2])
   local window, period_end = tonumber(ARGV[base + 3]), tonumber(ARGV[base + 4])
   local had = tokens[i]
-  local taken = 0
-  if allowed == 1 then taken = math.min(tonumber(ARGV[base + 5]), had) end
-  local t = had - taken
+  local granted = 0
+  if allowed == 1 then granted = math.min(tonumber(ARGV[base + 5]), had) end
+  local t = had - granted
   redis.call('HSET', KEYS[i], 't', string.format('%.0f', t), 'n', string.format('%.0f', refills[i]))
   local full_at = refills[i]
   if period_end == 0 and refill > 0 then full_at = refills[i] + window * math.ceil(capacity / refill) end
@@ -82,7 +82,7 @@ for i = 1, count do
   table.insert(result, had)
   table.insert(result, t)
   table.insert(result, refills[i])
-  table.insert(result, taken)
+  table.insert(result, granted)
 end
 return result
 "#;
@@ -96,7 +96,7 @@ return {tonumber(state[1]) or -1, tonumber(state[2]) or -1}
 #[derive(Clone, Copy, Debug)]
 struct Lease {
     tokens: u64,
-    /// What the counter in Redis had left after the lease was taken.
+    /// The tokens left in the counter in Redis after the lease was taken.
     shared_remaining: u64,
     /// The counter's next refill, as a Unix millisecond: the lease is void from then on.
     expires: u64,
@@ -104,7 +104,7 @@ struct Lease {
     renewing_until: u64,
 }
 
-/// What [`RedisStore::take_leased`] decided for a request.
+/// The decision of [`RedisStore::take_leased`] for a request.
 enum LeaseStep {
     /// Admitted from the node's lease.
     Admitted(BatchOutcome),
