@@ -130,6 +130,14 @@ fn route_body_limit_lowered_is_breaking() {
 }
 
 #[test]
+fn request_buffering_turned_off_is_risky() {
+    let document = diff_base("maxBodyBytes: 65536", "maxBodyBytes: 65536\n    requestBuffering: false");
+    let change = field(&document, "route", "create-order", "requestBuffering");
+    assert_class(change, "risky");
+    assert!(change["reason"].as_str().unwrap().contains("streamed"), "{change:#}");
+}
+
+#[test]
 fn global_body_limit_lowered_is_breaking() {
     let document = diff_base("    maxBodyBytes: 1048576", "    maxBodyBytes: 4096");
     assert_class(field(&document, "settings", "gateway", "limits.maxBodyBytes"), "breaking");

@@ -15,8 +15,9 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime};
 
-use http::header::{CONTENT_LENGTH, HOST, HeaderValue, TRANSFER_ENCODING};
+use http::header::{CONTENT_LENGTH, HOST, HeaderValue, TRAILER, TRANSFER_ENCODING};
 use http::{Request, Response, Uri, Version};
+use http_body::Body as _;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
@@ -262,6 +263,7 @@ async fn forward(
     let uri: Uri = uri_text.parse().map_err(|_| ProxyError::BadRequest("the request path cannot be forwarded"))?;
 
     let client_upgrade = headers::is_upgrade_request(request.headers()) && request.version() == Version::HTTP_11;
+    let buffer_body = route.request_buffering && !client_upgrade && has_unknown_length(&request) && !is_grpc(request.headers());
     let client_on_upgrade = client_upgrade.then(|| hyper::upgrade::on(&mut request));
     let (mut parts, incoming) = request.into_parts();
     // The upstream gets the host that routing used, so it cannot pick another virtual host.
@@ -272,6 +274,7 @@ async fn forward(
         .or_else(|| parts.headers.get(HOST).cloned());
     let keeps_te_trailers = pool.scheme == UpstreamScheme::H2c
         && parts.headers.get_all(http::header::TE).iter().any(|value| value.as_bytes().eq_ignore_ascii_case(b"trailers"));
+    let announced_trailers = parts.headers.remove(TRAILER);
     headers::strip_hop_by_hop(&mut parts.headers, client_upgrade);
     if keeps_te_trailers {
         parts.headers.insert(http::header::TE, HeaderValue::from_static("trailers"));
@@ -293,10 +296,59 @@ async fn forward(
     let limited = LimitedBody::new(incoming, body_limit, config.body_timeout);
     let progress = limited.progress.clone();
     facts.request_body = Some(progress.clone());
-    let upstream_request = Request::from_parts(parts, limited.boxed());
+    let body = if buffer_body {
+        read_whole_body(limited, &progress, body_limit, &mut parts.headers).await?
+    } else {
+        // An HTTP/1.1 upstream gets only the trailers that the head announces.
+        if let Some(names) = announced_trailers {
+            parts.headers.insert(TRAILER, names);
+        }
+        limited.boxed()
+    };
+    let upstream_request = Request::from_parts(parts, body);
 
     let response = send(route, pool, target_index, upstream_request, &progress, body_limit, facts).await?;
     finish_response(gateway, route, response, client_on_upgrade)
+}
+
+/// Tells whether the request has a body whose length the head does not give: chunked over
+/// HTTP/1.1, or HTTP/2 without `content-length`.
+fn has_unknown_length(request: &Request<Incoming>) -> bool {
+    let body = request.body();
+    !body.is_end_stream() && body.size_hint().exact().is_none()
+}
+
+/// Tells whether the request is gRPC, which streams messages both ways on one request, so its
+/// bodies are never buffered.
+fn is_grpc(headers: &http::HeaderMap) -> bool {
+    headers.get(http::header::CONTENT_TYPE).is_some_and(|value| value.as_bytes().starts_with(b"application/grpc"))
+}
+
+/// Reads a request body in full before the upstream is contacted, so that a body over the
+/// limit gets 413 and the upstream never gets a request cut short. The upstream then gets the
+/// body with its length, or chunked with the client's trailers, announced in `Trailer`, when it
+/// had any.
+async fn read_whole_body(
+    body: LimitedBody<Incoming>,
+    progress: &BodyProgress,
+    limit: u64,
+    headers: &mut http::HeaderMap,
+) -> Result<ProxyBody, ProxyError> {
+    match body.collect().await {
+        Ok(collected) => match collected.trailers() {
+            None => Ok(body::full_body(collected.to_bytes())),
+            Some(trailers) => {
+                let names = trailers.keys().map(http::HeaderName::as_str).collect::<Vec<_>>().join(", ");
+                if let Ok(value) = HeaderValue::from_str(&names) {
+                    headers.insert(TRAILER, value);
+                }
+                Ok(collected.map_err(|never| match never {}).boxed())
+            }
+        },
+        Err(_) if progress.exceeded.load(Ordering::Relaxed) => Err(ProxyError::BodyTooLarge { limit }),
+        Err(_) if progress.timed_out.load(Ordering::Relaxed) => Err(ProxyError::BodyTimeout),
+        Err(_) => Err(ProxyError::BadRequest("the request body is malformed or the client stopped sending it")),
+    }
 }
 
 /// Sends the request to one target, once: requests are never retried, so a POST whose

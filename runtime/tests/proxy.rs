@@ -76,7 +76,7 @@ async fn trusted_proxy_rule_picks_client_address() {
 }
 
 #[tokio::test]
-async fn chunked_with_content_length_is_forwarded_chunked() {
+async fn chunked_with_length_never_sends_both() {
     let upstream = Upstream::start("app").await;
     let gateway = Gateway::start(&single_route_spec(&upstream, "", "")).await;
 
@@ -154,7 +154,7 @@ async fn body_over_limit_is_413_before_upstream() {
 }
 
 #[tokio::test]
-async fn streamed_body_over_limit_is_413() {
+async fn chunked_body_over_limit_is_413_before_upstream() {
     let upstream = Upstream::start("app").await;
     let gateway = Gateway::start(&single_route_spec(&upstream, "", "    maxBodyBytes: 16\n")).await;
 
@@ -162,6 +162,116 @@ async fn streamed_body_over_limit_is_413() {
     let response = raw_exchange(gateway.address, request.as_bytes()).await;
 
     assert_eq!(status_of(&response), 413, "{response}");
+    assert!(response.contains("urn:gatectl:problem:body-too-large"), "{response}");
+    assert_eq!(upstream.request_count(), 0, "a buffered body over the limit must not reach the upstream");
+}
+
+#[tokio::test]
+async fn buffered_chunked_body_goes_upstream_with_its_length() {
+    let upstream = Upstream::start("app").await;
+    let gateway = Gateway::start(&single_route_spec(&upstream, "", "    maxBodyBytes: 16\n")).await;
+
+    let request =
+        "POST /x HTTP/1.1\r\nHost: gw.test\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n";
+    let response = raw_exchange(gateway.address, request.as_bytes()).await;
+
+    assert_eq!(status_of(&response), 200, "{response}");
+    let echo = json_body_of(&response);
+    assert_eq!(echo["body"], "hello world");
+    assert_eq!(echo["headers"]["content-length"][0], "11");
+    assert!(echo["headers"].get("transfer-encoding").is_none(), "{echo}");
+}
+
+#[tokio::test]
+async fn chunked_body_keeps_its_trailers_buffered_or_streamed() {
+    let upstream = Upstream::start("app").await;
+    for (route_extra, announce) in [("", ""), ("    requestBuffering: false\n", "Trailer: X-Checksum\r\n")] {
+        let gateway = Gateway::start(&single_route_spec(&upstream, "", route_extra)).await;
+        let request = format!(
+            "POST /x HTTP/1.1\r\nHost: gw.test\r\nTransfer-Encoding: chunked\r\n{announce}Connection: close\r\n\r\n5\r\nhello\r\n0\r\nX-Checksum: abc\r\n\r\n"
+        );
+        let response = raw_exchange(gateway.address, request.as_bytes()).await;
+
+        assert_eq!(status_of(&response), 200, "{response}");
+        let echo = json_body_of(&response);
+        assert_eq!(echo["body"], "hello");
+        assert_eq!(echo["trailers"]["x-checksum"], "abc", "route settings {route_extra:?}: {echo}");
+    }
+}
+
+/// Sends the head and first chunk of a chunked request to `/stream`, and reads the upstream's
+/// echo of that chunk before the body is finished.
+async fn echo_before_body_ends(gateway: &Gateway) -> String {
+    let mut stream = TcpStream::connect(gateway.address).await.unwrap();
+    stream
+        .write_all(b"POST /stream HTTP/1.1\r\nHost: gw.test\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\nhello\r\n")
+        .await
+        .unwrap();
+    let mut received = Vec::new();
+    let mut buffer = [0u8; 1024];
+    let read_echo = async {
+        while !String::from_utf8_lossy(&received).contains("hello") {
+            let count = stream.read(&mut buffer).await.unwrap();
+            assert_ne!(count, 0, "the connection closed before the echo");
+            received.extend_from_slice(&buffer[..count]);
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(10), read_echo).await.expect("no echo while the request body was still open");
+    stream.write_all(b"0\r\n\r\n").await.unwrap();
+    String::from_utf8_lossy(&received).into_owned()
+}
+
+#[tokio::test]
+async fn unbuffered_route_streams_the_request_body() {
+    let upstream = Upstream::start("app").await;
+    let gateway = Gateway::start(&single_route_spec(&upstream, "", "    requestBuffering: false\n")).await;
+
+    let received = echo_before_body_ends(&gateway).await;
+
+    assert_eq!(status_of(&received), 200, "{received}");
+}
+
+#[tokio::test]
+async fn grpc_request_body_is_streamed() {
+    use http_body_util::{BodyExt as _, StreamBody};
+    use hyper::body::Frame;
+    use hyper_util::client::legacy::Client;
+    use hyper_util::rt::TokioExecutor;
+
+    let upstream = Upstream::start("grpc").await;
+    let spec = format!(
+        "apiVersion: gatectl.dev/v1\nkind: Gateway\nupstreams:\n  - name: grpc\n    scheme: h2c\n    targets: [{{host: 127.0.0.1, port: {}}}]\nroutes:\n  - name: all\n    match: {{path: {{prefix: /}}}}\n    upstream: grpc\n",
+        upstream.port()
+    );
+    let gateway = Gateway::start(&spec).await;
+    let (sender, receiver) = tokio::sync::mpsc::channel::<Result<Frame<bytes::Bytes>, std::convert::Infallible>>(4);
+    let body = StreamBody::new(Box::pin(stream_from(receiver)));
+    let client = Client::builder(TokioExecutor::new()).http2_only(true).build_http();
+    let request = http::Request::post(gateway.url("/stream"))
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .body(body)
+        .unwrap();
+
+    sender.send(Ok(Frame::data(bytes::Bytes::from_static(b"first")))).await.unwrap();
+    let exchange = async {
+        let response = client.request(request).await.unwrap();
+        assert_eq!(response.status().as_u16(), 200);
+        let mut body = response.into_body();
+        let frame = body.frame().await.expect("a frame").unwrap();
+        (frame.into_data().unwrap(), body)
+    };
+    let (first, body) =
+        tokio::time::timeout(std::time::Duration::from_secs(10), exchange).await.expect("no echo while the gRPC request was still open");
+    assert_eq!(&first[..], b"first");
+    drop(sender);
+    let rest = body.collect().await.unwrap().to_bytes();
+    assert!(rest.is_empty(), "{rest:?}");
+}
+
+/// Turns a channel receiver into a stream.
+fn stream_from<T: Send + 'static>(receiver: tokio::sync::mpsc::Receiver<T>) -> impl futures_util::Stream<Item = T> {
+    futures_util::stream::unfold(receiver, |mut receiver| async move { receiver.recv().await.map(|item| (item, receiver)) })
 }
 
 #[tokio::test]

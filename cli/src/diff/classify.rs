@@ -106,6 +106,13 @@ fn classify_route(path: &str, difference: &FieldDifference, context: &Context<'_
             let new = new_route.and_then(|route| route.max_body_bytes).unwrap_or(context.new.settings.limits.max_body_bytes);
             lowered_verdict(old, new, Class::Breaking, "body limit")
         }
+        "requestBuffering" => {
+            if difference.new == Some(Value::Bool(false)) {
+                risky("chunked request bodies are now streamed; one over the body limit reaches the upstream cut short")
+            } else {
+                risky("chunked request bodies are now read in full before the upstream gets them, which holds back streaming clients")
+            }
+        }
         "upstream" => risky("traffic goes to another upstream"),
         "stripPrefix" | "hostRewrite" => risky("the upstream receives a different path or Host header"),
         _ if path.starts_with("timeouts") => route_timeout_verdict(path, old_route, new_route, context),

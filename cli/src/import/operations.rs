@@ -175,6 +175,7 @@ fn import_operation(documents: &mut Documents, context: &mut FileContext, builde
         request_headers: HeaderChanges::default(),
         response_headers: HeaderChanges::default(),
         max_body_bytes: None,
+        request_buffering: true,
         timeouts: extensions::timeouts(&levels, builder),
         strip_prefix: false,
         host_rewrite: None,

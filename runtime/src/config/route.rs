@@ -19,6 +19,8 @@ pub struct CompiledRoute {
     pub strip_prefix: bool,
     pub host_rewrite: Option<HeaderValue>,
     pub max_body_bytes: Option<u64>,
+    /// Read bodies of unknown length in full before contacting the upstream.
+    pub request_buffering: bool,
     pub timeouts: RouteTimeouts,
     pub request_headers: CompiledHeaderChanges,
     pub response_headers: CompiledHeaderChanges,
@@ -128,6 +130,7 @@ pub(super) fn compile_route(route: &Route, upstreams: &HashMap<String, Arc<Upstr
         strip_prefix: route.strip_prefix,
         host_rewrite,
         max_body_bytes: route.max_body_bytes,
+        request_buffering: route.request_buffering,
         timeouts: route.timeouts.clone().unwrap_or_default(),
         request_headers: compile_changes(&route.request_headers, &field("requestHeaders"))?,
         response_headers: compile_changes(&route.response_headers, &field("responseHeaders"))?,

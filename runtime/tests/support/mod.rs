@@ -123,6 +123,14 @@ impl Upstream {
             tokio::time::sleep(Duration::from_millis(milliseconds)).await;
         }
 
+        // Answers at once and sends the request body back as it arrives.
+        if path == "/stream" {
+            let frames = http_body_util::BodyStream::new(request.into_body())
+                .filter_map(|frame| std::future::ready(frame.ok().and_then(|frame| frame.into_data().ok())))
+                .map(|data| Ok(Frame::data(data)));
+            return Response::builder().body(BodyExt::boxed(StreamBody::new(frames))).unwrap();
+        }
+
         let mut headers: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for (name, value) in request.headers() {
             headers.entry(name.to_string()).or_default().push(String::from_utf8_lossy(value.as_bytes()).into_owned());
@@ -130,7 +138,12 @@ impl Upstream {
         let method = request.method().to_string();
         let uri = request.uri().to_string();
         let version = format!("{:?}", request.version());
-        let body = request.into_body().collect().await.map(|collected| collected.to_bytes()).unwrap_or_default();
+        let collected = request.into_body().collect().await.ok();
+        let mut trailers: BTreeMap<String, String> = BTreeMap::new();
+        for (name, value) in collected.as_ref().and_then(|collected| collected.trailers()).into_iter().flatten() {
+            trailers.insert(name.to_string(), String::from_utf8_lossy(value.as_bytes()).into_owned());
+        }
+        let body = collected.map(|collected| collected.to_bytes()).unwrap_or_default();
         let echo = serde_json::json!({
             "server": self.name,
             "method": method,
@@ -138,6 +151,7 @@ impl Upstream {
             "version": version,
             "headers": headers,
             "body": String::from_utf8_lossy(&body),
+            "trailers": trailers,
         });
 
         let mut response = Response::builder().header("content-type", "application/json");

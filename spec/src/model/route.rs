@@ -42,6 +42,12 @@ pub struct Route {
     /// Largest accepted request body in bytes; the global limit when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_body_bytes: Option<u64>,
+    /// Read a request body of unknown length (chunked, or HTTP/2 without `content-length`) in
+    /// full, up to the body limit, before the upstream is contacted, so that an oversized body
+    /// gets 413 without reaching it. On by default. Turn it off for clients that stream their
+    /// request bodies; gRPC requests and WebSocket upgrades are always streamed.
+    #[serde(default = "crate::model::default_true", skip_serializing_if = "is_true")]
+    pub request_buffering: bool,
     /// Timeouts for this route, replacing the upstream's where given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeouts: Option<RouteTimeouts>,
@@ -230,4 +236,9 @@ pub struct Deprecation {
     /// A page explaining the deprecation; sent as `Link: <url>; rel="deprecation"`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub link: Option<String>,
+}
+
+#[expect(clippy::trivially_copy_pass_by_ref, reason = "serde passes the field by reference")]
+fn is_true(value: &bool) -> bool {
+    *value
 }
