@@ -178,7 +178,7 @@ fn loader_errors_reach_user_with_location() {
     let cases: [LoaderCase; 3] = [
         ("encoding.yaml", b"apiVersion: \xff\n", "invalid-encoding", (1, 13)),
         ("duplicate.yaml", b"apiVersion: gatectl.dev/v1\nkind: Gateway\nkind: Gateway\n", "duplicate-key", (3, 1)),
-        ("syntax.yaml", b"apiVersion: gatectl.dev/v1\nroutes: [\n", "invalid-yaml", (3, 1)),
+        ("syntax.yaml", b"apiVersion: gatectl.dev/v1\nroutes: [\n", "invalid-yaml", (2, 9)),
     ];
     for (name, bytes, rule, (line, column)) in cases {
         std::fs::write(directory.path().join(name), bytes).unwrap();

@@ -67,9 +67,21 @@ rule_fixtures! {
     https_without_tls: "https-without-tls" at 6:17;
     unused_upstream: "unused-upstream" at 4:11;
     plaintext_secret: "plaintext-secret" at 12:24;
+    placeholder_host: "placeholder-host" at 5:23;
     tls_verify_disabled: "tls-verify-disabled" at 7:20;
     sunset_in_past: "sunset-in-past" at 11:15;
     deprecation_order: "deprecation-order" at 11:14;
+}
+
+#[test]
+fn placeholder_issuer_and_jwks_url_are_reported() {
+    let all = findings("placeholder-jwt.yaml");
+    let places: Vec<(u64, u64)> = all
+        .iter()
+        .filter(|finding| finding["rule"] == "placeholder-host")
+        .map(|finding| (finding["line"].as_u64().unwrap(), finding["column"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(places, [(6, 15), (7, 20)], "{all:#?}");
 }
 
 #[test]

@@ -171,8 +171,7 @@ async fn buffered_chunked_body_goes_upstream_with_its_length() {
     let upstream = Upstream::start("app").await;
     let gateway = Gateway::start(&single_route_spec(&upstream, "", "    maxBodyBytes: 16\n")).await;
 
-    let request =
-        "POST /x HTTP/1.1\r\nHost: gw.test\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n";
+    let request = "POST /x HTTP/1.1\r\nHost: gw.test\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n";
     let response = raw_exchange(gateway.address, request.as_bytes()).await;
 
     assert_eq!(status_of(&response), 200, "{response}");
@@ -247,11 +246,8 @@ async fn grpc_request_body_is_streamed() {
     let (sender, receiver) = tokio::sync::mpsc::channel::<Result<Frame<bytes::Bytes>, std::convert::Infallible>>(4);
     let body = StreamBody::new(Box::pin(stream_from(receiver)));
     let client = Client::builder(TokioExecutor::new()).http2_only(true).build_http();
-    let request = http::Request::post(gateway.url("/stream"))
-        .header("content-type", "application/grpc")
-        .header("te", "trailers")
-        .body(body)
-        .unwrap();
+    let request =
+        http::Request::post(gateway.url("/stream")).header("content-type", "application/grpc").header("te", "trailers").body(body).unwrap();
 
     sender.send(Ok(Frame::data(bytes::Bytes::from_static(b"first")))).await.unwrap();
     let exchange = async {

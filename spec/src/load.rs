@@ -121,6 +121,14 @@ fn load_bytes(inputs: Vec<(PathBuf, Vec<u8>)>, base_count: usize, limits: ReadLi
     let mut root: Option<Node> = None;
     for (position, (path, bytes)) in inputs.into_iter().enumerate() {
         let Some(node) = read_file(&mut sources, path, bytes, limits, &mut diagnostics) else { continue };
+        if position == 0 && node.value == NodeValue::Null {
+            diagnostics.push(
+                Diagnostic::error("invalid-document", "the file holds no YAML document: it is empty or has only comments")
+                    .at(Some(node.span))
+                    .with_help("write the spec in it, starting with `apiVersion: gatectl.dev/v1` and `kind: Gateway`, or make one from an OpenAPI file with `gatectl import`"),
+            );
+            continue;
+        }
         let merged = match root.as_mut() {
             None => {
                 root = Some(node);
@@ -190,6 +198,12 @@ pub fn read_error_diagnostic(error: &ReadError) -> Diagnostic {
     diagnostic.help = crate::rules::rule(rule).map(|known| known.help.to_owned());
     match error {
         ReadError::DuplicateKey { first, .. } => diagnostic.with_related(Some(*first), "first defined here"),
+        ReadError::UnclosedFlow { closer: ']', failure, .. } => diagnostic
+            .with_related(Some(*failure), "the parser failed here")
+            .with_help("close the list with `]` where it ends, or remove the `[` and write one `- item` per line"),
+        ReadError::UnclosedFlow { failure, .. } => diagnostic
+            .with_related(Some(*failure), "the parser failed here")
+            .with_help("close the mapping with `}` where it ends, or remove the `{` and write one `key: value` per line"),
         _ => diagnostic,
     }
 }
@@ -245,6 +259,35 @@ mod tests {
     use super::*;
 
     const MINIMAL: &str = "apiVersion: gatectl.dev/v1\nkind: Gateway\nupstreams:\n  - name: app\n    targets: [{host: 127.0.0.1, port: 9000}]\nroutes:\n  - name: all\n    match: {path: {prefix: /}}\n    upstream: app\n";
+
+    #[test]
+    fn empty_file_is_reported_as_empty() {
+        for text in ["", "# nothing yet\n", "\n\n"] {
+            let loaded = load_str("empty.yaml", text);
+            assert_eq!(loaded.diagnostics.len(), 1, "{text:?}: {:?}", loaded.diagnostics);
+            assert_eq!(loaded.diagnostics[0].rule, "invalid-document");
+            assert!(loaded.diagnostics[0].message.contains("no YAML document"), "{:?}", loaded.diagnostics[0]);
+        }
+    }
+
+    #[test]
+    fn unclosed_bracket_points_at_the_bracket() {
+        let text = "apiVersion: gatectl.dev/v1\nkind: Gateway\nroutes: [\n  - name: a\n";
+        let loaded = load_str("spec.yaml", text);
+        let diagnostic = &loaded.diagnostics[0];
+        assert_eq!(diagnostic.rule, "invalid-yaml");
+        assert!(diagnostic.message.starts_with("`[` is never closed by `]`"), "{diagnostic:?}");
+        assert_eq!(diagnostic.span.map(|span| span.start), text.find('['));
+        assert!(diagnostic.help.as_deref().is_some_and(|help| help.contains("close the list")), "{diagnostic:?}");
+    }
+
+    #[test]
+    fn error_inside_closed_bracket_stays_a_syntax_error() {
+        let loaded = load_str("spec.yaml", "apiVersion: gatectl.dev/v1\nkind: Gateway\nroutes: [a, b: c: d]\n");
+        let diagnostic = &loaded.diagnostics[0];
+        assert_eq!(diagnostic.rule, "invalid-yaml");
+        assert!(diagnostic.message.starts_with("invalid YAML"), "{diagnostic:?}");
+    }
 
     #[test]
     fn minimal_spec_loads_with_defaults() {

@@ -212,6 +212,12 @@ pub const RULES: &[Rule] = &[
         "move the value out of the spec and refer to it, or remove it; gatectl reads secrets only through `env:NAME` or `file:PATH` fields",
     ),
     semantic(
+        "placeholder-host",
+        Warning,
+        "An upstream target, a JWT issuer or a JWKS URL uses a host under `.invalid`, a name that never resolves, such as the placeholders `gatectl import` writes.",
+        "replace the placeholder with the real host, for example in an overlay for each environment",
+    ),
+    semantic(
         "tls-verify-disabled",
         Warning,
         "An upstream turns off verification of its targets' certificates.",

@@ -15,6 +15,7 @@ use saphyr_parser::{Event, Parser, ScalarStyle, Span as YamlSpan};
 use crate::source::{SourceFile, SourceId, Span};
 
 pub mod decode;
+mod flow;
 pub mod schema_view;
 
 /// Bounds that keep a hostile input from using unbounded time or memory.
@@ -85,6 +86,10 @@ pub enum ReadError {
     InvalidNumber { text: String, span: Span },
     #[error("the file holds more than one YAML document; keep one document per file")]
     MultipleDocuments { span: Span },
+    /// A syntax error inside a flow collection that the text never closes. The span is the
+    /// opening bracket, `failure` the place the parser stopped.
+    #[error("`{bracket}` is never closed by `{closer}`, so the YAML parser failed further on: {message}")]
+    UnclosedFlow { bracket: char, closer: char, message: String, span: Span, failure: Span },
 }
 
 impl ReadError {
@@ -99,7 +104,8 @@ impl ReadError {
             | Self::ComplexKey { span }
             | Self::UnsupportedTag { span, .. }
             | Self::InvalidNumber { span, .. }
-            | Self::MultipleDocuments { span } => *span,
+            | Self::MultipleDocuments { span }
+            | Self::UnclosedFlow { span, .. } => *span,
         }
     }
 }
@@ -110,7 +116,16 @@ pub fn read(file: &SourceFile, source: SourceId, limits: ReadLimits) -> Result<N
         return Err(ReadError::TooLarge { size: file.text.len(), limit: limits.max_bytes, span: Span::new(source, 0, 0) });
     }
     let ascii = file.text.is_ascii();
-    let mut reader = Reader { ascii, file, source, limits, parser: Parser::new_from_str(&file.text), anchors: HashMap::new(), nodes: 0 };
+    let mut reader = Reader {
+        ascii,
+        file,
+        source,
+        limits,
+        parser: Parser::new_from_str(&file.text),
+        anchors: HashMap::new(),
+        nodes: 0,
+        open_flows: Vec::new(),
+    };
     reader.read_stream()
 }
 
@@ -123,6 +138,8 @@ struct Reader<'a> {
     parser: Parser<'a, saphyr_parser::StrInput<'a>>,
     anchors: HashMap<usize, Node>,
     nodes: usize,
+    /// Offsets of the `[` and `{` of the flow collections being read, outermost first.
+    open_flows: Vec<usize>,
 }
 
 impl<'a> Reader<'a> {
@@ -146,9 +163,36 @@ impl<'a> Reader<'a> {
                 if error.info().contains("recursion limit") {
                     return Err(ReadError::TooDeep { limit: self.limits.max_depth, span });
                 }
-                Err(ReadError::Syntax { message: error.info().to_owned(), span: Span::new(self.source, offset, offset) })
+                let message = error.info().to_owned();
+                if let Some(open) = self.open_flows.iter().copied().find(|&open| flow::closing_bracket(&self.file.text, open).is_none()) {
+                    let bracket = char::from(self.file.text.as_bytes()[open]);
+                    let closer = if bracket == '[' { ']' } else { '}' };
+                    return Err(ReadError::UnclosedFlow {
+                        bracket,
+                        closer,
+                        message,
+                        span: Span::new(self.source, open, open + 1),
+                        failure: span,
+                    });
+                }
+                Err(ReadError::Syntax { message, span })
             }
             None => Ok((Event::StreamEnd, Span::new(self.source, self.file.text.len(), self.file.text.len()))),
+        }
+    }
+
+    /// Notes the start of a collection, returning whether it is a flow collection.
+    fn enter_collection(&mut self, span: Span) -> bool {
+        let flow = matches!(self.file.text.as_bytes().get(span.start), Some(b'[' | b'{'));
+        if flow {
+            self.open_flows.push(span.start);
+        }
+        flow
+    }
+
+    fn leave_collection(&mut self, flow: bool) {
+        if flow {
+            self.open_flows.pop();
         }
     }
 
@@ -204,6 +248,7 @@ impl<'a> Reader<'a> {
             }
             Event::SequenceStart(anchor, tag) => {
                 reject_collection_tag(tag.map(|tag| format!("{}{}", tag.handle, tag.suffix)), "tag:yaml.org,2002:seq", span)?;
+                let flow = self.enter_collection(span);
                 let mut items = Vec::new();
                 let end = loop {
                     let (event, item_span) = self.next()?;
@@ -212,12 +257,14 @@ impl<'a> Reader<'a> {
                     }
                     items.push(self.read_node(event, item_span, depth + 1)?);
                 };
+                self.leave_collection(flow);
                 let node = Node { value: NodeValue::Sequence(items), span: Span::new(self.source, span.start, end) };
                 self.remember(anchor, &node);
                 Ok(node)
             }
             Event::MappingStart(anchor, tag) => {
                 reject_collection_tag(tag.map(|tag| format!("{}{}", tag.handle, tag.suffix)), "tag:yaml.org,2002:map", span)?;
+                let flow = self.enter_collection(span);
                 let mut entries: Vec<(Key, Node)> = Vec::new();
                 // Small mappings are searched linearly; a map is built once a mapping grows large.
                 let mut large_mapping_keys: Option<HashMap<String, Span>> = None;
@@ -256,6 +303,7 @@ impl<'a> Reader<'a> {
                     let value = self.read_node(event, value_span, depth + 1)?;
                     entries.push((key, value));
                 };
+                self.leave_collection(flow);
                 let node = Node { value: NodeValue::Mapping(entries), span: Span::new(self.source, span.start, end) };
                 self.remember(anchor, &node);
                 Ok(node)
@@ -546,7 +594,17 @@ mod tests {
 
     #[test]
     fn syntax_error_has_position() {
-        let error = parse("a: [1, 2\nb: 3\n").unwrap_err();
+        let error = parse("a: b: c\n").unwrap_err();
         assert!(matches!(error, ReadError::Syntax { .. }), "{error:?}");
+        assert_eq!(error.span().start, 4);
+    }
+
+    #[test]
+    fn unclosed_bracket_is_named_at_its_place() {
+        let error = parse("a: [1, 2\nb: 3\n").unwrap_err();
+        let ReadError::UnclosedFlow { bracket, closer, span, failure, .. } = error else { panic!("{error:?}") };
+        assert_eq!((bracket, closer), ('[', ']'));
+        assert_eq!(span.start, 3);
+        assert!(failure.start > span.start, "{failure:?}");
     }
 }

@@ -139,9 +139,12 @@ fn check_upstreams(context: &mut Context<'_>) {
     for (index, upstream) in spec.upstreams.iter().enumerate() {
         let index = index.to_string();
         for (target_index, target) in upstream.targets.iter().enumerate() {
+            let at = pointer(&["upstreams", &index, "targets", &target_index.to_string(), "host"]);
             if !is_valid_host(&target.host, false, true) {
-                let at = pointer(&["upstreams", &index, "targets", &target_index.to_string(), "host"]);
                 report_host(context, &target.host, &format!("a target of upstream `{}`", upstream.name), &at);
+            } else if is_placeholder_host(&target.host) {
+                let message = format!("upstream `{}` has target `{}`, a placeholder host that never resolves", upstream.name, target.host);
+                context.report("placeholder-host", message, &at);
             }
         }
         if let Some(sni) = &upstream.tls.sni
@@ -262,8 +265,19 @@ fn check_auth_providers(context: &mut Context<'_>) {
                 report_header(context, header, &pointer(&["authProviders", &index, "jwt", "forwardClaims", claim]), false);
             }
         }
+        if let Some(issuer) = &jwt.issuer
+            && url_host(issuer).is_some_and(is_placeholder_host)
+        {
+            let message = format!("JWT provider `{}` expects issuer `{issuer}`, a placeholder that no token carries", provider.name);
+            context.report("placeholder-host", message, &pointer(&["authProviders", &index, "jwt", "issuer"]));
+        }
         let Some(jwks) = &jwt.jwks else { continue };
         let jwks_pointer = |field: &str| pointer(&["authProviders", &index, "jwt", "jwks", field]);
+        if url_host(&jwks.url).is_some_and(is_placeholder_host) {
+            let message =
+                format!("JWT provider `{}` fetches its keys from `{}`, a placeholder host that never resolves", provider.name, jwks.url);
+            context.report("placeholder-host", message, &jwks_pointer("url"));
+        }
         if jwks.timeout.is_zero() {
             context.report(
                 "invalid-duration",
@@ -279,6 +293,21 @@ fn check_auth_providers(context: &mut Context<'_>) {
             context.report("invalid-duration", message, &jwks_pointer("minCacheTime"));
         }
     }
+}
+
+/// Tells whether a host lies under `.invalid`, which RFC 6761 reserves for names that never
+/// resolve.
+fn is_placeholder_host(host: &str) -> bool {
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    host == "invalid" || host.ends_with(".invalid")
+}
+
+/// Returns the host of an absolute URL, or `None` when the text is not one.
+fn url_host(text: &str) -> Option<&str> {
+    let (_, rest) = text.split_once("://")?;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let host_and_port = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+    Some(host_and_port.rsplit_once(':').map_or(host_and_port, |(host, _)| host))
 }
 
 fn check_policies(context: &mut Context<'_>) {
