@@ -265,6 +265,29 @@ async fn grpc_request_body_is_streamed() {
     assert!(rest.is_empty(), "{rest:?}");
 }
 
+#[tokio::test]
+async fn http2_body_without_length_over_limit_is_413() {
+    use http_body_util::StreamBody;
+    use hyper::body::Frame;
+    use hyper_util::client::legacy::Client;
+    use hyper_util::rt::TokioExecutor;
+
+    let upstream = Upstream::start("app").await;
+    let gateway = Gateway::start(&single_route_spec(&upstream, "", "    maxBodyBytes: 16\n")).await;
+    let client = Client::builder(TokioExecutor::new()).http2_only(true).build_http();
+    let (sender, receiver) = tokio::sync::mpsc::channel::<Result<Frame<bytes::Bytes>, std::convert::Infallible>>(4);
+    let request = http::Request::post(gateway.url("/x")).body(StreamBody::new(Box::pin(stream_from(receiver)))).unwrap();
+
+    for _ in 0..2 {
+        sender.send(Ok(Frame::data(bytes::Bytes::from_static(b"0123456789abcdef")))).await.unwrap();
+    }
+    drop(sender);
+    let response = client.request(request).await.unwrap();
+
+    assert_eq!(response.status().as_u16(), 413);
+    assert_eq!(upstream.request_count(), 0, "a buffered HTTP/2 body over the limit must not reach the upstream");
+}
+
 /// Turns a channel receiver into a stream.
 fn stream_from<T: Send + 'static>(receiver: tokio::sync::mpsc::Receiver<T>) -> impl futures_util::Stream<Item = T> {
     futures_util::stream::unfold(receiver, |mut receiver| async move { receiver.recv().await.map(|item| (item, receiver)) })
