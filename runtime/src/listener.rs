@@ -141,7 +141,12 @@ async fn serve_connection(
     drain: Arc<Drain>,
 ) {
     let activity = Arc::new(ConnectionActivity::default());
-    let idle = IdleWatch { activity: activity.clone(), opened: crate::upstream::now_millis(), timeout: settings.idle_timeout };
+    let idle = IdleWatch {
+        activity: activity.clone(),
+        opened: crate::upstream::now_millis(),
+        timeout: settings.idle_timeout,
+        first_request_timeout: settings.header_timeout.min(settings.idle_timeout),
+    };
     let info = Arc::new(ConnectionInfo::new(peer, tls.is_some()));
     let service_activity = activity.clone();
     let service = service_fn(move |request| {
@@ -203,18 +208,28 @@ struct IdleWatch {
     /// When the connection was accepted, in milliseconds of `now_millis`.
     opened: u64,
     timeout: Duration,
+    /// Time an HTTP/2 connection has from accept to start its first request: the header timeout.
+    first_request_timeout: Duration,
+}
+
+impl IdleWatch {
+    /// Returns how long the connection may stay without a request in progress now.
+    fn limit(&self) -> Duration {
+        if self.activity.has_had_request() { self.timeout } else { self.first_request_timeout }
+    }
 }
 
 /// Runs a connection to its end, and shuts it down gracefully when draining starts (requests in
 /// progress finish, then the connection closes) or when an HTTP/2 connection has had no request
-/// in progress for the idle timeout. HTTP/1.1 idle connections are closed by `TimedStream`.
+/// in progress for the idle timeout, or has started none within the header timeout. HTTP/1.1
+/// connections are timed by `TimedStream`.
 async fn drive<C>(connection: C, drain: &Drain, idle: &IdleWatch)
 where
     C: hyper_util::server::graceful::GracefulConnection<Error = Box<dyn std::error::Error + Send + Sync>>,
 {
     let mut draining = drain.signal.subscribe();
     tokio::pin!(connection);
-    let idle_check = tokio::time::sleep(idle.timeout);
+    let idle_check = tokio::time::sleep(idle.first_request_timeout);
     tokio::pin!(idle_check);
     if drain.is_draining() {
         connection.as_mut().graceful_shutdown();
@@ -232,13 +247,17 @@ where
                     break;
                 }
                 () = &mut idle_check => match idle.activity.http2_idle_for(idle.opened) {
-                    Some(idle_for) if idle_for >= idle.timeout => {
-                        tracing::debug!(idle = ?idle_for, "closing an idle HTTP/2 connection");
+                    Some(idle_for) if idle_for >= idle.limit() => {
+                        if idle.activity.has_had_request() {
+                            tracing::debug!(idle = ?idle_for, "closing an idle HTTP/2 connection");
+                        } else {
+                            tracing::debug!(open = ?idle_for, "closing an HTTP/2 connection that started no request within the header timeout");
+                        }
                         connection.as_mut().graceful_shutdown();
                         break;
                     }
-                    Some(idle_for) => idle_check.as_mut().reset(tokio::time::Instant::now() + (idle.timeout - idle_for)),
-                    None => idle_check.as_mut().reset(tokio::time::Instant::now() + idle.timeout),
+                    Some(idle_for) => idle_check.as_mut().reset(tokio::time::Instant::now() + (idle.limit() - idle_for)),
+                    None => idle_check.as_mut().reset(tokio::time::Instant::now() + idle.limit()),
                 },
             }
         }

@@ -169,3 +169,23 @@ async fn idle_http2_connection_is_closed() {
     assert!(ended.is_ok(), "the idle HTTP/2 connection was still open after 10 s");
     assert!(sender.is_closed());
 }
+
+#[tokio::test]
+async fn http2_connection_without_request_is_closed() {
+    let upstream = Upstream::start("app").await;
+    let spec = format!(
+        "apiVersion: gatectl.dev/v1\nkind: Gateway\nsettings:\n  limits: {{headerTimeout: 300ms, idleTimeout: 60s}}\nupstreams:\n  - name: app\n    targets: [{{host: 127.0.0.1, port: {}}}]\nroutes:\n  - name: all\n    match: {{path: {{prefix: /}}}}\n    upstream: app\n",
+        upstream.port()
+    );
+    let gateway = Gateway::start(&spec).await;
+    let stream = TcpStream::connect(gateway.address).await.unwrap();
+    let (sender, connection) =
+        hyper::client::conn::http2::handshake::<_, _, Empty<Bytes>>(TokioExecutor::new(), TokioIo::new(stream)).await.unwrap();
+    let connection = tokio::spawn(connection);
+
+    // No request within the header timeout: the gateway ends the connection long before the
+    // 60 s idle timeout.
+    let ended = tokio::time::timeout(std::time::Duration::from_secs(10), connection).await;
+    assert!(ended.is_ok(), "the HTTP/2 connection without a request was still open after 10 s");
+    assert!(sender.is_closed());
+}

@@ -4,8 +4,9 @@
 //! idle (no byte of a next request) for the idle timeout is closed without a response.
 //!
 //! The first request on a connection is timed from accept. HTTP/2 connections (prior knowledge
-//! or ALPN `h2`) are not timed here: the listener closes them gracefully once idle for the idle
-//! timeout, from [`ConnectionActivity::http2_idle_for`].
+//! or ALPN `h2`) are not timed here: the listener closes them gracefully when they start no
+//! request within the header timeout of accept, or stay idle for the idle timeout, from
+//! [`ConnectionActivity::http2_idle_for`].
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -46,6 +47,11 @@ impl ConnectionActivity {
 
     pub fn mark_http2(&self) {
         self.http2.store(true, Ordering::SeqCst);
+    }
+
+    /// Tells whether a request has started on this connection.
+    pub fn has_had_request(&self) -> bool {
+        self.in_progress.load(Ordering::SeqCst) > 0 || self.idle_since.load(Ordering::SeqCst) != 0
     }
 
     /// Returns how long an HTTP/2 connection has had no request in progress, or `None` while a
