@@ -292,6 +292,18 @@ fn inspect_json_output() {
 }
 
 #[test]
+fn inspect_takes_format_for_output() {
+    let directory = workspace();
+    build(directory.path(), "bundle.json");
+
+    let by_output = gatectl(&["bundle", "inspect", "bundle.json", "--output", "json"], directory.path());
+    let by_format = gatectl(&["bundle", "inspect", "bundle.json", "--format", "json"], directory.path());
+
+    assert_eq!(exit_code(&by_format), 0, "{}", text(&by_format.stderr));
+    assert_eq!(text(&by_format.stdout), text(&by_output.stdout));
+}
+
+#[test]
 fn inspect_rejects_tampered_bundle() {
     let directory = workspace();
     build(directory.path(), "bundle.json");

@@ -73,7 +73,8 @@ fn version_is_highest_live_plus_one() {
 fn first_rollout_starts_at_version_one() {
     let directory = workspace();
     let path = directory.path();
-    std::fs::write(path.join("new.yaml"), spec(&["a"], "Bearer x")).unwrap();
+    let named = spec(&["a"], "Bearer x").replace("kind: Gateway\n", "kind: Gateway\nmetadata: {name: shop, labels: {team: orders}}\n");
+    std::fs::write(path.join("new.yaml"), named).unwrap();
 
     let output = plan(path, &["--target", "file:fresh.json"]);
 
@@ -83,6 +84,7 @@ fn first_rollout_starts_at_version_one() {
     assert_eq!(plan["bundle"]["parent"], serde_json::Value::Null);
     assert_eq!(plan["targets"][0]["live"], serde_json::Value::Null);
     assert_eq!(plan["targets"][0]["summary"]["added"], 2);
+    assert_eq!(plan["targets"][0]["summary"]["changed"], 0, "a first rollout changes no name or labels: {plan:#}");
 }
 
 #[test]

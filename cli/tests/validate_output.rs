@@ -37,6 +37,31 @@ fn json(output: &Output) -> Vec<serde_json::Value> {
 }
 
 #[test]
+fn empty_overlay_is_reported_as_empty() {
+    let directory = tempfile::tempdir().unwrap();
+    std::fs::write(directory.path().join("spec.yaml"), "apiVersion: gatectl.dev/v1\nkind: Gateway\n").unwrap();
+    std::fs::write(directory.path().join("empty.yaml"), "# to be written\n").unwrap();
+
+    let output = validate_in(directory.path(), &["--format", "json", "spec.yaml", "--overlay", "empty.yaml"]);
+
+    assert_eq!(output.status.code(), Some(1));
+    let findings = json(&output);
+    assert_eq!(findings.len(), 1, "{findings:#?}");
+    assert_eq!(findings[0]["file"], "empty.yaml");
+    assert!(findings[0]["message"].as_str().unwrap().contains("no YAML document"), "{findings:#?}");
+    assert!(findings[0]["help"].as_str().unwrap().contains("overlay"), "{findings:#?}");
+}
+
+#[test]
+fn output_names_the_format_too() {
+    let by_format = validate(&["--format", "json", "report/mixed.yaml"]);
+    let by_output = validate(&["--output", "json", "report/mixed.yaml"]);
+
+    assert_eq!(by_output.status.code(), Some(1));
+    assert_eq!(json(&by_output), json(&by_format));
+}
+
+#[test]
 fn human_report_snapshot() {
     let output = validate(&["report/mixed.yaml"]);
     assert_eq!(output.status.code(), Some(1));

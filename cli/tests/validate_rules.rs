@@ -74,14 +74,22 @@ rule_fixtures! {
 }
 
 #[test]
-fn placeholder_issuer_and_jwks_url_are_reported() {
+fn placeholder_jwks_url_is_reported_without_its_password() {
     let all = findings("placeholder-jwt.yaml");
-    let places: Vec<(u64, u64)> = all
-        .iter()
-        .filter(|finding| finding["rule"] == "placeholder-host")
-        .map(|finding| (finding["line"].as_u64().unwrap(), finding["column"].as_u64().unwrap()))
-        .collect();
-    assert_eq!(places, [(6, 15), (7, 20)], "{all:#?}");
+    let found: Vec<&serde_json::Value> = all.iter().filter(|finding| finding["rule"] == "placeholder-host").collect();
+    assert_eq!(found.len(), 1, "only the JWKS URL is a placeholder that matters: {all:#?}");
+    assert_eq!((found[0]["line"].as_u64(), found[0]["column"].as_u64()), (Some(7), Some(20)));
+    let message = found[0]["message"].as_str().unwrap();
+    assert!(!message.contains("S3cretPassw0rd"), "{message}");
+    assert!(message.contains("svc:<redacted>@jwks.invalid"), "{message}");
+}
+
+#[test]
+fn zero_duration_gets_its_own_help() {
+    let all = findings("zero-duration.yaml");
+    let finding = all.iter().find(|finding| finding["rule"] == "invalid-duration").expect("an invalid-duration finding");
+    assert_eq!((finding["line"].as_u64(), finding["column"].as_u64()), (Some(6), Some(26)), "{finding:#}");
+    assert_eq!(finding["help"], "use a duration above zero, such as `5s`");
 }
 
 #[test]

@@ -92,7 +92,7 @@ pub enum StartError {
     Tls(#[from] listener::tls::TlsError),
     #[error("listener `{name}`: address `{address}` is not a valid socket address such as 0.0.0.0:8080")]
     Address { name: String, address: String },
-    #[error("cannot listen on {address}: {source}")]
+    #[error("cannot listen on {address}: {source}; stop the process that holds the port, or choose another address")]
     Bind { address: SocketAddr, source: std::io::Error },
     #[error("the admin listener needs a bearer token; pass --admin-token-file or set GATECTL_ADMIN_TOKEN")]
     MissingAdminToken,

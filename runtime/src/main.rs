@@ -106,10 +106,27 @@ fn main() -> ExitCode {
     match runtime.block_on(run(flags)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            tracing::error!(error = %format!("{error:#}"), "gatectl-runtime stopped");
+            tracing::error!(error = %chain_text(&error), "gatectl-runtime stopped");
             ExitCode::FAILURE
         }
     }
+}
+
+/// Joins an error and its causes with `: `, leaving out a cause whose text the message before
+/// it already contains, as when a message quotes its OS error.
+fn chain_text(error: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in error.chain() {
+        let part = cause.to_string();
+        if text.contains(&part) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&part);
+    }
+    text
 }
 
 async fn run(flags: Flags) -> anyhow::Result<()> {

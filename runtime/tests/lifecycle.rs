@@ -89,3 +89,21 @@ async fn shutdown_drains_in_flight_request() {
     assert!(body.contains("\"server\":\"app\""), "{body}");
     assert!(tokio::net::TcpStream::connect(address).await.is_err(), "the listener must be closed after shutdown");
 }
+
+#[tokio::test]
+async fn taken_port_is_reported_once_with_advice() {
+    let taken = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = taken.local_addr().unwrap().to_string();
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_gatectl-runtime"))
+        .args(["--listen", &address, "--admin-listen", "127.0.0.1:0", "--admin-token", ADMIN_TOKEN])
+        .env("RUST_LOG", "info")
+        .output()
+        .await
+        .unwrap();
+
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains(&format!("cannot listen on {address}")), "{stderr}");
+    assert_eq!(stderr.matches("os error").count(), 1, "the OS error must appear once: {stderr}");
+    assert!(stderr.contains("choose another address"), "{stderr}");
+}

@@ -121,11 +121,16 @@ fn load_bytes(inputs: Vec<(PathBuf, Vec<u8>)>, base_count: usize, limits: ReadLi
     let mut root: Option<Node> = None;
     for (position, (path, bytes)) in inputs.into_iter().enumerate() {
         let Some(node) = read_file(&mut sources, path, bytes, limits, &mut diagnostics) else { continue };
-        if position == 0 && node.value == NodeValue::Null {
+        if node.value == NodeValue::Null {
+            let help = if position < base_count {
+                "write the spec in it, starting with `apiVersion: gatectl.dev/v1` and `kind: Gateway`, or make one from an OpenAPI file with `gatectl import`"
+            } else {
+                "write the fields the overlay changes in it, as a mapping shaped like a spec, or leave the file out"
+            };
             diagnostics.push(
                 Diagnostic::error("invalid-document", "the file holds no YAML document: it is empty or has only comments")
                     .at(Some(node.span))
-                    .with_help("write the spec in it, starting with `apiVersion: gatectl.dev/v1` and `kind: Gateway`, or make one from an OpenAPI file with `gatectl import`"),
+                    .with_help(help),
             );
             continue;
         }

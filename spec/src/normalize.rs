@@ -292,7 +292,7 @@ pub fn looks_like_secret(value: &str) -> bool {
 
 /// Replaces the password of a URL's user information and the values of sensitive or key-like
 /// query parameters with [`REDACTED`].
-fn redact_url(url: &str) -> String {
+pub(crate) fn redact_url(url: &str) -> String {
     let (before_query, query) = match url.split_once('?') {
         Some((before, query)) => (before, Some(query)),
         None => (url, None),

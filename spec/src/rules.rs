@@ -214,7 +214,7 @@ pub const RULES: &[Rule] = &[
     semantic(
         "placeholder-host",
         Warning,
-        "An upstream target, a JWT issuer or a JWKS URL uses a host under `.invalid`, a name that never resolves, such as the placeholders `gatectl import` writes.",
+        "An upstream target or a JWKS URL uses a host under `.invalid`, a name that never resolves, such as the placeholders `gatectl import` writes.",
         "replace the placeholder with the real host, for example in an overlay for each environment",
     ),
     semantic(

@@ -164,7 +164,10 @@ impl<'a> Reader<'a> {
                     return Err(ReadError::TooDeep { limit: self.limits.max_depth, span });
                 }
                 let message = error.info().to_owned();
-                if let Some(open) = self.open_flows.iter().copied().find(|&open| flow::closing_bracket(&self.file.text, open).is_none()) {
+                // The innermost unclosed bracket is the one to fix first.
+                if let Some(open) =
+                    self.open_flows.iter().rev().copied().find(|&open| flow::closing_bracket(&self.file.text, open).is_none())
+                {
                     let bracket = char::from(self.file.text.as_bytes()[open]);
                     let closer = if bracket == '[' { ']' } else { '}' };
                     return Err(ReadError::UnclosedFlow {
@@ -597,6 +600,14 @@ mod tests {
         let error = parse("a: b: c\n").unwrap_err();
         assert!(matches!(error, ReadError::Syntax { .. }), "{error:?}");
         assert_eq!(error.span().start, 4);
+    }
+
+    #[test]
+    fn innermost_unclosed_bracket_is_named_in_json() {
+        let error = parse("{\"a\": [1, 2\n}\n").unwrap_err();
+        let ReadError::UnclosedFlow { bracket, span, .. } = error else { panic!("{error:?}") };
+        assert_eq!(bracket, '[');
+        assert_eq!(span.start, 6);
     }
 
     #[test]

@@ -70,7 +70,7 @@ pub struct ApplyArgs {
     pub trusted_keys: Vec<PathBuf>,
     /// `text` prints progress only; `json` also prints one JSON report on standard output at the
     /// end, for CI logs.
-    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    #[arg(long, visible_alias = "format", value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
     #[command(flatten)]
     pub remote: RemoteArgs,

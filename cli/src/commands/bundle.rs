@@ -68,7 +68,7 @@ pub struct InspectArgs {
     #[arg(value_name = "BUNDLE")]
     pub path: PathBuf,
     /// Output format.
-    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    #[arg(long, visible_alias = "format", value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
 }
 

@@ -33,7 +33,7 @@ pub struct DiffArgs {
     #[arg(long, value_name = "TAG")]
     pub scope: Option<String>,
     /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Human)]
+    #[arg(long, visible_alias = "output", value_enum, default_value_t = Format::Human)]
     pub format: Format,
     /// Which changes make the exit status 1: `any` change, or only `breaking` ones.
     #[arg(long, value_enum, default_value_t = FailOn::Any)]

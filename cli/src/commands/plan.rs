@@ -438,7 +438,16 @@ pub fn read_bundle(bytes: &[u8], trusted: Option<&TrustedKeys>) -> Result<LiveSp
 }
 
 fn plan_target(state: &LiveState, spec: &Spec) -> TargetPlan {
-    let changes: Changes = diff::compare(&state.spec, spec, &diff::Options::default());
+    // A target without a live bundle has no name or labels to change: the first rollout adds
+    // every entity and only that.
+    let first_rollout;
+    let before = if state.live.is_none() {
+        first_rollout = Spec { metadata: spec.metadata.clone(), ..state.spec.clone() };
+        &first_rollout
+    } else {
+        &state.spec
+    };
+    let changes: Changes = diff::compare(before, spec, &diff::Options::default());
     let summary = changes.summary();
     TargetPlan {
         target: state.uri.clone(),

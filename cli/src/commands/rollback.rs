@@ -18,7 +18,7 @@ pub struct RollbackArgs {
     #[arg(long, value_name = "HASH")]
     pub to: Option<String>,
     /// Output format.
-    #[arg(long, value_enum, default_value_t = super::apply::OutputFormat::Text)]
+    #[arg(long, visible_alias = "format", value_enum, default_value_t = super::apply::OutputFormat::Text)]
     pub output: super::apply::OutputFormat,
     #[command(flatten)]
     pub remote: RemoteArgs,

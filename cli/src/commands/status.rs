@@ -28,7 +28,7 @@ pub struct StatusArgs {
     #[arg(long = "overlay", value_name = "FILE")]
     pub overlays: Vec<PathBuf>,
     /// Output format.
-    #[arg(long, value_enum, default_value_t = super::apply::OutputFormat::Text)]
+    #[arg(long, visible_alias = "format", value_enum, default_value_t = super::apply::OutputFormat::Text)]
     pub output: super::apply::OutputFormat,
     #[command(flatten)]
     pub remote: RemoteArgs,

@@ -22,7 +22,7 @@ pub struct ValidateArgs {
     #[arg(long = "overlay")]
     pub overlays: Vec<PathBuf>,
     /// Output format of the findings.
-    #[arg(long, value_enum, default_value_t = Format::Human)]
+    #[arg(long, visible_alias = "output", value_enum, default_value_t = Format::Human)]
     pub format: Format,
     /// Fail (exit 1) on warnings too, not only on errors.
     #[arg(long)]

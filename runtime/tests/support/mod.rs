@@ -332,7 +332,6 @@ pub fn json_body_of(response: &str) -> serde_json::Value {
     serde_json::from_str(body).unwrap_or_else(|error| panic!("body is not JSON ({error}): {response:?}"))
 }
 
-/// Returns a port where nothing listens, because it was bound once and then released.
 /// Returns a command for the `gatectl-runtime` binary of this build, with the environment's admin token and Redis
 /// URL removed, `RUST_LOG=info`, its JSON log piped from standard error, and killed on drop.
 pub fn runtime_binary() -> tokio::process::Command {
@@ -347,6 +346,7 @@ pub fn runtime_binary() -> tokio::process::Command {
     command
 }
 
+/// Returns a port where nothing listens, because it was bound once and then released.
 pub async fn closed_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     listener.local_addr().unwrap().port()

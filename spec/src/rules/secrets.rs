@@ -54,6 +54,9 @@ pub(super) fn classify(text: &str, is_header_value: bool) -> Option<&'static str
         return Some("an Authorization credential");
     }
     for word in text.split_whitespace() {
+        if has_url_password(word) {
+            return Some("a URL with a password");
+        }
         if is_jwt(word) {
             return Some("a JSON Web Token");
         }
@@ -68,6 +71,14 @@ pub(super) fn classify(text: &str, is_header_value: bool) -> Option<&'static str
         return Some("a secret key (a long random value)");
     }
     None
+}
+
+/// Tells whether a word is a URL whose user information carries a password
+/// (`scheme://user:password@host`).
+fn has_url_password(word: &str) -> bool {
+    let Some((_, rest)) = word.split_once("://") else { return false };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    authority.rsplit_once('@').is_some_and(|(userinfo, _)| userinfo.split_once(':').is_some_and(|(_, password)| !password.is_empty()))
 }
 
 fn is_jwt(word: &str) -> bool {
@@ -110,4 +121,22 @@ fn shannon_entropy(text: &str) -> f64 {
     }
     let length = text.chars().count() as f64;
     counts.values().map(|count| *count as f64 / length).map(|probability| -probability * probability.log2()).sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::classify;
+
+    #[test]
+    fn url_password_is_a_secret() {
+        assert_eq!(classify("https://svc:S3cret@keys.example.test/jwks.json", false), Some("a URL with a password"));
+        assert_eq!(classify("redis://:S3cret@127.0.0.1:6379", false), Some("a URL with a password"));
+    }
+
+    #[test]
+    fn url_without_password_is_not() {
+        assert_eq!(classify("https://svc@keys.example.test/jwks.json", false), None);
+        assert_eq!(classify("https://keys.example.test/a:b@c", false), None);
+        assert_eq!(classify("https://keys.example.test:8443/jwks.json", false), None);
+    }
 }

@@ -116,7 +116,7 @@ fn check_routes(context: &mut Context<'_>) {
             for (field, value) in [("connect", timeouts.connect), ("response", timeouts.response), ("total", timeouts.total)] {
                 if value.is_some_and(Duration::is_zero) {
                     let at = pointer(&["routes", &index, "timeouts", field]);
-                    context.report("invalid-duration", format!("the {field} timeout of route `{}` is zero", route.name), &at);
+                    report_zero(context, format!("the {field} timeout of route `{}` is zero", route.name), &at);
                 }
             }
             let upstream_timeouts = route.upstream.as_deref().and_then(|name| spec.upstream(name)).map(|upstream| &upstream.timeouts);
@@ -156,7 +156,7 @@ fn check_upstreams(context: &mut Context<'_>) {
         for (field, value) in [("connect", timeouts.connect), ("response", timeouts.response), ("total", timeouts.total)] {
             if value.is_zero() {
                 let at = pointer(&["upstreams", &index, "timeouts", field]);
-                context.report("invalid-duration", format!("the {field} timeout of upstream `{}` is zero", upstream.name), &at);
+                report_zero(context, format!("the {field} timeout of upstream `{}` is zero", upstream.name), &at);
             }
         }
         if timeouts.total < timeouts.response {
@@ -174,11 +174,7 @@ fn check_upstreams(context: &mut Context<'_>) {
         if let Some(active) = &upstream.health_checks.active {
             let probe = |field: &str| pointer(&["upstreams", &index, "healthChecks", "active", field]);
             if active.interval.is_zero() {
-                context.report(
-                    "invalid-duration",
-                    format!("the probe interval of upstream `{}` is zero", upstream.name),
-                    &probe("interval"),
-                );
+                report_zero(context, format!("the probe interval of upstream `{}` is zero", upstream.name), &probe("interval"));
             } else if active.timeout.is_zero() || active.timeout >= active.interval {
                 let message = format!(
                     "the probe timeout of upstream `{}` ({}) must be above zero and below the probe interval ({})",
@@ -191,7 +187,7 @@ fn check_upstreams(context: &mut Context<'_>) {
             && passive.ejection_time.is_zero()
         {
             let at = pointer(&["upstreams", &index, "healthChecks", "passive", "ejectionTime"]);
-            context.report("invalid-duration", format!("the ejection time of upstream `{}` is zero", upstream.name), &at);
+            report_zero(context, format!("the ejection time of upstream `{}` is zero", upstream.name), &at);
         }
     }
 }
@@ -239,7 +235,7 @@ fn check_settings(context: &mut Context<'_>) {
         [("headerTimeout", limits.header_timeout), ("bodyTimeout", limits.body_timeout), ("idleTimeout", limits.idle_timeout)]
     {
         if value.is_zero() {
-            context.report("invalid-duration", format!("`settings.limits.{field}` is zero"), &pointer(&["settings", "limits", field]));
+            report_zero(context, format!("`settings.limits.{field}` is zero"), &pointer(&["settings", "limits", field]));
         }
     }
 }
@@ -265,25 +261,15 @@ fn check_auth_providers(context: &mut Context<'_>) {
                 report_header(context, header, &pointer(&["authProviders", &index, "jwt", "forwardClaims", claim]), false);
             }
         }
-        if let Some(issuer) = &jwt.issuer
-            && url_host(issuer).is_some_and(is_placeholder_host)
-        {
-            let message = format!("JWT provider `{}` expects issuer `{issuer}`, a placeholder that no token carries", provider.name);
-            context.report("placeholder-host", message, &pointer(&["authProviders", &index, "jwt", "issuer"]));
-        }
         let Some(jwks) = &jwt.jwks else { continue };
         let jwks_pointer = |field: &str| pointer(&["authProviders", &index, "jwt", "jwks", field]);
         if url_host(&jwks.url).is_some_and(is_placeholder_host) {
-            let message =
-                format!("JWT provider `{}` fetches its keys from `{}`, a placeholder host that never resolves", provider.name, jwks.url);
+            let url = crate::normalize::redact_url(&jwks.url);
+            let message = format!("JWT provider `{}` fetches its keys from `{url}`, a placeholder host that never resolves", provider.name);
             context.report("placeholder-host", message, &jwks_pointer("url"));
         }
         if jwks.timeout.is_zero() {
-            context.report(
-                "invalid-duration",
-                format!("the JWKS timeout of provider `{}` is zero", provider.name),
-                &jwks_pointer("timeout"),
-            );
+            report_zero(context, format!("the JWKS timeout of provider `{}` is zero", provider.name), &jwks_pointer("timeout"));
         }
         if jwks.min_cache_time > jwks.max_cache_time {
             let message = format!(
@@ -293,6 +279,11 @@ fn check_auth_providers(context: &mut Context<'_>) {
             context.report("invalid-duration", message, &jwks_pointer("minCacheTime"));
         }
     }
+}
+
+/// Reports a duration that is zero, with help for that case alone.
+fn report_zero(context: &mut Context<'_>, message: String, at: &str) {
+    context.report("invalid-duration", message, at).help = Some("use a duration above zero, such as `5s`".to_owned());
 }
 
 /// Tells whether a host lies under `.invalid`, which RFC 6761 reserves for names that never

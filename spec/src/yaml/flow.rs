@@ -2,24 +2,27 @@
 //! other syntax errors inside one.
 
 /// Returns the offset of the bracket that closes the flow collection opened at `open`, or `None`
-/// when the text ends first.
+/// when the text ends first or a bracket of the other kind closes it.
 ///
-/// Inside a flow collection the brackets are always indicators, so counting them is exact once
+/// Inside a flow collection the brackets are always indicators, so matching them is exact once
 /// quoted scalars and comments are skipped. A quote starts a quoted scalar only where a scalar
 /// can start: after `[`, `{`, `,` or `:` and optional spaces.
 pub fn closing_bracket(text: &str, open: usize) -> Option<usize> {
     let bytes = text.as_bytes();
-    let mut depth = 0usize;
+    let mut expected: Vec<u8> = Vec::new();
     let mut index = open;
     let mut last_indicator = b'[';
     let mut after_space = false;
     while index < bytes.len() {
         let byte = bytes[index];
         match byte {
-            b'[' | b'{' => depth += 1,
+            b'[' => expected.push(b']'),
+            b'{' => expected.push(b'}'),
             b']' | b'}' => {
-                depth -= 1;
-                if depth == 0 {
+                if expected.pop() != Some(byte) {
+                    return None;
+                }
+                if expected.is_empty() {
                     return Some(index);
                 }
             }
@@ -89,6 +92,12 @@ mod tests {
     fn apostrophe_inside_plain_scalar_is_text() {
         let text = "a: [don't, b]\n";
         assert_eq!(closing_bracket(text, 3), Some(12));
+    }
+
+    #[test]
+    fn bracket_closed_by_the_other_kind_is_unclosed() {
+        let text = "{\"a\": [1, 2\n}\n";
+        assert_eq!(closing_bracket(text, 6), None);
     }
 
     #[test]
