@@ -68,6 +68,7 @@ rule_fixtures! {
     unused_upstream: "unused-upstream" at 4:11;
     plaintext_secret: "plaintext-secret" at 12:24;
     placeholder_host: "placeholder-host" at 5:23;
+    unknown_path_parameter: "unknown-path-parameter" at 11:52;
     tls_verify_disabled: "tls-verify-disabled" at 7:20;
     sunset_in_past: "sunset-in-past" at 11:15;
     deprecation_order: "deprecation-order" at 11:14;

@@ -7,6 +7,7 @@
 //! JWKS endpoint or an unreachable Redis leaves the running configuration untouched. A request keeps the `Arc` it started with, so in-flight
 //! requests finish on their configuration.
 
+mod path_parameters;
 mod route;
 
 use std::collections::HashMap;
@@ -93,6 +94,8 @@ pub enum CompileError {
     ZeroSplit { route: String },
     #[error("{field}: `{value}` is not a valid header {part}")]
     Header { field: String, value: String, part: &'static str },
+    #[error("route `{route}`: `${{path.{name}}}` in requestHeaders is not a parameter of its path; use a parameter of its template")]
+    UnknownPathParameter { route: String, name: String },
     #[error("authentication or rate limiting cannot be set up: {0}")]
     Enforcement(#[from] BuildError),
 }

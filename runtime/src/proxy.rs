@@ -77,6 +77,8 @@ struct RequestFacts {
     consumer: String,
     /// Rate-limit headers added to the response, whatever its status.
     limit_headers: http::HeaderMap,
+    /// Path parameter names and values of a template route, kept only for the access log.
+    path_parameters: Vec<(Arc<str>, String)>,
     upstream_latency: Option<Duration>,
     /// End of the total timeout, applied to the response body too.
     deadline: Option<tokio::time::Instant>,
@@ -113,6 +115,7 @@ pub async fn handle<G: Send + Sync + 'static>(
         client_ip: connection.peer.ip(),
         consumer: String::new(),
         limit_headers: http::HeaderMap::new(),
+        path_parameters: Vec::new(),
         upstream_latency: None,
         deadline: None,
         request_body: None,
@@ -149,6 +152,7 @@ pub async fn handle<G: Send + Sync + 'static>(
         upstream_target: std::mem::take(&mut facts.target),
         method,
         path: std::mem::take(&mut facts.path),
+        path_parameters: std::mem::take(&mut facts.path_parameters),
         status,
         bytes_in: 0,
         bytes_out: 0,
@@ -208,6 +212,11 @@ async fn forward(
     let matched = config.router.lookup(&query)?;
     let route = &config.routes[matched.route];
     facts.route = Some(matched.route);
+    if !route.path_parameters.is_empty() && gateway.access_log.is_enabled() {
+        let matched_segments = &segments[version_segments..];
+        facts.path_parameters =
+            route.path_parameters.iter().map(|(position, name)| (name.clone(), matched_segments[*position].to_owned())).collect();
+    }
 
     // Authentication, rate limits and quotas, before upstream selection so that the consumer
     // can drive sticky splits and consistent hashing. Only the empty configuration lacks an
@@ -288,6 +297,9 @@ async fn forward(
         parts.headers.insert(TRACEPARENT, value);
     }
     route.request_headers.apply(&mut parts.headers);
+    for template in &route.request_header_templates {
+        template.apply(&mut parts.headers, &segments[version_segments..]);
+    }
     // After the route's own header changes, so that no configuration can forge an identity.
     enforce::apply_identity(&mut parts.headers, &identity);
     parts.uri = uri;

@@ -319,3 +319,45 @@ async fn upstream_host_follows_preserve_and_rewrite() {
     let (_, rewritten) = get(&gateway, "/rewritten").await;
     assert_eq!(rewritten["headers"]["host"][0], "internal.example.test");
 }
+
+#[tokio::test]
+async fn path_parameters_reach_headers_and_access_log() {
+    let upstream = Upstream::start("app").await;
+    let long_name = "p".repeat(254);
+    let spec = format!(
+        "apiVersion: gatectl.dev/v1\nkind: Gateway\nupstreams:\n  - name: app\n    targets: [{{host: 127.0.0.1, port: {port}}}]\nroutes:\n  - name: item\n    match: {{path: {{template: \"/items/{{item-id}}\"}}}}\n    upstream: app\n    requestHeaders:\n      set: {{X-Item-Id: \"${{path.item-id}}\"}}\n      add: {{X-Trail: \"item=${{path.item-id}};\"}}\n  - name: file\n    match: {{path: {{template: \"/files/{{file.name}}/cities/{{città}}\"}}}}\n    upstream: app\n    requestHeaders:\n      set: {{X-File: \"${{path.file.name}} in ${{path.città}}\"}}\n  - name: long\n    match: {{path: {{template: \"/long/{{{long_name}}}\"}}}}\n    upstream: app\n    requestHeaders:\n      set: {{X-Long: \"${{path.{long_name}}}\"}}\n",
+        port = upstream.port()
+    );
+    let gateway = Gateway::start(&spec).await;
+
+    let item: serde_json::Value = client().get(gateway.url("/items/42")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(item["headers"]["x-item-id"][0], "42");
+    assert_eq!(item["headers"]["x-trail"][0], "item=42;");
+
+    let file: serde_json::Value = client().get(gateway.url("/files/a.txt/cities/roma")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(file["headers"]["x-file"][0], "a.txt in roma");
+
+    let long: serde_json::Value = client().get(gateway.url("/long/7")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(long["headers"]["x-long"][0], "7");
+
+    let lines = gateway.access_log_lines(3).await;
+    assert_eq!(lines[0]["pathParameters"], serde_json::json!({"item-id": "42"}));
+    assert_eq!(lines[1]["pathParameters"], serde_json::json!({"file.name": "a.txt", "città": "roma"}));
+    assert_eq!(lines[2]["pathParameters"][long_name.as_str()], "7");
+}
+
+#[tokio::test]
+async fn prefix_route_logs_no_path_parameters() {
+    let upstream = Upstream::start("app").await;
+    let spec = format!(
+        "apiVersion: gatectl.dev/v1\nkind: Gateway\nupstreams:\n  - name: app\n    targets: [{{host: 127.0.0.1, port: {}}}]\nroutes:\n  - name: all\n    match: {{path: {{prefix: /}}}}\n    upstream: app\n",
+        upstream.port()
+    );
+    let gateway = Gateway::start(&spec).await;
+
+    let response = client().get(gateway.url("/items/42")).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+
+    let lines = gateway.access_log_lines(1).await;
+    assert!(lines[0].get("pathParameters").is_none(), "{}", lines[0]);
+}

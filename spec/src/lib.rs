@@ -14,6 +14,7 @@ pub mod bundle;
 pub mod diagnostic;
 pub mod document;
 pub mod duration;
+pub mod header_template;
 pub mod load;
 pub mod model;
 pub mod normalize;

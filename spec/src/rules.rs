@@ -212,6 +212,12 @@ pub const RULES: &[Rule] = &[
         "move the value out of the spec and refer to it, or remove it; gatectl reads secrets only through `env:NAME` or `file:PATH` fields",
     ),
     semantic(
+        "unknown-path-parameter",
+        Error,
+        "A `${path.NAME}` placeholder in a route's request headers names no parameter of the route's path template.",
+        "use a parameter of the route's `template` path, or remove the placeholder",
+    ),
+    semantic(
         "placeholder-host",
         Warning,
         "An upstream target or a JWKS URL uses a host under `.invalid`, a name that never resolves, such as the placeholders `gatectl import` writes.",

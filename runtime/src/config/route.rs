@@ -7,9 +7,11 @@ use gatectl_spec::model::{HeaderChanges, Route, RouteTimeouts};
 use http::{HeaderMap, HeaderName, HeaderValue};
 
 use super::CompileError;
+use super::path_parameters::HeaderTemplate;
 use crate::observe::metrics::RouteMetrics;
 use crate::upstream::UpstreamPool;
 use crate::upstream::balancer::{SmoothWeighted, hash_of};
+use gatectl_spec::header_template::has_parameters;
 
 /// A route ready to serve.
 #[derive(Debug)]
@@ -23,7 +25,11 @@ pub struct CompiledRoute {
     pub request_buffering: bool,
     pub timeouts: RouteTimeouts,
     pub request_headers: CompiledHeaderChanges,
+    /// Request headers whose values take path parameters, applied after `request_headers`.
+    pub request_header_templates: Vec<HeaderTemplate>,
     pub response_headers: CompiledHeaderChanges,
+    /// Path parameter names with their segment positions in the matched path.
+    pub path_parameters: Vec<(usize, Arc<str>)>,
     /// `Deprecation`, `Sunset` and `Link` headers added to every response of this route.
     pub deprecation_headers: Vec<(HeaderName, HeaderValue)>,
     /// This route's metric series, looked up on first use.
@@ -124,6 +130,7 @@ pub(super) fn compile_route(route: &Route, upstreams: &HashMap<String, Arc<Upstr
             part: "value",
         })?),
     };
+    let path_parameters = super::path_parameters::parameters(route);
     Ok(CompiledRoute {
         name: route.name.clone(),
         backend,
@@ -132,14 +139,18 @@ pub(super) fn compile_route(route: &Route, upstreams: &HashMap<String, Arc<Upstr
         max_body_bytes: route.max_body_bytes,
         request_buffering: route.request_buffering,
         timeouts: route.timeouts.clone().unwrap_or_default(),
-        request_headers: compile_changes(&route.request_headers, &field("requestHeaders"))?,
-        response_headers: compile_changes(&route.response_headers, &field("responseHeaders"))?,
+        request_headers: compile_changes(&route.request_headers, &field("requestHeaders"), true)?,
+        request_header_templates: HeaderTemplate::compile_all(&route.request_headers, route, &path_parameters)?,
+        response_headers: compile_changes(&route.response_headers, &field("responseHeaders"), false)?,
+        path_parameters,
         deprecation_headers: deprecation_headers(route, &field("deprecation.link"))?,
         metrics: RouteMetrics::default(),
     })
 }
 
-fn compile_changes(changes: &HeaderChanges, field: &str) -> Result<CompiledHeaderChanges, CompileError> {
+/// Compiles header changes. With `skip_templates`, values that take path parameters are left to
+/// [`HeaderTemplate`].
+fn compile_changes(changes: &HeaderChanges, field: &str, skip_templates: bool) -> Result<CompiledHeaderChanges, CompileError> {
     let name = |text: &String| {
         HeaderName::from_bytes(text.as_bytes()).map_err(|_| CompileError::Header {
             field: field.to_owned(),
@@ -151,7 +162,10 @@ fn compile_changes(changes: &HeaderChanges, field: &str) -> Result<CompiledHeade
         HeaderValue::from_str(text).map_err(|_| CompileError::Header { field: field.to_owned(), value: text.clone(), part: "value" })
     };
     let pairs = |map: &std::collections::BTreeMap<String, String>| {
-        map.iter().map(|(key, text)| Ok((name(key)?, value(text)?))).collect::<Result<Vec<_>, CompileError>>()
+        map.iter()
+            .filter(|(_, text)| !(skip_templates && has_parameters(text)))
+            .map(|(key, text)| Ok((name(key)?, value(text)?)))
+            .collect::<Result<Vec<_>, CompileError>>()
     };
     Ok(CompiledHeaderChanges {
         remove: changes.remove.iter().map(name).collect::<Result<_, _>>()?,

@@ -54,11 +54,19 @@ pub struct AccessRecord {
     #[serde(serialize_with = "method_text")]
     pub method: Method,
     pub path: String,
+    /// Path parameters of a template route by name, as the normalised path holds them; left out
+    /// for other routes.
+    #[serde(skip_serializing_if = "Vec::is_empty", serialize_with = "parameter_map")]
+    pub path_parameters: Vec<(Arc<str>, String)>,
     pub status: u16,
     pub bytes_in: u64,
     pub bytes_out: u64,
     pub total_latency_ms: f64,
     pub upstream_latency_ms: Option<f64>,
+}
+
+fn parameter_map<S: serde::Serializer>(parameters: &[(Arc<str>, String)], serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.collect_map(parameters.iter().map(|(name, value)| (&**name, value)))
 }
 
 fn rfc3339_millis<S: serde::Serializer>(time: &SystemTime, serializer: S) -> Result<S::Ok, S::Error> {
@@ -224,6 +232,18 @@ fn format_line(output: &mut Vec<u8>, record: &AccessRecord, clock: &mut SecondCa
     push_string(output, record.method.as_str());
     output.extend_from_slice(b",\"path\":");
     push_string(output, &record.path);
+    if !record.path_parameters.is_empty() {
+        output.extend_from_slice(b",\"pathParameters\":{");
+        for (position, (name, value)) in record.path_parameters.iter().enumerate() {
+            if position > 0 {
+                output.push(b',');
+            }
+            push_string(output, name);
+            output.push(b':');
+            push_string(output, value);
+        }
+        output.push(b'}');
+    }
 
     output.extend_from_slice(b",\"status\":");
     output.extend_from_slice(integer.format(record.status).as_bytes());
@@ -275,6 +295,12 @@ mod tests {
             upstream_target: "127.0.0.1:8080".to_owned(),
             method: Method::from_bytes(b"PURGE").unwrap(),
             path: format!("/orders/{text}"),
+            // Empty for one text, so the field is both written and left out.
+            path_parameters: if text.is_empty() {
+                Vec::new()
+            } else {
+                vec![(Arc::from("order-id"), text.to_owned()), (Arc::from("città"), "roma".to_owned())]
+            },
             status: 503,
             bytes_in: 12_345_678_901,
             bytes_out: 0,

@@ -102,6 +102,7 @@ fn check_routes(context: &mut Context<'_>) {
                 }
             }
         }
+        check_header_parameters(context, route, &index);
         if let Some(host) = &route.host_rewrite
             && !is_valid_host(host, false, true)
         {
@@ -277,6 +278,34 @@ fn check_auth_providers(context: &mut Context<'_>) {
                 provider.name, jwks.min_cache_time, jwks.max_cache_time
             );
             context.report("invalid-duration", message, &jwks_pointer("minCacheTime"));
+        }
+    }
+}
+
+/// Reports `${path.NAME}` placeholders in a route's request headers that name no parameter of
+/// the route's path template.
+fn check_header_parameters(context: &mut Context<'_>, route: &crate::model::Route, index: &str) {
+    let template = match &route.matcher.path {
+        PathMatch::Template(text) => PathTemplate::parse(text).ok(),
+        _ => None,
+    };
+    let names: Vec<&str> = template.as_ref().map(|template| template.parameter_names().collect()).unwrap_or_default();
+    let changes = &route.request_headers;
+    for (section, map) in [("set", &changes.set), ("add", &changes.add)] {
+        for (header, value) in map {
+            for part in crate::header_template::parts(value) {
+                let crate::header_template::ValuePart::Parameter(name) = part else { continue };
+                if names.contains(&name) {
+                    continue;
+                }
+                let message = format!("`${{path.{name}}}` in header `{header}` of route `{}` is not a parameter of its path", route.name);
+                let help = match names.first() {
+                    Some(first) => format!("use one of the path's parameters, such as `${{path.{first}}}`"),
+                    None => "only a `template` path has parameters; remove the placeholder or match the path with a template".to_owned(),
+                };
+                context.report("unknown-path-parameter", message, &pointer(&["routes", index, "requestHeaders", section, header])).help =
+                    Some(help);
+            }
         }
     }
 }
