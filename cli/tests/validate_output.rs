@@ -53,6 +53,16 @@ fn empty_overlay_is_reported_as_empty() {
 }
 
 #[test]
+fn human_report_masks_url_passwords_in_snippets() {
+    let output = validate(&["placeholder-jwt.yaml"]);
+    let report = stderr(&output);
+
+    assert!(report.contains("placeholder-host"), "{report}");
+    assert!(!report.contains("S3cretPassw0rd"), "{report}");
+    assert!(report.contains("svc:**************@jwks.invalid"), "{report}");
+}
+
+#[test]
 fn output_names_the_format_too() {
     let by_format = validate(&["--format", "json", "report/mixed.yaml"]);
     let by_output = validate(&["--output", "json", "report/mixed.yaml"]);

@@ -69,6 +69,7 @@ rule_fixtures! {
     plaintext_secret: "plaintext-secret" at 12:24;
     placeholder_host: "placeholder-host" at 5:23;
     unknown_path_parameter: "unknown-path-parameter" at 11:52;
+    framing_header: "framing-header" at 11:14;
     tls_verify_disabled: "tls-verify-disabled" at 7:20;
     sunset_in_past: "sunset-in-past" at 11:15;
     deprecation_order: "deprecation-order" at 11:14;

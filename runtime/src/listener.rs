@@ -231,6 +231,7 @@ where
     tokio::pin!(connection);
     let idle_check = tokio::time::sleep(idle.first_request_timeout);
     tokio::pin!(idle_check);
+    let mut closing_idle = false;
     if drain.is_draining() {
         connection.as_mut().graceful_shutdown();
     } else {
@@ -254,6 +255,7 @@ where
                             tracing::debug!(open = ?idle_for, "closing an HTTP/2 connection that started no request within the header timeout");
                         }
                         connection.as_mut().graceful_shutdown();
+                        closing_idle = true;
                         break;
                     }
                     Some(idle_for) => idle_check.as_mut().reset(tokio::time::Instant::now() + (idle.limit() - idle_for)),
@@ -261,6 +263,14 @@ where
                 },
             }
         }
+    }
+    if closing_idle {
+        // The graceful close waits for the client to acknowledge a PING. No request is in
+        // progress, so a client that never does is cut off after the header timeout.
+        if tokio::time::timeout(idle.first_request_timeout, connection).await.is_err() {
+            tracing::debug!("closing an HTTP/2 connection whose client did not acknowledge the close");
+        }
+        return;
     }
     if let Err(error) = connection.await {
         tracing::debug!(%error, "client connection ended with an error while shutting down");

@@ -18,7 +18,8 @@ use std::time::{Duration, Instant, SystemTime};
 use http::header::{CONTENT_LENGTH, HOST, HeaderValue, TRAILER, TRANSFER_ENCODING};
 use http::{Request, Response, Uri, Version};
 use http_body::Body as _;
-use http_body_util::BodyExt;
+use http_body_util::{BodyExt, StreamBody};
+use hyper::body::Frame;
 use hyper::body::Incoming;
 
 use crate::config::{CompiledConfig, CompiledRoute, ConfigStore, StickyKey};
@@ -33,7 +34,7 @@ use crate::routing::{RouteQuery, split_path};
 use crate::upstream::UpstreamPool;
 use crate::upstream::balancer::BalanceKey;
 use crate::upstream::connections::{self, ExchangeError};
-use body::{BodyProgress, LimitedBody, ObservedBody, ProxyBody};
+use body::{BodyProgress, LimitedBody, ObservedBody, ProxyBody, TrailerPolicy};
 use gatectl_spec::model::UpstreamScheme;
 
 /// The W3C trace context header.
@@ -272,7 +273,9 @@ async fn forward(
     let uri: Uri = uri_text.parse().map_err(|_| ProxyError::BadRequest("the request path cannot be forwarded"))?;
 
     let client_upgrade = headers::is_upgrade_request(request.headers()) && request.version() == Version::HTTP_11;
-    let buffer_body = route.request_buffering && !client_upgrade && has_unknown_length(&request) && !is_grpc(request.headers());
+    // gRPC runs over HTTP/2 only, so an HTTP/1.1 request cannot skip buffering by claiming it.
+    let streams_grpc = request.version() == Version::HTTP_2 && is_grpc(request.headers());
+    let buffer_body = route.request_buffering && has_unknown_length(&request) && !streams_grpc;
     let client_on_upgrade = client_upgrade.then(|| hyper::upgrade::on(&mut request));
     let (mut parts, incoming) = request.into_parts();
     // The upstream gets the host that routing used, so it cannot pick another virtual host.
@@ -305,14 +308,16 @@ async fn forward(
     parts.uri = uri;
     parts.version = if pool.scheme == UpstreamScheme::H2c { Version::HTTP_2 } else { Version::HTTP_11 };
 
-    let limited = LimitedBody::new(incoming, body_limit, config.body_timeout);
+    let trailer_policy =
+        TrailerPolicy { request_id_header: config.request_id_header.clone(), identity_headers: identity.strip_headers.clone() };
+    let limited = LimitedBody::new(incoming, body_limit, config.body_timeout, trailer_policy.clone());
     let progress = limited.progress.clone();
     facts.request_body = Some(progress.clone());
     let body = if buffer_body {
         read_whole_body(limited, &progress, body_limit, &mut parts.headers).await?
     } else {
         // An HTTP/1.1 upstream gets only the trailers that the head announces.
-        if let Some(names) = announced_trailers {
+        if let Some(names) = announced_trailers.and_then(|names| allowed_trailer_names(&names, &trailer_policy)) {
             parts.headers.insert(TRAILER, names);
         }
         limited.boxed()
@@ -330,37 +335,60 @@ fn has_unknown_length(request: &Request<Incoming>) -> bool {
     !body.is_end_stream() && body.size_hint().exact().is_none()
 }
 
-/// Tells whether the request is gRPC, which streams messages both ways on one request, so its
-/// bodies are never buffered.
+/// Tells whether the request declares gRPC, whose HTTP/2 requests stream messages both ways,
+/// so their bodies are never buffered.
 fn is_grpc(headers: &http::HeaderMap) -> bool {
     headers.get(http::header::CONTENT_TYPE).is_some_and(|value| value.as_bytes().starts_with(b"application/grpc"))
 }
 
+/// Keeps the names of a client's `Trailer` header that `policy` allows, or `None` when none is.
+fn allowed_trailer_names(announced: &HeaderValue, policy: &TrailerPolicy) -> Option<HeaderValue> {
+    let text = announced.to_str().ok()?;
+    let kept: Vec<&str> = text
+        .split(',')
+        .map(str::trim)
+        .filter(|name| http::HeaderName::from_bytes(name.as_bytes()).is_ok_and(|name| policy.allows(&name)))
+        .collect();
+    if kept.is_empty() { None } else { HeaderValue::from_str(&kept.join(", ")).ok() }
+}
+
 /// Reads a request body in full before the upstream is contacted, so that a body over the
-/// limit gets 413 and the upstream never gets a request cut short. The upstream then gets the
-/// body with its length, or chunked with the client's trailers, announced in `Trailer`, when it
-/// had any.
+/// limit gets 413 and the upstream never gets a request cut short. The body is copied into one
+/// buffer, so small chunks cost no more memory than their bytes. The upstream gets it with its
+/// `Content-Length`, or chunked with the client's allowed trailers, announced in `Trailer`.
 async fn read_whole_body(
-    body: LimitedBody<Incoming>,
+    mut body: LimitedBody<Incoming>,
     progress: &BodyProgress,
     limit: u64,
     headers: &mut http::HeaderMap,
 ) -> Result<ProxyBody, ProxyError> {
-    match body.collect().await {
-        Ok(collected) => match collected.trailers() {
-            None => Ok(body::full_body(collected.to_bytes())),
-            Some(trailers) => {
-                let names = trailers.keys().map(http::HeaderName::as_str).collect::<Vec<_>>().join(", ");
-                if let Ok(value) = HeaderValue::from_str(&names) {
-                    headers.insert(TRAILER, value);
-                }
-                Ok(collected.map_err(|never| match never {}).boxed())
-            }
-        },
-        Err(_) if progress.exceeded.load(Ordering::Relaxed) => Err(ProxyError::BodyTooLarge { limit }),
-        Err(_) if progress.timed_out.load(Ordering::Relaxed) => Err(ProxyError::BodyTimeout),
-        Err(_) => Err(ProxyError::BadRequest("the request body is malformed or the client stopped sending it")),
+    let mut data = bytes::BytesMut::new();
+    let mut trailers: Option<http::HeaderMap> = None;
+    while let Some(frame) = body.frame().await {
+        let frame = match frame {
+            Ok(frame) => frame,
+            Err(_) if progress.exceeded.load(Ordering::Relaxed) => return Err(ProxyError::BodyTooLarge { limit }),
+            Err(_) if progress.timed_out.load(Ordering::Relaxed) => return Err(ProxyError::BodyTimeout),
+            Err(_) => return Err(ProxyError::BadRequest("the request body is malformed or the client stopped sending it")),
+        };
+        match frame.into_data() {
+            Ok(chunk) => data.extend_from_slice(&chunk),
+            Err(frame) => trailers = frame.into_trailers().ok().filter(|trailers| !trailers.is_empty()),
+        }
     }
+    // The whole body is here, so the upstream has nothing to wait for.
+    headers.remove(http::header::EXPECT);
+    let data = data.freeze();
+    let Some(trailers) = trailers else {
+        headers.insert(CONTENT_LENGTH, HeaderValue::from(data.len()));
+        return Ok(body::full_body(data));
+    };
+    let names = trailers.keys().map(http::HeaderName::as_str).collect::<Vec<_>>().join(", ");
+    if let Ok(value) = HeaderValue::from_str(&names) {
+        headers.insert(TRAILER, value);
+    }
+    let frames = [Ok::<_, Infallible>(Frame::data(data)), Ok(Frame::trailers(trailers))];
+    Ok(StreamBody::new(futures_util::stream::iter(frames)).map_err(|never| match never {}).boxed())
 }
 
 /// Sends the request to one target, once: requests are never retried, so a POST whose
@@ -407,6 +435,11 @@ async fn send(
         }
         Ok(Err(_)) if request_body.exceeded.load(Ordering::Relaxed) => return Err(ProxyError::BodyTooLarge { limit: body_limit }),
         Ok(Err(_)) if request_body.timed_out.load(Ordering::Relaxed) => return Err(ProxyError::BodyTimeout),
+        // The client's side failed, not the upstream: no 502, and nothing counts against the target.
+        Ok(Err(_)) if request_body.client_failed.load(Ordering::Relaxed) => {
+            tracing::debug!(route = %route.name, "the client stopped sending the request body");
+            return Err(ProxyError::BadRequest("the request body is malformed or the client stopped sending it"));
+        }
         Ok(Err((error, cause))) => {
             tracing::warn!(error = %cause, route = %route.name, upstream.addr = %target.authority, "upstream request failed");
             Err(error)

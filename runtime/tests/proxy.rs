@@ -479,3 +479,76 @@ async fn total_timeout_cuts_slow_response_body() {
     let finished = client().get(gateway.url("/drip/0")).send().await.unwrap().bytes().await;
     assert!(finished.is_ok(), "a body that finishes in time is complete");
 }
+
+#[tokio::test]
+async fn aborted_upload_is_not_an_upstream_failure() {
+    let upstream = Upstream::start("app").await;
+    let spec = format!(
+        "apiVersion: gatectl.dev/v1\nkind: Gateway\nupstreams:\n  - name: app\n    targets: [{{host: 127.0.0.1, port: {}}}]\n    healthChecks:\n      passive: {{consecutiveFailures: 1, ejectionTime: 1h}}\nroutes:\n  - name: all\n    match: {{path: {{prefix: /}}}}\n    upstream: app\n    requestBuffering: false\n",
+        upstream.port()
+    );
+    let gateway = Gateway::start(&spec).await;
+
+    for _ in 0..3 {
+        let mut stream = TcpStream::connect(gateway.address).await.unwrap();
+        stream.write_all(b"POST /x HTTP/1.1\r\nHost: gw.test\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel").await.unwrap();
+        // Let the request reach the upstream before the client goes away.
+        while upstream.request_count() == 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        drop(stream);
+    }
+
+    let lines = gateway.access_log_lines(3).await;
+    for line in &lines {
+        assert_eq!(line["status"], 400, "an aborted upload is the client's failure: {line}");
+    }
+    let after = client().get(gateway.url("/after")).send().await.unwrap();
+    assert_eq!(after.status().as_u16(), 200, "the target must not be ejected for a client's abort");
+}
+
+#[tokio::test]
+async fn http1_grpc_content_type_is_still_buffered() {
+    let upstream = Upstream::start("app").await;
+    let gateway = Gateway::start(&single_route_spec(&upstream, "", "    maxBodyBytes: 16\n")).await;
+
+    let request = "POST /x HTTP/1.1\r\nHost: gw.test\r\nContent-Type: application/grpc\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n10\r\n0123456789abcdef\r\n10\r\n0123456789abcdef\r\n0\r\n\r\n";
+    let response = raw_exchange(gateway.address, request.as_bytes()).await;
+
+    assert_eq!(status_of(&response), 413, "{response}");
+    assert_eq!(upstream.request_count(), 0);
+}
+
+#[tokio::test]
+async fn client_trailers_cannot_set_gateway_headers() {
+    let upstream = Upstream::start("app").await;
+    for (route_extra, announce) in
+        [("", ""), ("    requestBuffering: false\n", "Trailer: X-Checksum, X-Consumer-ID, X-Forwarded-For, X-Request-ID\r\n")]
+    {
+        let gateway = Gateway::start(&single_route_spec(&upstream, "", route_extra)).await;
+        let request = format!(
+            "POST /x HTTP/1.1\r\nHost: gw.test\r\nTransfer-Encoding: chunked\r\n{announce}Connection: close\r\n\r\n5\r\nhello\r\n0\r\nX-Checksum: abc\r\nX-Consumer-ID: admin\r\nX-Forwarded-For: 10.0.0.1\r\nX-Request-ID: forged\r\n\r\n"
+        );
+        let response = raw_exchange(gateway.address, request.as_bytes()).await;
+
+        assert_eq!(status_of(&response), 200, "{response}");
+        let echo = json_body_of(&response);
+        assert_eq!(echo["trailers"], serde_json::json!({"x-checksum": "abc"}), "route settings {route_extra:?}: {echo}");
+    }
+}
+
+#[tokio::test]
+async fn empty_chunked_body_goes_upstream_with_zero_length() {
+    let upstream = Upstream::start("app").await;
+    let gateway = Gateway::start(&single_route_spec(&upstream, "", "")).await;
+
+    let request =
+        "POST /x HTTP/1.1\r\nHost: gw.test\r\nTransfer-Encoding: chunked\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n0\r\n\r\n";
+    let response = raw_exchange(gateway.address, request.as_bytes()).await;
+
+    let final_response = response.strip_prefix("HTTP/1.1 100 Continue\r\n\r\n").unwrap_or(&response);
+    assert_eq!(status_of(final_response), 200, "{response}");
+    let echo = json_body_of(final_response);
+    assert_eq!(echo["headers"]["content-length"][0], "0", "{echo}");
+    assert!(echo["headers"].get("expect").is_none(), "a buffered body needs no 100-continue upstream: {echo}");
+}

@@ -189,3 +189,26 @@ async fn http2_connection_without_request_is_closed() {
     assert!(ended.is_ok(), "the HTTP/2 connection without a request was still open after 10 s");
     assert!(sender.is_closed());
 }
+
+#[tokio::test]
+async fn silent_http2_client_is_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let upstream = Upstream::start("app").await;
+    let spec = format!(
+        "apiVersion: gatectl.dev/v1\nkind: Gateway\nsettings:\n  limits: {{headerTimeout: 300ms, idleTimeout: 60s}}\nupstreams:\n  - name: app\n    targets: [{{host: 127.0.0.1, port: {}}}]\nroutes:\n  - name: all\n    match: {{path: {{prefix: /}}}}\n    upstream: app\n",
+        upstream.port()
+    );
+    let gateway = Gateway::start(&spec).await;
+    let mut stream = TcpStream::connect(gateway.address).await.unwrap();
+    // The connection preface and an empty SETTINGS frame, then nothing: no SETTINGS or PING
+    // acknowledgement ever comes back.
+    stream.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00").await.unwrap();
+
+    let drained = async {
+        let mut buffer = [0u8; 1024];
+        while stream.read(&mut buffer).await.is_ok_and(|count| count > 0) {}
+    };
+    let closed = tokio::time::timeout(std::time::Duration::from_secs(10), drained).await;
+    assert!(closed.is_ok(), "the gateway kept a silent HTTP/2 connection open for 10 s");
+}

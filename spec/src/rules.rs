@@ -212,6 +212,12 @@ pub const RULES: &[Rule] = &[
         "move the value out of the spec and refer to it, or remove it; gatectl reads secrets only through `env:NAME` or `file:PATH` fields",
     ),
     semantic(
+        "framing-header",
+        Error,
+        "A route's `requestHeaders` or `responseHeaders` sets a header that frames the message or describes the connection (`Content-Length`, `Transfer-Encoding`, `Connection`, `Upgrade` and the like).",
+        "remove the entry: the gateway writes these headers for each hop",
+    ),
+    semantic(
         "unknown-path-parameter",
         Error,
         "A `${path.NAME}` placeholder in a route's request headers names no parameter of the route's path template.",

@@ -85,10 +85,12 @@ impl Report {
 fn snippet(sources: &SourceMap, span: Span, redact: bool) -> (NamedSource<Arc<str>>, SourceSpan) {
     let file = sources.get(span.source);
     let name = display_path(&file.path);
+    let masked = mask_url_passwords(&file.text);
     if !redact {
-        return (NamedSource::new(name, file.text.clone()), to_source_span(span));
+        let text = masked.map_or_else(|| file.text.clone(), Arc::from);
+        return (NamedSource::new(name, text), to_source_span(span));
     }
-    let text = &file.text;
+    let text = masked.as_deref().unwrap_or(&file.text);
     let (Some(before), Some(hidden), Some(after)) = (text.get(..span.start), text.get(span.start..span.end), text.get(span.end..)) else {
         // A span that does not fall on character boundaries cannot be redacted, so show no text.
         return (NamedSource::new(name, Arc::from("")), SourceSpan::new(0.into(), 0));
@@ -96,6 +98,31 @@ fn snippet(sources: &SourceMap, span: Span, redact: bool) -> (NamedSource<Arc<st
     let hidden_length = hidden.chars().count();
     let redacted = format!("{before}{}{after}", "*".repeat(hidden_length));
     (NamedSource::new(name, Arc::from(redacted)), SourceSpan::new(span.start.into(), hidden_length))
+}
+
+/// Replaces each byte of every URL password (`scheme://user:password@host`) with `*`, keeping
+/// the text's length so that spans still point at the same places. Returns `None` when the
+/// text has no such password.
+fn mask_url_passwords(text: &str) -> Option<String> {
+    let mut bytes = text.as_bytes().to_vec();
+    let mut changed = false;
+    let mut search = 0;
+    while let Some(found) = text[search..].find("://") {
+        let start = search + found + 3;
+        let end = text[start..]
+            .find(|character: char| matches!(character, '/' | '?' | '#' | '"' | '\'' | '`') || character.is_whitespace())
+            .map_or(text.len(), |offset| start + offset);
+        let authority = &text[start..end];
+        if let Some(at) = authority.rfind('@')
+            && let Some(colon) = authority[..at].find(':')
+        {
+            bytes[start + colon + 1..start + at].fill(b'*');
+            changed |= colon + 1 < at;
+        }
+        search = end.max(start);
+    }
+    // Each replaced range lies between an ASCII `:` and `@`, so it covers whole characters.
+    changed.then(|| String::from_utf8(bytes).unwrap_or_default())
 }
 
 fn to_source_span(span: Span) -> SourceSpan {

@@ -42,6 +42,67 @@ pub struct BodyProgress {
     pub received: AtomicU64,
     pub exceeded: AtomicBool,
     pub timed_out: AtomicBool,
+    /// The client's body failed: malformed chunked framing, or the client went away mid-body.
+    pub client_failed: AtomicBool,
+}
+
+/// Header names a client may not send as request trailers, because the gateway sets them
+/// itself or they describe the message rather than its content (RFC 9110 section 6.5.1).
+const DENIED_TRAILERS: [&str; 26] = [
+    "authorization",
+    "cache-control",
+    "connection",
+    "content-encoding",
+    "content-length",
+    "content-range",
+    "content-type",
+    "cookie",
+    "expect",
+    "forwarded",
+    "host",
+    "keep-alive",
+    "max-forwards",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "proxy-connection",
+    "te",
+    "traceparent",
+    "tracestate",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "via",
+    "x-forwarded-for",
+    "x-forwarded-host",
+    "x-forwarded-proto",
+];
+
+/// The filter of request trailers: it drops [`DENIED_TRAILERS`], the request ID header and the
+/// identity headers the gateway sets.
+#[derive(Clone, Debug)]
+pub struct TrailerPolicy {
+    pub request_id_header: http::HeaderName,
+    pub identity_headers: Arc<[http::HeaderName]>,
+}
+
+impl TrailerPolicy {
+    pub fn allows(&self, name: &http::HeaderName) -> bool {
+        !DENIED_TRAILERS.contains(&name.as_str()) && *name != self.request_id_header && !self.identity_headers.contains(name)
+    }
+
+    fn filter(&self, trailers: http::HeaderMap) -> http::HeaderMap {
+        let mut kept = http::HeaderMap::new();
+        let mut current: Option<http::HeaderName> = None;
+        for (name, value) in trailers {
+            if let Some(name) = name {
+                current = Some(name);
+            }
+            if let Some(name) = current.as_ref().filter(|name| self.allows(name)) {
+                kept.append(name.clone(), value);
+            }
+        }
+        kept
+    }
 }
 
 /// A request body that counts bytes and fails as soon as the limit is crossed, or when the
@@ -54,11 +115,12 @@ pub struct LimitedBody<B> {
     /// the timer wheel.
     timer: Option<Pin<Box<tokio::time::Sleep>>>,
     pub progress: Arc<BodyProgress>,
+    trailers: TrailerPolicy,
 }
 
 impl<B> LimitedBody<B> {
-    pub fn new(inner: B, limit: u64, timeout: Duration) -> Self {
-        Self { inner, limit, timeout, timer: None, progress: Arc::default() }
+    pub fn new(inner: B, limit: u64, timeout: Duration, trailers: TrailerPolicy) -> Self {
+        Self { inner, limit, timeout, timer: None, progress: Arc::default(), trailers }
     }
 }
 
@@ -83,8 +145,15 @@ where
                 return Poll::Pending;
             }
             Poll::Ready(None) => return Poll::Ready(None),
-            Poll::Ready(Some(Err(error))) => return Poll::Ready(Some(Err(error.into()))),
+            Poll::Ready(Some(Err(error))) => {
+                this.progress.client_failed.store(true, Ordering::Relaxed);
+                return Poll::Ready(Some(Err(error.into())));
+            }
             Poll::Ready(Some(Ok(frame))) => frame,
+        };
+        let frame = match frame.into_trailers() {
+            Ok(trailers) => return Poll::Ready(Some(Ok(Frame::trailers(this.trailers.filter(trailers))))),
+            Err(frame) => frame,
         };
         if let Some(data) = frame.data_ref() {
             let total = this.progress.received.fetch_add(data.len() as u64, Ordering::Relaxed) + data.len() as u64;

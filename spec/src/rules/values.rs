@@ -100,6 +100,10 @@ fn check_routes(context: &mut Context<'_>) {
                 for name in map.keys().filter(|name| !is_valid_header_name(name)) {
                     report_header(context, name, &pointer(&["routes", &index, kind, section, name]), true);
                 }
+                for name in map.keys().filter(|name| FRAMING_HEADERS.iter().any(|framing| name.eq_ignore_ascii_case(framing))) {
+                    let message = format!("route `{}` sets `{name}` in {kind}.{section}, a header the gateway sets itself", route.name);
+                    context.report_key("framing-header", message, &pointer(&["routes", &index, kind, section, name]));
+                }
             }
         }
         check_header_parameters(context, route, &index);
@@ -309,6 +313,11 @@ fn check_header_parameters(context: &mut Context<'_>, route: &crate::model::Rout
         }
     }
 }
+
+/// Headers that frame a message or describe one connection. The gateway writes them for each
+/// hop, so a route that set them could make the upstream or the client misread the message.
+const FRAMING_HEADERS: [&str; 8] =
+    ["connection", "content-length", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade"];
 
 /// Reports a duration that is zero, with help for that case alone.
 fn report_zero(context: &mut Context<'_>, message: String, at: &str) {
