@@ -95,6 +95,18 @@ fn zero_duration_gets_its_own_help() {
 }
 
 #[test]
+fn mistyped_placeholders_are_reported() {
+    let all = findings("mistyped-placeholders.yaml");
+    let lines: Vec<(u64, u64)> = all
+        .iter()
+        .filter(|finding| finding["rule"] == "unknown-path-parameter")
+        .map(|finding| (finding["line"].as_u64().unwrap(), finding["column"].as_u64().unwrap()))
+        .collect();
+    // X-A, X-B and X-C on line 11, X-E on line 13; X-D is a valid placeholder.
+    assert_eq!(lines, [(11, 19), (11, 37), (11, 56), (13, 19)], "{all:#?}");
+}
+
+#[test]
 fn every_semantic_rule_has_a_fixture() {
     for rule in gatectl_spec::rules::RULES.iter().filter(|rule| rule.configurable) {
         assert!(fixtures().join(format!("{}.yaml", rule.id)).is_file(), "no fixture for rule `{}`", rule.id);

@@ -220,7 +220,7 @@ pub const RULES: &[Rule] = &[
     semantic(
         "unknown-path-parameter",
         Error,
-        "A `${path.NAME}` placeholder in a route's request headers names no parameter of the route's path template.",
+        "A `${path.NAME}` placeholder in a route's request headers names no parameter of the route's path template, is mistyped, or sits in response headers.",
         "use a parameter of the route's `template` path, or remove the placeholder",
     ),
     semantic(

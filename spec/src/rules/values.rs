@@ -286,8 +286,8 @@ fn check_auth_providers(context: &mut Context<'_>) {
     }
 }
 
-/// Reports `${path.NAME}` placeholders in a route's request headers that name no parameter of
-/// the route's path template.
+/// Reports path placeholders a route cannot fill: names that are no parameter of its template,
+/// mistyped `${` sequences in request headers, and placeholders in response headers.
 fn check_header_parameters(context: &mut Context<'_>, route: &crate::model::Route, index: &str) {
     let template = match &route.matcher.path {
         PathMatch::Template(text) => PathTemplate::parse(text).ok(),
@@ -297,7 +297,15 @@ fn check_header_parameters(context: &mut Context<'_>, route: &crate::model::Rout
     let changes = &route.request_headers;
     for (section, map) in [("set", &changes.set), ("add", &changes.add)] {
         for (header, value) in map {
-            for part in crate::header_template::parts(value) {
+            let parts = crate::header_template::parts(value);
+            let placeholders = parts.iter().filter(|part| matches!(part, crate::header_template::ValuePart::Parameter(_))).count();
+            if value.matches("${").count() > placeholders {
+                let message =
+                    format!("header `{header}` of route `{}` has a `${{` that does not start a `${{path.NAME}}` placeholder", route.name);
+                context.report("unknown-path-parameter", message, &pointer(&["routes", index, "requestHeaders", section, header])).help =
+                    Some("write placeholders as `${path.NAME}`, in lower case and closed with `}`".to_owned());
+            }
+            for part in parts {
                 let crate::header_template::ValuePart::Parameter(name) = part else { continue };
                 if names.contains(&name) {
                     continue;
@@ -310,6 +318,14 @@ fn check_header_parameters(context: &mut Context<'_>, route: &crate::model::Rout
                 context.report("unknown-path-parameter", message, &pointer(&["routes", index, "requestHeaders", section, header])).help =
                     Some(help);
             }
+        }
+    }
+    let changes = &route.response_headers;
+    for (section, map) in [("set", &changes.set), ("add", &changes.add)] {
+        for (header, _) in map.iter().filter(|(_, value)| value.contains("${path.")) {
+            let message = format!("header `{header}` in the responseHeaders of route `{}` has a path placeholder", route.name);
+            context.report("unknown-path-parameter", message, &pointer(&["routes", index, "responseHeaders", section, header])).help =
+                Some("only requestHeaders values take `${path.NAME}`; write the value out here".to_owned());
         }
     }
 }
