@@ -152,6 +152,15 @@ fn plan_apply_status_diff_and_rollback() {
     assert!(status[1]["activatedAt"].is_string());
     assert_eq!(status[1]["drift"]["drifted"], false);
 
+    // An unreachable target is reported beside the others instead of hiding them.
+    let closed_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let unreachable = format!("http://127.0.0.1:{closed_port}");
+    let partial = fleet.run(&["status", "--target", &first, "--target", &unreachable, "--format", "json"]);
+    assert_eq!(code(&partial), 2, "{}", text(&partial.stderr));
+    let partial = json(&partial);
+    assert_eq!(partial[0]["version"], 1);
+    assert!(partial[1]["error"].as_str().is_some_and(|error| !error.is_empty()), "{partial:#}");
+
     let diff = fleet.run(&["diff", "--live", &first, "v1.yaml"]);
     assert_eq!(code(&diff), 0, "{}{}", text(&diff.stdout), text(&diff.stderr));
 

@@ -122,16 +122,7 @@ fn load_bytes(inputs: Vec<(PathBuf, Vec<u8>)>, base_count: usize, limits: ReadLi
     for (position, (path, bytes)) in inputs.into_iter().enumerate() {
         let Some(node) = read_file(&mut sources, path, bytes, limits, &mut diagnostics) else { continue };
         if node.value == NodeValue::Null {
-            let help = if position < base_count {
-                "write the spec in it, starting with `apiVersion: gatectl.dev/v1` and `kind: Gateway`, or make one from an OpenAPI file with `gatectl import`"
-            } else {
-                "write the fields the overlay changes in it, as a mapping shaped like a spec, or leave the file out"
-            };
-            diagnostics.push(
-                Diagnostic::error("invalid-document", "the file holds no YAML document: it is empty or has only comments")
-                    .at(Some(node.span))
-                    .with_help(help),
-            );
+            diagnostics.push(null_document(&sources, &node, position, base_count));
             continue;
         }
         let merged = match root.as_mut() {
@@ -158,6 +149,27 @@ fn load_bytes(inputs: Vec<(PathBuf, Vec<u8>)>, base_count: usize, limits: ReadLi
         decode(&mut loaded);
     }
     loaded
+}
+
+/// Reports a file whose document is empty or `null`, with help for its role: the spec, one
+/// file of a spec directory, or an overlay.
+fn null_document(sources: &SourceMap, node: &Node, position: usize, base_count: usize) -> Diagnostic {
+    let text = &sources.get(node.span.source).text;
+    let is_blank = text.lines().map(str::trim).all(|line| line.is_empty() || line.starts_with('#') || line == "---" || line == "...");
+    let message = if is_blank {
+        "the file holds no document: it is empty or has only comments"
+    } else {
+        "the file's document is null; a spec file is a mapping of fields"
+    };
+    let help = if position >= base_count {
+        "write the fields the overlay changes in it, as a mapping shaped like a spec, or leave the file out"
+    } else if base_count > 1 {
+        "write the part of the spec this file holds, such as `routes:` with its entries, or delete the file"
+    } else {
+        "write the spec in it, starting with `apiVersion: gatectl.dev/v1` and `kind: Gateway`, or make one from an OpenAPI file with `gatectl import`"
+    };
+    let span = if is_blank { Span::new(node.span.source, 0, 0) } else { node.span };
+    Diagnostic::error("invalid-document", message).at(Some(span)).with_help(help)
 }
 
 fn read_file(
@@ -271,8 +283,31 @@ mod tests {
             let loaded = load_str("empty.yaml", text);
             assert_eq!(loaded.diagnostics.len(), 1, "{text:?}: {:?}", loaded.diagnostics);
             assert_eq!(loaded.diagnostics[0].rule, "invalid-document");
-            assert!(loaded.diagnostics[0].message.contains("no YAML document"), "{:?}", loaded.diagnostics[0]);
+            assert!(loaded.diagnostics[0].message.contains("no document"), "{:?}", loaded.diagnostics[0]);
         }
+    }
+
+    #[test]
+    fn null_document_is_not_called_empty() {
+        for text in ["null\n", "~\n", "--- null\n"] {
+            let loaded = load_str("null.yaml", text);
+            assert_eq!(loaded.diagnostics[0].rule, "invalid-document");
+            assert!(loaded.diagnostics[0].message.contains("is null"), "{text:?}: {:?}", loaded.diagnostics[0]);
+        }
+        let separator_only = load_str("dashes.yaml", "---\n");
+        assert!(separator_only.diagnostics[0].message.contains("no document"), "{:?}", separator_only.diagnostics[0]);
+        assert_eq!(separator_only.diagnostics[0].span.map(|span| span.start), Some(0));
+    }
+
+    #[test]
+    fn empty_fragment_gets_fragment_help() {
+        let inputs = vec![
+            (PathBuf::from("spec/a.yaml"), b"apiVersion: gatectl.dev/v1\nkind: Gateway\n".to_vec()),
+            (PathBuf::from("spec/b.yaml"), b"# routes go here\n".to_vec()),
+        ];
+        let loaded = load_in_memory(inputs, &LoadOptions::default()).unwrap();
+        let help = loaded.diagnostics[0].help.as_deref().unwrap_or_default();
+        assert!(help.contains("part of the spec"), "{help}");
     }
 
     #[test]

@@ -42,6 +42,9 @@ struct TargetStatus {
     hash: Option<String>,
     activated_at: Option<String>,
     drift: Option<Drift>,
+    /// Why the target's status could not be read; the other fields are empty then.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -68,13 +71,14 @@ pub fn run(args: StatusArgs) -> ExitStatus {
         Err(message) => return fail(&message),
     };
 
+    // Every target is reported, so one unreachable runtime does not hide the others.
     let mut statuses = Vec::new();
     for url in &args.targets {
         let result = connection.target(url).and_then(|client| target_status(&client, spec.as_ref()));
-        match result {
-            Ok(status) => statuses.push(status),
-            Err(message) => return fail(&message),
-        }
+        statuses.push(result.unwrap_or_else(|message| {
+            eprintln!("error: {message}");
+            TargetStatus { target: url.clone(), version: None, hash: None, activated_at: None, drift: None, error: Some(message) }
+        }));
     }
 
     match args.output {
@@ -83,6 +87,9 @@ pub fn run(args: StatusArgs) -> ExitStatus {
             Err(error) => return fail(&format!("cannot serialise the status: {error}")),
         },
         super::apply::OutputFormat::Text => print_text(&statuses),
+    }
+    if statuses.iter().any(|status| status.error.is_some()) {
+        return ExitStatus::Failure;
     }
     let drifted = statuses.iter().any(|status| status.drift.as_ref().is_some_and(|drift| drift.drifted));
     if drifted { ExitStatus::Findings } else { ExitStatus::Success }
@@ -105,6 +112,7 @@ fn target_status(client: &AdminClient, spec: Option<&Spec>) -> Result<TargetStat
         hash: status.hash,
         activated_at: status.activated_at,
         drift,
+        error: None,
     })
 }
 
@@ -140,6 +148,10 @@ pub fn spec_hash(spec: &Spec) -> Result<String, String> {
 
 fn print_text(statuses: &[TargetStatus]) {
     for status in statuses {
+        if status.error.is_some() {
+            outln!("{}: status unknown (see the error above)", status.target);
+            continue;
+        }
         let Some(version) = status.version else {
             outln!("{}: no bundle active", status.target);
             continue;
