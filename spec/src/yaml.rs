@@ -164,24 +164,25 @@ impl<'a> Reader<'a> {
                     return Err(ReadError::TooDeep { limit: self.limits.max_depth, span });
                 }
                 let message = error.info().to_owned();
-                // The innermost unclosed bracket is the one to fix first.
-                if let Some(open) =
-                    self.open_flows.iter().rev().copied().find(|&open| flow::closing_bracket(&self.file.text, open).is_none())
-                {
-                    let bracket = char::from(self.file.text.as_bytes()[open]);
-                    let closer = if bracket == '[' { ']' } else { '}' };
-                    return Err(ReadError::UnclosedFlow {
-                        bracket,
-                        closer,
-                        message,
-                        span: Span::new(self.source, open, open + 1),
-                        failure: span,
-                    });
-                }
-                Err(ReadError::Syntax { message, span })
+                Err(self.unclosed_flow(&message, span).unwrap_or(ReadError::Syntax { message, span }))
             }
             None => Ok((Event::StreamEnd, Span::new(self.source, self.file.text.len(), self.file.text.len()))),
         }
+    }
+
+    /// Returns an [`ReadError::UnclosedFlow`] for the innermost flow collection being read that
+    /// the text never closes, if any: that bracket is the one to fix first.
+    fn unclosed_flow(&self, message: &str, failure: Span) -> Option<ReadError> {
+        let open = self.open_flows.iter().rev().copied().find(|&open| flow::closing_bracket(&self.file.text, open).is_none())?;
+        let bracket = char::from(self.file.text.as_bytes()[open]);
+        let closer = if bracket == '[' { ']' } else { '}' };
+        Some(ReadError::UnclosedFlow {
+            bracket,
+            closer,
+            message: message.to_owned(),
+            span: Span::new(self.source, open, open + 1),
+            failure,
+        })
     }
 
     /// Notes the start of a collection, returning whether it is a flow collection.
@@ -282,7 +283,12 @@ impl<'a> Reader<'a> {
                         NodeValue::Null => "null".to_owned(),
                         NodeValue::Bool(value) => value.to_string(),
                         NodeValue::Number(number) => number.to_string(),
-                        NodeValue::Sequence(_) | NodeValue::Mapping(_) => return Err(ReadError::ComplexKey { span: key_span }),
+                        // In a flow mapping, a collection where a key belongs most often means
+                        // that the previous entry's `}` is missing.
+                        NodeValue::Sequence(_) | NodeValue::Mapping(_) => {
+                            let message = "a mapping key is a sequence or mapping";
+                            return Err(self.unclosed_flow(message, key_span).unwrap_or(ReadError::ComplexKey { span: key_span }));
+                        }
                     };
                     let key = Key { name, span: key_node.span };
                     let first = match &large_mapping_keys {
@@ -600,6 +606,21 @@ mod tests {
         let error = parse("a: b: c\n").unwrap_err();
         assert!(matches!(error, ReadError::Syntax { .. }), "{error:?}");
         assert_eq!(error.span().start, 4);
+    }
+
+    #[test]
+    fn missing_brace_before_next_entry_is_named() {
+        let text = "{\"routes\": [{\"name\": \"a\", \"upstream\": \"x\", {\"name\": \"b\"}]}\n";
+        let error = parse(text).unwrap_err();
+        let ReadError::UnclosedFlow { bracket, span, .. } = error else { panic!("{error:?}") };
+        assert_eq!(bracket, '{');
+        assert_eq!(span.start, text.find("{\"name\": \"a\"").unwrap());
+    }
+
+    #[test]
+    fn collection_key_in_closed_mapping_stays_complex_key() {
+        let error = parse("{[a]: 1}\n").unwrap_err();
+        assert!(matches!(error, ReadError::ComplexKey { .. }), "{error:?}");
     }
 
     #[test]
