@@ -45,7 +45,7 @@ pub struct Route {
     /// Read a request body of unknown length (chunked, or HTTP/2 without `content-length`) in
     /// full, up to the body limit, before the upstream is contacted, so that an oversized body
     /// gets 413 without reaching it. On by default. Turn it off for clients that stream their
-    /// request bodies; gRPC requests and WebSocket upgrades are always streamed.
+    /// request bodies; gRPC requests over HTTP/2 are always streamed.
     #[serde(default = "crate::model::default_true", skip_serializing_if = "is_true")]
     pub request_buffering: bool,
     /// Timeouts for this route, replacing the upstream's where given.
