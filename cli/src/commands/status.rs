@@ -148,8 +148,8 @@ pub fn spec_hash(spec: &Spec) -> Result<String, String> {
 
 fn print_text(statuses: &[TargetStatus]) {
     for status in statuses {
+        // The error went to standard error already; standard output holds results only.
         if status.error.is_some() {
-            outln!("{}: status unknown (see the error above)", status.target);
             continue;
         }
         let Some(version) = status.version else {
