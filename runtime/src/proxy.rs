@@ -344,12 +344,12 @@ fn is_grpc(headers: &http::HeaderMap) -> bool {
 /// Keeps the names of a client's `Trailer` header that `policy` allows, or `None` when none is.
 fn allowed_trailer_names(announced: &HeaderValue, policy: &TrailerPolicy) -> Option<HeaderValue> {
     let text = announced.to_str().ok()?;
-    let kept: Vec<&str> = text
+    let allowed: Vec<&str> = text
         .split(',')
         .map(str::trim)
         .filter(|name| http::HeaderName::from_bytes(name.as_bytes()).is_ok_and(|name| policy.allows(&name)))
         .collect();
-    if kept.is_empty() { None } else { HeaderValue::from_str(&kept.join(", ")).ok() }
+    if allowed.is_empty() { None } else { HeaderValue::from_str(&allowed.join(", ")).ok() }
 }
 
 /// Reads a request body in full before the upstream is contacted, so that a body over the
@@ -367,9 +367,8 @@ async fn read_whole_body(
     while let Some(frame) = body.frame().await {
         let frame = match frame {
             Ok(frame) => frame,
-            Err(_) if progress.exceeded.load(Ordering::Relaxed) => return Err(ProxyError::BodyTooLarge { limit }),
-            Err(_) if progress.timed_out.load(Ordering::Relaxed) => return Err(ProxyError::BodyTimeout),
-            Err(_) => return Err(ProxyError::BadRequest("the request body is malformed or the client stopped sending it")),
+            // `LimitedBody` marks every error it returns in `progress`.
+            Err(_) => return Err(body_failure(progress, limit).unwrap_or(ProxyError::BadRequest(CLIENT_BODY_FAILED))),
         };
         match frame.into_data() {
             Ok(chunk) => data.extend_from_slice(&chunk),
@@ -389,6 +388,23 @@ async fn read_whole_body(
     }
     let frames = [Ok::<_, Infallible>(Frame::data(data)), Ok(Frame::trailers(trailers))];
     Ok(StreamBody::new(futures_util::stream::iter(frames)).map_err(|never| match never {}).boxed())
+}
+
+/// The message of a request whose body failed on the client's side.
+const CLIENT_BODY_FAILED: &str = "the request body is malformed or the client stopped sending it";
+
+/// Returns the error for a request body that failed: over the limit, too slow, or broken by the
+/// client. `None` when the body did not fail.
+fn body_failure(progress: &BodyProgress, limit: u64) -> Option<ProxyError> {
+    if progress.exceeded.load(Ordering::Relaxed) {
+        Some(ProxyError::BodyTooLarge { limit })
+    } else if progress.timed_out.load(Ordering::Relaxed) {
+        Some(ProxyError::BodyTimeout)
+    } else if progress.client_failed.load(Ordering::Relaxed) {
+        Some(ProxyError::BadRequest(CLIENT_BODY_FAILED))
+    } else {
+        None
+    }
 }
 
 /// Sends the request to one target, once: requests are never retried, so a POST whose
@@ -433,14 +449,13 @@ async fn send(
             tracing::warn!(route = %route.name, upstream.addr = %target.authority, timeout = ?response_timeout.min(total_timeout), "upstream response timed out");
             Err(ProxyError::UpstreamTimeout)
         }
-        Ok(Err(_)) if request_body.exceeded.load(Ordering::Relaxed) => return Err(ProxyError::BodyTooLarge { limit: body_limit }),
-        Ok(Err(_)) if request_body.timed_out.load(Ordering::Relaxed) => return Err(ProxyError::BodyTimeout),
-        // The client's side failed, not the upstream: no 502, and nothing counts against the target.
-        Ok(Err(_)) if request_body.client_failed.load(Ordering::Relaxed) => {
-            tracing::debug!(route = %route.name, "the client stopped sending the request body");
-            return Err(ProxyError::BadRequest("the request body is malformed or the client stopped sending it"));
-        }
         Ok(Err((error, cause))) => {
+            // A failure of the client's body is not the upstream's: no 502, and nothing counts
+            // against the target.
+            if let Some(failure) = body_failure(request_body, body_limit) {
+                tracing::debug!(%failure, route = %route.name, "the request body failed while it was sent upstream");
+                return Err(failure);
+            }
             tracing::warn!(error = %cause, route = %route.name, upstream.addr = %target.authority, "upstream request failed");
             Err(error)
         }

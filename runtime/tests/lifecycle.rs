@@ -92,8 +92,8 @@ async fn shutdown_drains_in_flight_request() {
 
 #[tokio::test]
 async fn taken_port_is_reported_once_with_advice() {
-    let taken = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = taken.local_addr().unwrap().to_string();
+    let occupied = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = occupied.local_addr().unwrap().to_string();
     let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_gatectl-runtime"))
         .args(["--listen", &address, "--admin-listen", "127.0.0.1:0", "--admin-token", ADMIN_TOKEN])
         .env("RUST_LOG", "info")

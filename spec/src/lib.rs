@@ -23,6 +23,7 @@ pub mod rules;
 pub mod schema;
 pub mod secret;
 pub mod source;
+pub mod url_text;
 pub mod yaml;
 
 pub use diagnostic::{Diagnostic, Severity};

@@ -157,14 +157,14 @@ fn null_document(sources: &SourceMap, node: &Node, position: usize, base_count: 
     let text = &sources.get(node.span.source).text;
     let is_blank = text.lines().map(str::trim).all(|line| line.is_empty() || line.starts_with('#') || line == "---" || line == "...");
     let message = if is_blank {
-        "the file holds no document: it is empty or has only comments"
+        "the file contains no document: it is empty or has only comments"
     } else {
-        "the file's document is null; a spec file is a mapping of fields"
+        "the file's document is null, but a spec file must be a mapping of fields"
     };
     let help = if position >= base_count {
         "write the fields the overlay changes in it, as a mapping shaped like a spec, or leave the file out"
     } else if base_count > 1 {
-        "write the part of the spec this file holds, such as `routes:` with its entries, or delete the file"
+        "write the part of the spec this file contains, such as `routes:` with its entries, or delete the file"
     } else {
         "write the spec in it, starting with `apiVersion: gatectl.dev/v1` and `kind: Gateway`, or make one from an OpenAPI file with `gatectl import`"
     };

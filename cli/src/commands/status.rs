@@ -42,7 +42,7 @@ struct TargetStatus {
     hash: Option<String>,
     activated_at: Option<String>,
     drift: Option<Drift>,
-    /// Why the target's status could not be read; the other fields are empty then.
+    /// The reason the target's status could not be read. The other fields are empty then.
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
 }
@@ -148,7 +148,7 @@ pub fn spec_hash(spec: &Spec) -> Result<String, String> {
 
 fn print_text(statuses: &[TargetStatus]) {
     for status in statuses {
-        // The error went to standard error already; standard output holds results only.
+        // The error went to standard error already, and standard output is for results only.
         if status.error.is_some() {
             continue;
         }

@@ -5,6 +5,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use gatectl_spec::rules::PLAINTEXT_SECRET;
+use gatectl_spec::url_text;
 use gatectl_spec::{Diagnostic, Severity, SourceMap, Span};
 use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource, SourceSpan};
 
@@ -107,19 +108,13 @@ fn mask_url_passwords(text: &str) -> Option<String> {
     let mut bytes = text.as_bytes().to_vec();
     let mut changed = false;
     let mut search = 0;
-    while let Some(found) = text[search..].find("://") {
-        let start = search + found + 3;
-        let end = text[start..]
-            .find(|character: char| matches!(character, '/' | '?' | '#' | '"' | '\'' | '`') || character.is_whitespace())
-            .map_or(text.len(), |offset| start + offset);
-        let authority = &text[start..end];
-        if let Some(at) = authority.rfind('@')
-            && let Some(colon) = authority[..at].find(':')
-        {
-            bytes[start + colon + 1..start + at].fill(b'*');
-            changed |= colon + 1 < at;
+    while let Some((offset, authority)) = url_text::authority(&text[search..]) {
+        let start = search + offset;
+        if let Some(password) = url_text::password_range(authority) {
+            bytes[start + password.start..start + password.end].fill(b'*');
+            changed = true;
         }
-        search = end.max(start);
+        search = start + authority.len();
     }
     // Each replaced range lies between an ASCII `:` and `@`, so it covers whole characters.
     changed.then(|| String::from_utf8(bytes).unwrap_or_default())

@@ -54,7 +54,7 @@ pub struct AccessRecord {
     #[serde(serialize_with = "method_text")]
     pub method: Method,
     pub path: String,
-    /// Path parameters of a template route by name, as the normalised path holds them; left out
+    /// Path parameters of a template route by name, as written in the normalised path. Left out
     /// for other routes.
     #[serde(skip_serializing_if = "Vec::is_empty", serialize_with = "parameter_map")]
     pub path_parameters: Vec<(Arc<str>, String)>,

@@ -91,17 +91,17 @@ impl TrailerPolicy {
     }
 
     fn filter(&self, trailers: http::HeaderMap) -> http::HeaderMap {
-        let mut kept = http::HeaderMap::new();
+        let mut allowed = http::HeaderMap::new();
         let mut current: Option<http::HeaderName> = None;
         for (name, value) in trailers {
             if let Some(name) = name {
                 current = Some(name);
             }
             if let Some(name) = current.as_ref().filter(|name| self.allows(name)) {
-                kept.append(name.clone(), value);
+                allowed.append(name.clone(), value);
             }
         }
-        kept
+        allowed
     }
 }
 

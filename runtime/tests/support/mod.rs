@@ -123,7 +123,7 @@ impl Upstream {
             tokio::time::sleep(Duration::from_millis(milliseconds)).await;
         }
 
-        // Answers at once and sends the request body back as it arrives.
+        // Responds at once and streams the request body back as it arrives.
         if path == "/stream" {
             let frames = http_body_util::BodyStream::new(request.into_body())
                 .filter_map(|frame| std::future::ready(frame.ok().and_then(|frame| frame.into_data().ok())))

@@ -54,7 +54,7 @@ pub(super) fn classify(text: &str, is_header_value: bool) -> Option<&'static str
         return Some("an Authorization credential");
     }
     for word in text.split_whitespace() {
-        if has_url_password(word) {
+        if crate::url_text::authority(word).is_some_and(|(_, authority)| crate::url_text::password_range(authority).is_some()) {
             return Some("a URL with a password");
         }
         if is_jwt(word) {
@@ -71,14 +71,6 @@ pub(super) fn classify(text: &str, is_header_value: bool) -> Option<&'static str
         return Some("a secret key (a long random value)");
     }
     None
-}
-
-/// Tells whether a word is a URL whose user information carries a password
-/// (`scheme://user:password@host`).
-fn has_url_password(word: &str) -> bool {
-    let Some((_, rest)) = word.split_once("://") else { return false };
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    authority.rsplit_once('@').is_some_and(|(userinfo, _)| userinfo.split_once(':').is_some_and(|(_, password)| !password.is_empty()))
 }
 
 fn is_jwt(word: &str) -> bool {

@@ -268,7 +268,7 @@ fn check_auth_providers(context: &mut Context<'_>) {
         }
         let Some(jwks) = &jwt.jwks else { continue };
         let jwks_pointer = |field: &str| pointer(&["authProviders", &index, "jwt", "jwks", field]);
-        if url_host(&jwks.url).is_some_and(is_placeholder_host) {
+        if crate::url_text::authority(&jwks.url).is_some_and(|(_, authority)| is_placeholder_host(crate::url_text::host(authority))) {
             let url = crate::normalize::redact_url(&jwks.url);
             let message = format!("JWT provider `{}` fetches its keys from `{url}`, a placeholder host that never resolves", provider.name);
             context.report("placeholder-host", message, &jwks_pointer("url"));
@@ -345,14 +345,6 @@ fn report_zero(context: &mut Context<'_>, message: String, at: &str) {
 fn is_placeholder_host(host: &str) -> bool {
     let host = host.trim_end_matches('.').to_ascii_lowercase();
     host == "invalid" || host.ends_with(".invalid")
-}
-
-/// Returns the host of an absolute URL, or `None` when the text is not one.
-fn url_host(text: &str) -> Option<&str> {
-    let (_, rest) = text.split_once("://")?;
-    let authority = rest.split(['/', '?', '#']).next()?;
-    let host_and_port = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
-    Some(host_and_port.rsplit_once(':').map_or(host_and_port, |(host, _)| host))
 }
 
 fn check_policies(context: &mut Context<'_>) {
