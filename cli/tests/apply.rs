@@ -181,7 +181,22 @@ fn plan_apply_status_diff_and_rollback() {
     assert_eq!(fleet.status(1)["version"], 2);
     assert_eq!(fleet.get(1, "/orders"), 200);
 
-    let rolled_back = fleet.run(&["rollback", "--target", &first, "--target", &second]);
+    // A failing target stops the rollback, and the output says which targets moved.
+    let split = fleet.run(&["rollback", "--target", &first, "--target", &unreachable, "--target", &second, "--output", "json"]);
+    assert_eq!(code(&split), 2, "{}", text(&split.stderr));
+    let outcomes = json(&split);
+    assert_eq!(outcomes[0]["outcome"], "rolledBack", "{outcomes:#}");
+    assert_eq!(outcomes[0]["from"]["version"], 2);
+    assert_eq!(outcomes[0]["to"]["version"], 1);
+    assert_eq!(outcomes[1]["outcome"], "failed");
+    assert_eq!(outcomes[1]["target"], unreachable.as_str());
+    assert!(outcomes[1]["error"].as_str().is_some_and(|error| !error.is_empty()), "{outcomes:#}");
+    assert_eq!(outcomes[2], serde_json::json!({"outcome": "notAttempted", "target": second}));
+    assert!(text(&split.stderr).contains("1 later target(s) were not tried"), "{}", text(&split.stderr));
+    assert_eq!(fleet.status(0)["version"], 1);
+    assert_eq!(fleet.status(1)["version"], 2, "a target after the failure is left alone");
+
+    let rolled_back = fleet.run(&["rollback", "--target", &second]);
     assert_eq!(code(&rolled_back), 0, "{}", text(&rolled_back.stderr));
     for index in 0..2 {
         assert_eq!(fleet.status(index)["version"], 1);

@@ -1,6 +1,7 @@
 //! Client listeners: TCP accept loops serving HTTP/1.1 and HTTP/2 (h2c by prior knowledge, or
 //! ALPN over TLS), with graceful draining.
 
+mod field_values;
 pub mod head_timeout;
 pub mod tls;
 

@@ -2,7 +2,8 @@
 
 mod support;
 
-use support::{ADMIN_TOKEN, Gateway, Upstream, client, runtime_binary};
+use support::{ADMIN_TOKEN, Gateway, Upstream, client, json_body_of, read_response, runtime_binary, status_of};
+use tokio::io::AsyncWriteExt;
 
 fn spec_for(upstream: &Upstream) -> String {
     format!(
@@ -48,6 +49,38 @@ async fn invalid_request_id_is_replaced() {
         let echo: serde_json::Value = response.json().await.unwrap();
         assert_eq!(echo["headers"]["x-request-id"][0], returned.as_str(), "the upstream sees the replacement");
     }
+}
+
+/// RFC 9110 section 5.5 lets a recipient replace control characters in a field value with
+/// spaces instead of rejecting the request. The request ID then fails validation and is replaced,
+/// and the client gets a response with an ID instead of a bare 400.
+#[tokio::test]
+async fn request_id_with_control_characters_is_replaced() {
+    let upstream = Upstream::start("app").await;
+    let gateway = Gateway::start(&spec_for(&upstream)).await;
+    let mut stream = tokio::net::TcpStream::connect(gateway.address).await.unwrap();
+
+    // The first request is clean, so the second one's head is read after a keep-alive wait.
+    stream.write_all(b"GET /orders HTTP/1.1\r\nHost: gw.test\r\n\r\n").await.unwrap();
+    assert_eq!(status_of(&read_response(&mut stream).await), 200);
+    let body = b"a\x01b:\x02\r\n";
+    let head = format!(
+        "POST /orders HTTP/1.1\r\nHost: gw.test\r\nX-Request-ID: 0f3c2a9e\x01\x7f4b1d\r\nX-Note: one\x00two\ttab\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(&[head.as_bytes(), body].concat()).await.unwrap();
+    let response = read_response(&mut stream).await;
+
+    assert_eq!(status_of(&response), 200, "{response}");
+    let returned =
+        response.lines().find_map(|line| line.strip_prefix("x-request-id: ")).unwrap_or_else(|| panic!("no request ID in {response:?}"));
+    assert!(uuid::Uuid::parse_str(returned).is_ok(), "{returned} is not a generated UUID");
+    let echo = json_body_of(&response);
+    assert_eq!(echo["headers"]["x-request-id"][0], returned, "the upstream sees the replacement");
+    assert_eq!(echo["headers"]["x-note"][0], "one two\ttab", "other values keep their text, with a space for the control character");
+    assert_eq!(echo["body"], "a\u{1}b:\u{2}\r\n", "the body is not a header value and stays as sent");
+    let lines = gateway.access_log_lines(2).await;
+    assert_eq!(lines[1]["requestId"], returned);
 }
 
 #[tokio::test]

@@ -6,7 +6,7 @@ mod support;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use support::{Gateway, Upstream, client, client_frame, json_body_of, raw_exchange, read_server_frame, status_of};
+use support::{Gateway, Upstream, client, client_frame, json_body_of, raw_exchange, read_response, read_server_frame, status_of};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -424,24 +424,6 @@ async fn upstream_errors_map_to_502_and_504() {
     assert_eq!(body["status"], 502);
     let detail = body["detail"].as_str().unwrap();
     assert!(!detail.contains("127.0.0.1"), "problem details must not expose upstream addresses: {detail}");
-}
-
-/// Reads one HTTP/1.1 response with a Content-Length body from a kept-alive connection.
-async fn read_response(stream: &mut TcpStream) -> String {
-    let mut head = Vec::new();
-    while !head.ends_with(b"\r\n\r\n") {
-        let mut byte = [0u8; 1];
-        stream.read_exact(&mut byte).await.unwrap();
-        head.push(byte[0]);
-    }
-    let head = String::from_utf8(head).unwrap();
-    let length: usize = head
-        .lines()
-        .find_map(|line| line.to_ascii_lowercase().strip_prefix("content-length:").map(|value| value.trim().parse().unwrap()))
-        .unwrap();
-    let mut body = vec![0u8; length];
-    stream.read_exact(&mut body).await.unwrap();
-    format!("{head}{}", String::from_utf8(body).unwrap())
 }
 
 #[tokio::test]

@@ -186,6 +186,25 @@ impl<'a> Reader<'a> {
     }
 
     /// Notes the start of a collection, returning whether it is a flow collection.
+    /// Ends a quoted scalar's span at its closing quote. The parser's span also takes in the
+    /// blanks and any comment after it, which would stretch a diagnostic's underline past the
+    /// value.
+    fn trim_quoted(&self, span: Span, style: ScalarStyle) -> Span {
+        let bytes = self.file.text.as_bytes();
+        let quote = match style {
+            ScalarStyle::SingleQuoted => b'\'',
+            ScalarStyle::DoubleQuoted => b'"',
+            _ => return span,
+        };
+        if bytes.get(span.start) != Some(&quote) {
+            return span;
+        }
+        match flow::end_of_quoted(bytes, span.start) {
+            Some(closing) if closing < span.end => Span::new(self.source, span.start, closing + 1),
+            _ => span,
+        }
+    }
+
     fn enter_collection(&mut self, span: Span) -> bool {
         let flow = matches!(self.file.text.as_bytes().get(span.start), Some(b'[' | b'{'));
         if flow {
@@ -244,6 +263,7 @@ impl<'a> Reader<'a> {
                 Ok(Node { value: node.value, span })
             }
             Event::Scalar(text, style, anchor, tag) => {
+                let span = self.trim_quoted(span, style);
                 let tag = tag.map(|tag| format!("{}{}", tag.handle, tag.suffix));
                 let value = resolve_scalar(text, style, tag.as_deref(), span)?;
                 let node = Node { value, span };
@@ -531,6 +551,22 @@ mod tests {
         let NodeValue::Sequence(items) = &name.value else { panic!("expected a sequence") };
         let value = items[0].get("name").unwrap();
         assert_eq!(&text[value.span.start..value.span.end], "orders");
+    }
+
+    #[test]
+    fn quoted_value_spans_end_at_the_closing_quote() {
+        let text = "a: \"nope\"   \nb: 'x y'\t# note\nc: [\"p\" , 'q' ]\nd: \"  \"\n";
+        let node = parse(text).unwrap();
+        let value = |key: &str| {
+            let node = node.get(key).unwrap();
+            &text[node.span.start..node.span.end]
+        };
+        assert_eq!(value("a"), "\"nope\"");
+        assert_eq!(value("b"), "'x y'");
+        assert_eq!(value("d"), "\"  \"", "blanks inside the quotes stay");
+        let NodeValue::Sequence(items) = &node.get("c").unwrap().value else { panic!("expected a sequence") };
+        let items: Vec<&str> = items.iter().map(|item| &text[item.span.start..item.span.end]).collect();
+        assert_eq!(items, ["\"p\"", "'q'"]);
     }
 
     #[test]

@@ -32,6 +32,21 @@ struct RolledBack {
     to: Activated,
 }
 
+/// Outcome of one target, for `--output json`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase", tag = "outcome")]
+enum TargetOutcome {
+    RolledBack(RolledBack),
+    Failed {
+        target: String,
+        error: String,
+    },
+    /// Not tried, because an earlier target failed.
+    NotAttempted {
+        target: String,
+    },
+}
+
 pub fn run(args: RollbackArgs) -> ExitStatus {
     if let Some(hash) = &args.to
         && !gatectl_spec::bundle::is_bundle_hash(hash)
@@ -43,25 +58,41 @@ pub fn run(args: RollbackArgs) -> ExitStatus {
         Err(message) => return fail(&message),
     };
 
-    let mut results = Vec::new();
+    // Targets are rolled back in order, and the first failure stops the run: the operator
+    // decides what to do with a fleet that is now split, and the output shows where it split.
+    let mut outcomes = Vec::with_capacity(args.targets.len());
+    let mut failed = false;
     for url in &args.targets {
-        let result = connection.target(url).and_then(|client| roll_back(&client, args.to.as_deref()));
-        match result {
+        if failed {
+            outcomes.push(TargetOutcome::NotAttempted { target: url.clone() });
+            continue;
+        }
+        match connection.target(url).and_then(|client| roll_back(&client, args.to.as_deref())) {
             Ok(rolled_back) => {
                 let from = rolled_back.from.as_ref().map_or_else(|| "no bundle".to_owned(), |from| format!("version {}", from.version));
                 eprintln!("{url}: rolled back from {from} to version {} ({})", rolled_back.to.version, rolled_back.to.hash);
-                results.push(rolled_back);
+                outcomes.push(TargetOutcome::RolledBack(rolled_back));
             }
-            Err(message) => return fail(&message),
+            Err(message) => {
+                eprintln!("error: {message}");
+                outcomes.push(TargetOutcome::Failed { target: url.clone(), error: message });
+                failed = true;
+            }
         }
     }
+    let skipped = outcomes.iter().filter(|outcome| matches!(outcome, TargetOutcome::NotAttempted { .. })).count();
+    if skipped > 0 {
+        eprintln!(
+            "stopped at the failure: {skipped} later target(s) were not tried. Once the failing target is fixed, roll back it and those with `--target` for each; naming a target that was rolled back already would step it back one more version"
+        );
+    }
     if args.output == super::apply::OutputFormat::Json {
-        match serde_json::to_string_pretty(&results) {
+        match serde_json::to_string_pretty(&outcomes) {
             Ok(text) => outln!("{text}"),
             Err(error) => return fail(&format!("cannot serialise the result: {error}")),
         }
     }
-    ExitStatus::Success
+    if failed { ExitStatus::Failure } else { ExitStatus::Success }
 }
 
 fn fail(message: &str) -> ExitStatus {

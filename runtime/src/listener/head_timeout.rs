@@ -17,6 +17,7 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
+use super::field_values::FieldValueCleaner;
 use crate::upstream::now_millis;
 
 /// Requests in progress on one connection, shared by the connection's IO and its service.
@@ -88,7 +89,8 @@ enum Phase {
     Off,
 }
 
-/// Wraps a client stream with the head and idle timers.
+/// Wraps a client stream with the head and idle timers, and cleans the header values of each
+/// head it waits for (see [`FieldValueCleaner`]).
 pub struct TimedStream<S> {
     inner: S,
     activity: Arc<ConnectionActivity>,
@@ -103,6 +105,7 @@ pub struct TimedStream<S> {
     sleep: Pin<Box<Sleep>>,
     seen_first_bytes: bool,
     answer: Vec<u8>,
+    cleaner: FieldValueCleaner,
 }
 
 impl<S> TimedStream<S> {
@@ -117,6 +120,7 @@ impl<S> TimedStream<S> {
             sleep: Box::pin(tokio::time::sleep(head_timeout)),
             seen_first_bytes: false,
             answer: Vec::new(),
+            cleaner: FieldValueCleaner::default(),
         }
     }
 
@@ -185,6 +189,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for TimedStream<S> {
             }
             if this.phase == Phase::Idle && !received.is_empty() {
                 this.enter(Phase::Head);
+                this.cleaner.restart();
+            }
+            if this.phase == Phase::Head {
+                this.cleaner.clean(&mut buffer.filled_mut()[before..]);
             }
             return result;
         }

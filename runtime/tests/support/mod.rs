@@ -321,6 +321,24 @@ pub async fn raw_exchange(address: SocketAddr, request: &[u8]) -> String {
     String::from_utf8_lossy(&output).into_owned()
 }
 
+/// Reads one HTTP/1.1 response with a Content-Length body from a kept-alive connection.
+pub async fn read_response(stream: &mut TcpStream) -> String {
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8; 1];
+        stream.read_exact(&mut byte).await.unwrap();
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8(head).unwrap();
+    let length: usize = head
+        .lines()
+        .find_map(|line| line.to_ascii_lowercase().strip_prefix("content-length:").map(|value| value.trim().parse().unwrap()))
+        .unwrap();
+    let mut body = vec![0u8; length];
+    stream.read_exact(&mut body).await.unwrap();
+    format!("{head}{}", String::from_utf8(body).unwrap())
+}
+
 /// Returns the status code of a raw HTTP/1.1 response.
 pub fn status_of(response: &str) -> u16 {
     response.split(' ').nth(1).and_then(|code| code.parse().ok()).unwrap_or_else(|| panic!("not an HTTP response: {response:?}"))

@@ -51,7 +51,7 @@ fn end_of_line(bytes: &[u8], from: usize) -> usize {
 
 /// Returns the offset of the quote that ends the quoted scalar starting at `start`. Double
 /// quotes end at an unescaped `"`, single quotes at a `'` not doubled.
-fn end_of_quoted(bytes: &[u8], start: usize) -> Option<usize> {
+pub(super) fn end_of_quoted(bytes: &[u8], start: usize) -> Option<usize> {
     let quote = bytes[start];
     let mut index = start + 1;
     while index < bytes.len() {

@@ -1,0 +1,160 @@
+//! Replaces control characters in HTTP/1.1 request header values with spaces, as the bytes
+//! arrive and before hyper parses them.
+//!
+//! RFC 9110 section 5.5 lets a recipient either reject a field value that contains NUL or another
+//! control character, or replace each one with a space. hyper rejects the whole request with a
+//! bare 400, which leaves the client without a request ID or a problem+json body. Replacing
+//! instead makes such a value visibly invalid where it matters: an `X-Request-ID` with a space is
+//! not a valid ID, so the gateway generates a new one. Tab stays, since field values may hold
+//! it. CR and LF stay too, because they end lines, and hyper still rejects a bare CR.
+//!
+//! Only field values change. The request line, field names and everything after the blank line
+//! that ends the head (a body, or a request pipelined behind this one) pass through as received.
+
+/// Position of the scanner in a request head.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Before the request line. Empty lines here are skipped, as RFC 9112 section 2.2 allows.
+    BeforeRequestLine,
+    RequestLine,
+    /// At the start of a field line, or of the blank line that ends the head.
+    LineStart,
+    /// After a CR at the start of a line.
+    BlankLine,
+    Name,
+    Value,
+    /// The head has ended: the scanner changes nothing more until restarted.
+    Done,
+}
+
+/// Scans one request head at a time across as many reads as it takes to arrive.
+#[derive(Debug)]
+pub struct FieldValueCleaner {
+    state: State,
+}
+
+impl Default for FieldValueCleaner {
+    fn default() -> Self {
+        Self { state: State::BeforeRequestLine }
+    }
+}
+
+impl FieldValueCleaner {
+    /// Prepares for the head of the next request on the connection.
+    pub fn restart(&mut self) {
+        self.state = State::BeforeRequestLine;
+    }
+
+    /// Cleans `received`, the next bytes read from the client, up to the end of the head.
+    pub fn clean(&mut self, received: &mut [u8]) {
+        let mut index = 0;
+        while index < received.len() {
+            if self.state == State::Done {
+                return;
+            }
+            if self.state == State::Value {
+                index = clean_value(received, index);
+                if index == received.len() {
+                    return;
+                }
+            }
+            self.state = next_state(self.state, received[index]);
+            index += 1;
+        }
+    }
+}
+
+/// Cleans a field value from `start` and returns the index of the LF that ends it, or the
+/// length of `received` when the value goes on in the next read.
+fn clean_value(received: &mut [u8], start: usize) -> usize {
+    for (offset, byte) in received[start..].iter_mut().enumerate() {
+        if *byte >= 0x20 && *byte != 0x7f {
+            continue;
+        }
+        match *byte {
+            b'\n' => return start + offset,
+            b'\t' | b'\r' => {}
+            _ => *byte = b' ',
+        }
+    }
+    received.len()
+}
+
+fn next_state(state: State, byte: u8) -> State {
+    match (state, byte) {
+        (State::BeforeRequestLine, b'\r' | b'\n') => State::BeforeRequestLine,
+        (State::BeforeRequestLine | State::RequestLine, _) if byte != b'\n' => State::RequestLine,
+        (State::RequestLine | State::Name | State::Value, b'\n') => State::LineStart,
+        (State::LineStart, b'\r') => State::BlankLine,
+        (State::LineStart | State::BlankLine, b'\n') => State::Done,
+        // A name is not checked here: hyper rejects a malformed one, such as an empty name.
+        (State::LineStart | State::BlankLine | State::Name, b':') => State::Value,
+        (State::LineStart | State::BlankLine | State::Name, _) => State::Name,
+        (other, _) => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FieldValueCleaner;
+
+    fn cleaned(reads: &[&[u8]]) -> Vec<u8> {
+        let mut cleaner = FieldValueCleaner::default();
+        let mut output = Vec::new();
+        for read in reads {
+            let mut bytes = read.to_vec();
+            cleaner.clean(&mut bytes);
+            output.extend_from_slice(&bytes);
+        }
+        output
+    }
+
+    #[test]
+    fn control_characters_in_values_become_spaces() {
+        let head: &[u8] = b"GET / HTTP/1.1\r\nHost: a\r\nX-Request-ID: ab\x01c\x00d\x7fe\x1b\r\n\r\n";
+        assert_eq!(cleaned(&[head]), b"GET / HTTP/1.1\r\nHost: a\r\nX-Request-ID: ab c d e \r\n\r\n");
+    }
+
+    #[test]
+    fn tab_cr_and_lf_are_kept() {
+        let head: &[u8] = b"GET / HTTP/1.1\r\nA: x\ty\r\nB: z\n\r\n";
+        assert_eq!(cleaned(&[head]), head);
+    }
+
+    #[test]
+    fn request_line_and_names_are_kept() {
+        let head: &[u8] = b"GET /\x01 HTTP/1.1\r\nX-\x01: v\r\n\r\n";
+        assert_eq!(cleaned(&[head]), head);
+    }
+
+    #[test]
+    fn request_line_colon_starts_no_value() {
+        let head: &[u8] = b"\r\nGET http://a:80/\x01 HTTP/1.1\r\nB: \x02\r\n\r\n";
+        assert_eq!(cleaned(&[head]), b"\r\nGET http://a:80/\x01 HTTP/1.1\r\nB:  \r\n\r\n");
+    }
+
+    #[test]
+    fn body_after_head_is_untouched() {
+        let request: &[u8] = b"POST / HTTP/1.1\r\nContent-Length: 4\r\n\r\n\x01\x02:\x03";
+        assert_eq!(cleaned(&[request]), request);
+    }
+
+    #[test]
+    fn split_head_is_cleaned_to_its_end() {
+        let reads: [&[u8]; 4] = [b"GET / HTTP/1.1\r\nX-A: \x01", b"\x02\r", b"\n\r", b"\n\x01\x02"];
+        assert_eq!(cleaned(&reads), b"GET / HTTP/1.1\r\nX-A:   \r\n\r\n\x01\x02");
+    }
+
+    #[test]
+    fn restart_cleans_the_next_head() {
+        let mut cleaner = FieldValueCleaner::default();
+        let mut first = b"GET / HTTP/1.1\r\n\r\n".to_vec();
+        cleaner.clean(&mut first);
+        let mut second = b"GET / HTTP/1.1\r\nA: \x01\r\n\r\n".to_vec();
+        cleaner.clean(&mut second);
+        assert_eq!(second, b"GET / HTTP/1.1\r\nA: \x01\r\n\r\n", "nothing changes before restart");
+        cleaner.restart();
+        cleaner.clean(&mut second);
+        assert_eq!(second, b"GET / HTTP/1.1\r\nA:  \r\n\r\n");
+    }
+}
