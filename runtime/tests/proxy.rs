@@ -104,6 +104,23 @@ async fn conflicting_content_lengths_are_400() {
     assert_eq!(upstream.request_count(), 0);
 }
 
+/// Control characters in most header values become spaces, but a framing header keeps them and
+/// the request is rejected: `chunked` plus a control character must not turn into `chunked`
+/// while a proxy in front counts the body by its `Content-Length`.
+#[tokio::test]
+async fn control_character_in_framing_header_is_400() {
+    let upstream = Upstream::start("app").await;
+    let gateway = Gateway::start(&single_route_spec(&upstream, "", "")).await;
+
+    for framing in ["Transfer-Encoding: chunked\x0b\r\nContent-Length: 5", "Content-Length: 5\x01"] {
+        let request = format!("POST /x HTTP/1.1\r\nHost: gw.test\r\n{framing}\r\nConnection: close\r\n\r\n0\r\n\r\n");
+        let response = raw_exchange(gateway.address, request.as_bytes()).await;
+
+        assert_eq!(status_of(&response), 400, "{framing:?}: {response}");
+    }
+    assert_eq!(upstream.request_count(), 0);
+}
+
 #[tokio::test]
 async fn transfer_coding_rules() {
     let upstream = Upstream::start("app").await;

@@ -27,15 +27,41 @@ enum State {
     Done,
 }
 
+/// Fields whose values frame the message or pick where it goes. A control character in one of
+/// these is left for hyper to reject, because a proxy in front of the gateway may read such a
+/// value differently. For example, `Transfer-Encoding: chunked` with a control character must not
+/// become `chunked` here while that proxy counts the body by its `Content-Length`.
+const PROTECTED_FIELDS: [&[u8]; 10] = [
+    b"connection",
+    b"content-length",
+    b"expect",
+    b"host",
+    b"keep-alive",
+    b"proxy-connection",
+    b"te",
+    b"trailer",
+    b"transfer-encoding",
+    b"upgrade",
+];
+
+/// Length of the longest name in [`PROTECTED_FIELDS`].
+const MAX_PROTECTED_NAME: usize = 17;
+
 /// Scans one request head at a time across as many reads as it takes to arrive.
 #[derive(Debug)]
 pub struct FieldValueCleaner {
     state: State,
+    /// The current field name in lower case, kept up to [`MAX_PROTECTED_NAME`] bytes.
+    name: [u8; MAX_PROTECTED_NAME],
+    /// The current field name's full length, which may exceed what `name` keeps.
+    name_length: usize,
+    /// Whether the current field's value is left as received.
+    protected: bool,
 }
 
 impl Default for FieldValueCleaner {
     fn default() -> Self {
-        Self { state: State::BeforeRequestLine }
+        Self { state: State::BeforeRequestLine, name: [0; MAX_PROTECTED_NAME], name_length: 0, protected: false }
     }
 }
 
@@ -53,20 +79,42 @@ impl FieldValueCleaner {
                 return;
             }
             if self.state == State::Value {
-                index = clean_value(received, index);
+                index = clean_value(received, index, self.protected);
                 if index == received.len() {
                     return;
                 }
             }
-            self.state = next_state(self.state, received[index]);
+            let byte = received[index];
+            let next = next_state(self.state, byte);
+            if next == State::Name {
+                self.push_name(byte);
+            } else if next == State::Value {
+                self.protected = self.state == State::Name && self.name_is_protected();
+            }
+            if next != State::Name {
+                self.name_length = 0;
+            }
+            self.state = next;
             index += 1;
         }
+    }
+
+    fn push_name(&mut self, byte: u8) {
+        if let Some(slot) = self.name.get_mut(self.name_length) {
+            *slot = byte.to_ascii_lowercase();
+        }
+        self.name_length += 1;
+    }
+
+    fn name_is_protected(&self) -> bool {
+        self.name_length <= MAX_PROTECTED_NAME && PROTECTED_FIELDS.contains(&&self.name[..self.name_length])
     }
 }
 
 /// Cleans a field value from `start` and returns the index of the LF that ends it, or the
-/// length of `received` when the value goes on in the next read.
-fn clean_value(received: &mut [u8], start: usize) -> usize {
+/// length of `received` when the value goes on in the next read. A protected value is only
+/// searched for its end.
+fn clean_value(received: &mut [u8], start: usize, protected: bool) -> usize {
     for (offset, byte) in received[start..].iter_mut().enumerate() {
         if *byte >= 0x20 && *byte != 0x7f {
             continue;
@@ -74,6 +122,7 @@ fn clean_value(received: &mut [u8], start: usize) -> usize {
         match *byte {
             b'\n' => return start + offset,
             b'\t' | b'\r' => {}
+            _ if protected => {}
             _ => *byte = b' ',
         }
     }
@@ -113,6 +162,25 @@ mod tests {
     fn control_characters_in_values_become_spaces() {
         let head: &[u8] = b"GET / HTTP/1.1\r\nHost: a\r\nX-Request-ID: ab\x01c\x00d\x7fe\x1b\r\n\r\n";
         assert_eq!(cleaned(&[head]), b"GET / HTTP/1.1\r\nHost: a\r\nX-Request-ID: ab c d e \r\n\r\n");
+    }
+
+    #[test]
+    fn framing_fields_are_kept() {
+        let head: &[u8] =
+            b"POST / HTTP/1.1\r\nHost: a\x01b\r\nTransfer-Encoding: chunked\x0b\r\nCONTENT-length: 5\x01\r\nTE: x\x02\r\n\r\n";
+        assert_eq!(cleaned(&[head]), head);
+    }
+
+    #[test]
+    fn names_near_protected_ones_are_cleaned() {
+        let head: &[u8] = b"GET / HTTP/1.1\r\nX-Host: a\x01\r\nTransfer-Encodings: b\x01\r\nHos: c\x01\r\n\r\n";
+        assert_eq!(cleaned(&[head]), b"GET / HTTP/1.1\r\nX-Host: a \r\nTransfer-Encodings: b \r\nHos: c \r\n\r\n");
+    }
+
+    #[test]
+    fn protected_name_split_across_reads_is_recognised() {
+        let reads: [&[u8]; 3] = [b"GET / HTTP/1.1\r\nTransfer-", b"Encoding: chunked\x01\r\nX-A: \x01", b"\r\n\r\n"];
+        assert_eq!(cleaned(&reads), b"GET / HTTP/1.1\r\nTransfer-Encoding: chunked\x01\r\nX-A:  \r\n\r\n");
     }
 
     #[test]
