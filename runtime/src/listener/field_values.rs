@@ -75,35 +75,46 @@ impl FieldValueCleaner {
     pub fn clean(&mut self, received: &mut [u8]) {
         let mut index = 0;
         while index < received.len() {
-            if self.state == State::Done {
-                return;
-            }
-            if self.state == State::Value {
-                index = clean_value(received, index, self.protected);
-                if index == received.len() {
-                    return;
+            // The request line, names and values are skipped through in loops of their own,
+            // and only the bytes that end them go through `step`.
+            let stop = match self.state {
+                State::Done => return,
+                State::RequestLine => received[index..].iter().position(|&byte| byte == b'\n'),
+                State::Name => {
+                    let rest = &received[index..];
+                    let end = rest.iter().position(|&byte| byte == b':' || byte == b'\n');
+                    self.push_name(&rest[..end.unwrap_or(rest.len())]);
+                    end
                 }
-            }
-            let byte = received[index];
-            let next = next_state(self.state, byte);
-            if next == State::Name {
-                self.push_name(byte);
-            } else if next == State::Value {
-                self.protected = self.state == State::Name && self.name_is_protected();
-            }
-            if next != State::Name {
-                self.name_length = 0;
-            }
-            self.state = next;
+                State::Value => clean_value(&mut received[index..], self.protected),
+                State::BeforeRequestLine | State::LineStart | State::BlankLine => Some(0),
+            };
+            let Some(offset) = stop else { return };
+            index += offset;
+            self.step(received[index]);
             index += 1;
         }
     }
 
-    fn push_name(&mut self, byte: u8) {
-        if let Some(slot) = self.name.get_mut(self.name_length) {
+    /// Moves on by one byte with [`next_state`], keeping the field name up to date.
+    fn step(&mut self, byte: u8) {
+        let next = next_state(self.state, byte);
+        if next == State::Name {
+            // Only the first byte of a name comes here: the rest go through `clean`'s loop.
+            self.name_length = 0;
+            self.push_name(&[byte]);
+        } else if next == State::Value {
+            self.protected = self.state == State::Name && self.name_is_protected();
+        }
+        self.state = next;
+    }
+
+    fn push_name(&mut self, part: &[u8]) {
+        let stored = part.len().min(MAX_PROTECTED_NAME.saturating_sub(self.name_length));
+        for (slot, byte) in self.name[self.name_length.min(MAX_PROTECTED_NAME)..].iter_mut().zip(&part[..stored]) {
             *slot = byte.to_ascii_lowercase();
         }
-        self.name_length += 1;
+        self.name_length += part.len();
     }
 
     fn name_is_protected(&self) -> bool {
@@ -111,22 +122,22 @@ impl FieldValueCleaner {
     }
 }
 
-/// Cleans a field value from `start` and returns the index of the LF that ends it, or the
-/// length of `received` when the value goes on in the next read. A protected value is only
-/// searched for its end.
-fn clean_value(received: &mut [u8], start: usize, protected: bool) -> usize {
-    for (offset, byte) in received[start..].iter_mut().enumerate() {
+/// Cleans the field value at the start of `rest` and returns the offset of the LF that ends
+/// it, or `None` when the value goes on in the next read. A protected value is only searched for
+/// its end.
+fn clean_value(rest: &mut [u8], protected: bool) -> Option<usize> {
+    for (offset, byte) in rest.iter_mut().enumerate() {
         if *byte >= 0x20 && *byte != 0x7f {
             continue;
         }
         match *byte {
-            b'\n' => return start + offset,
+            b'\n' => return Some(offset),
             b'\t' | b'\r' => {}
             _ if protected => {}
             _ => *byte = b' ',
         }
     }
-    received.len()
+    None
 }
 
 fn next_state(state: State, byte: u8) -> State {
@@ -181,6 +192,21 @@ mod tests {
     fn protected_name_split_across_reads_is_recognised() {
         let reads: [&[u8]; 3] = [b"GET / HTTP/1.1\r\nTransfer-", b"Encoding: chunked\x01\r\nX-A: \x01", b"\r\n\r\n"];
         assert_eq!(cleaned(&reads), b"GET / HTTP/1.1\r\nTransfer-Encoding: chunked\x01\r\nX-A:  \r\n\r\n");
+    }
+
+    #[test]
+    fn any_split_gives_the_same_result() {
+        let heads: [&[u8]; 3] = [
+            b"\r\nPOST /a:b HTTP/1.1\r\nHost: h\x01\r\nX-Request-ID: a\x01b\r\nTransfer-Encoding: chunked\x01\r\n\r\n\x01body",
+            b"GET / HTTP/1.1\nx-a:\x7f\nContent-Length:\x00\nTransfer-Encodingz: \x02\n\n\x03",
+            b"GET / HTTP/1.1\r\n:\x01\r\n\rX: \x01\r\n\r\n",
+        ];
+        for head in heads {
+            let whole = cleaned(&[head]);
+            for split in 0..=head.len() {
+                assert_eq!(cleaned(&[&head[..split], &head[split..]]), whole, "split at {split} of {:?}", String::from_utf8_lossy(head));
+            }
+        }
     }
 
     #[test]
