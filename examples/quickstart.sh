@@ -76,7 +76,6 @@ step "Validating the generated spec with the overlays"
 
 step "Starting the echo upstream and the gateway runtime"
 head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$work/admin-token"
-export GATECTL_ADMIN_TOKEN_FILE="$work/admin-token"
 "$echo_upstream" --listen "127.0.0.1:$upstream_port" > "$work/upstream.log" 2>&1 &
 pids+=($!)
 "$runtime" --listen "127.0.0.1:$proxy_port" --admin-listen "127.0.0.1:$admin_port" \

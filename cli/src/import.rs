@@ -113,7 +113,11 @@ fn detect_version(root: &Node, path: &Path, sources: &SourceMap, builder: &mut B
     if let Some(version) = root.get("swagger") {
         return match version.as_str() {
             Some("2.0") => Ok(true),
-            _ => Err(not_openapi(format!("{} declares `swagger` {:?}; only Swagger 2.0 is read", path.display(), version.to_json()))),
+            _ => Err(not_openapi(format!(
+                "{} declares `swagger: {}`; only Swagger 2.0 is read. Convert the file to Swagger 2.0 or OpenAPI 3",
+                path.display(),
+                version.to_json()
+            ))),
         };
     }
     let Some(version) = root.get("openapi") else {

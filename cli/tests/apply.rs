@@ -181,20 +181,37 @@ fn plan_apply_status_diff_and_rollback() {
     assert_eq!(fleet.status(1)["version"], 2);
     assert_eq!(fleet.get(1, "/orders"), 200);
 
-    // A failing target stops the rollback, and the output says which targets moved.
-    let split = fleet.run(&["rollback", "--target", &first, "--target", &unreachable, "--target", &second, "--output", "json"]);
-    assert_eq!(code(&split), 2, "{}", text(&split.stderr));
-    let outcomes = json(&split);
-    assert_eq!(outcomes[0]["outcome"], "rolledBack", "{outcomes:#}");
-    assert_eq!(outcomes[0]["from"]["version"], 2);
-    assert_eq!(outcomes[0]["to"]["version"], 1);
-    assert_eq!(outcomes[1]["outcome"], "failed");
+    // Every target is checked before any changes, so an unreachable one leaves the fleet whole.
+    let refused = fleet.run(&["rollback", "--target", &first, "--target", &unreachable, "--target", &second, "--output", "json"]);
+    assert_eq!(code(&refused), 2, "{}", text(&refused.stderr));
+    let outcomes = json(&refused);
+    assert_eq!(outcomes[0], serde_json::json!({"outcome": "notAttempted", "target": first}));
+    assert_eq!(outcomes[1]["outcome"], "failed", "{outcomes:#}");
     assert_eq!(outcomes[1]["target"], unreachable.as_str());
     assert!(outcomes[1]["error"].as_str().is_some_and(|error| !error.is_empty()), "{outcomes:#}");
     assert_eq!(outcomes[2], serde_json::json!({"outcome": "notAttempted", "target": second}));
-    assert!(text(&split.stderr).contains("1 later target(s) were not tried"), "{}", text(&split.stderr));
+    assert!(text(&refused.stderr).contains("nothing was rolled back"), "{}", text(&refused.stderr));
+    for index in 0..2 {
+        assert_eq!(fleet.status(index)["version"], 2, "target {index} was changed");
+    }
+
+    // `--to` the active bundle changes nothing, and the output reports that.
+    let v2_hash = fleet.status(0)["hash"].as_str().unwrap().to_owned();
+    let unchanged = fleet.run(&["rollback", "--target", &format!("{first}/"), "--to", &v2_hash, "--output", "json"]);
+    assert_eq!(code(&unchanged), 0, "{}", text(&unchanged.stderr));
+    assert_eq!(
+        json(&unchanged)[0],
+        serde_json::json!({"outcome": "alreadyActive", "target": format!("{first}/"), "version": 2, "hash": v2_hash})
+    );
+
+    let first_only = fleet.run(&["rollback", "--target", &first, "--output", "json"]);
+    assert_eq!(code(&first_only), 0, "{}", text(&first_only.stderr));
+    let outcomes = json(&first_only);
+    assert_eq!(outcomes[0]["outcome"], "rolledBack", "{outcomes:#}");
+    assert_eq!(outcomes[0]["from"]["version"], 2);
+    assert_eq!(outcomes[0]["to"]["version"], 1);
     assert_eq!(fleet.status(0)["version"], 1);
-    assert_eq!(fleet.status(1)["version"], 2, "a target after the failure is left alone");
+    assert_eq!(fleet.status(1)["version"], 2, "a target not named is left alone");
 
     let rolled_back = fleet.run(&["rollback", "--target", &second]);
     assert_eq!(code(&rolled_back), 0, "{}", text(&rolled_back.stderr));

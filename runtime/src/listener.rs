@@ -149,6 +149,8 @@ async fn serve_connection(
         first_request_timeout: settings.header_timeout.min(settings.idle_timeout),
     };
     let info = Arc::new(ConnectionInfo::new(peer, tls.is_some()));
+    // Read once per connection: a configuration swap applies from the next connection on.
+    let request_id_header = gateway.store.current().request_id_header.clone();
     let service_activity = activity.clone();
     let service = service_fn(move |request| {
         let guard = service_activity.begin();
@@ -177,7 +179,7 @@ async fn serve_connection(
 
     match tls {
         None => {
-            let io = TimedStream::new(stream, activity, settings.header_timeout, settings.idle_timeout, true);
+            let io = TimedStream::new(stream, activity, settings.header_timeout, settings.idle_timeout, true, request_id_header.as_str());
             drive(builder.serve_connection_with_upgrades(TokioIo::new(io), service), &drain, &idle).await;
         }
         Some(acceptor) => {
@@ -197,7 +199,8 @@ async fn serve_connection(
             if !is_http1 {
                 activity.mark_http2();
             }
-            let io = TimedStream::new(stream, activity, settings.header_timeout, settings.idle_timeout, is_http1);
+            let io =
+                TimedStream::new(stream, activity, settings.header_timeout, settings.idle_timeout, is_http1, request_id_header.as_str());
             drive(builder.serve_connection_with_upgrades(TokioIo::new(io), service), &drain, &idle).await;
         }
     }

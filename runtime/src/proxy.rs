@@ -25,6 +25,7 @@ use hyper::body::Incoming;
 use crate::config::{CompiledConfig, CompiledRoute, ConfigStore, StickyKey};
 use crate::error::{ProxyError, Side};
 use crate::listener::Drain;
+use crate::listener::head_timeout::ActivityGuard;
 use crate::normalize::{normalize_host, normalize_path};
 use crate::observe::access_log::{AccessLog, AccessRecord};
 use crate::observe::log_lines::{RequestLabels, RequestScope};
@@ -93,18 +94,23 @@ impl RequestFacts {
 }
 
 /// Serves one request. The result is always `Ok`, because every error becomes a problem+json
-/// response. `guard` is kept until the response body has been sent or dropped.
-pub async fn handle<G: Send + Sync + 'static>(
+/// response. `guard` is kept until the response body has been sent or dropped. The request body
+/// keeps the connection counted as busy on its own until it has been read.
+pub async fn handle(
     gateway: Arc<Gateway>,
     connection: Arc<ConnectionInfo>,
     request: Request<Incoming>,
-    guard: G,
+    guard: ActivityGuard,
 ) -> Result<Response<ProxyBody>, Infallible> {
     let started = Instant::now();
     let config = gateway.store.current();
     let in_flight = gateway.metrics.request_started();
 
-    let request_id = request_id(request.headers().get(&config.request_id_header));
+    let head = guard.head_facts();
+    // An ID whose control characters were replaced by spaces could look valid once hyper trims
+    // the spaces at its ends, so it is never kept.
+    let incoming_id = if head.request_id_cleaned { None } else { request.headers().get(&config.request_id_header) };
+    let request_id = request_id(incoming_id);
     let trace = TraceContext::from_header(request.headers().get(TRACEPARENT));
     let method = request.method().clone();
     let labels = RequestLabels::new(&request_id, trace.trace_id());
@@ -121,7 +127,9 @@ pub async fn handle<G: Send + Sync + 'static>(
         deadline: None,
         request_body: None,
     };
-    let result = RequestScope::new(labels.clone(), forward(&gateway, &config, &connection, request, &request_id, &trace, &mut facts)).await;
+    let incoming = IncomingRequest { request, raw_head_bytes: head.raw_bytes, guard: &guard };
+    let result =
+        RequestScope::new(labels.clone(), forward(&gateway, &config, &connection, incoming, &request_id, &trace, &mut facts)).await;
     let mut response = match result {
         Ok(response) => response,
         Err(error) => {
@@ -158,7 +166,7 @@ pub async fn handle<G: Send + Sync + 'static>(
         bytes_in: 0,
         bytes_out: 0,
         total_latency_ms: 0.0,
-        upstream_latency_ms: facts.upstream_latency.map(|latency| latency.as_secs_f64() * 1000.0),
+        upstream_latency_ms: facts.upstream_latency.map(milliseconds),
     });
     let request_body = facts.request_body;
     let (route, consumer) = (facts.route, facts.consumer);
@@ -174,11 +182,26 @@ pub async fn handle<G: Send + Sync + 'static>(
         if let Some(mut record) = record {
             record.bytes_out = bytes_out;
             record.bytes_in = request_body.map_or(0, |body| body.received.load(Ordering::Relaxed));
-            record.total_latency_ms = elapsed.as_secs_f64() * 1000.0;
+            record.total_latency_ms = milliseconds(elapsed);
             gateway.access_log.record(record);
         }
     });
     Ok(Response::from_parts(parts, observed.boxed()))
+}
+
+/// Returns `duration` in milliseconds, to the microsecond, so that log lines carry no float
+/// noise such as `0.44366300000000003`.
+fn milliseconds(duration: Duration) -> f64 {
+    duration.as_micros() as f64 / 1000.0
+}
+
+/// A request as the listener hands it over, with the connection's facts about it.
+struct IncomingRequest<'a> {
+    request: Request<Incoming>,
+    /// The head's size as received, or 0 when the connection did not measure it.
+    raw_head_bytes: u32,
+    /// Holds the connection's activity while the request body is read.
+    guard: &'a ActivityGuard,
 }
 
 /// Runs one request through normalisation, routing, upstream selection and proxying.
@@ -186,13 +209,18 @@ async fn forward(
     gateway: &Gateway,
     config: &CompiledConfig,
     connection: &ConnectionInfo,
-    mut request: Request<Incoming>,
+    incoming: IncomingRequest<'_>,
     request_id: &str,
     trace: &TraceContext,
     facts: &mut RequestFacts,
 ) -> Result<Response<ProxyBody>, ProxyError> {
-    // Request normalisation.
+    let IncomingRequest { mut request, raw_head_bytes, guard } = incoming;
+    // Request normalisation. The head as received counts too, because hyper trims the blanks
+    // around each value, and the field-value cleaner may have turned a value into blanks.
     check_head_size(&request, config.max_header_bytes)?;
+    if u64::from(raw_head_bytes) > config.max_header_bytes {
+        return Err(ProxyError::HeadersTooLarge { limit: config.max_header_bytes });
+    }
     check_framing(request.headers())?;
     let host = request_host(&request)?;
     let path = normalize_path(request.uri().path())?;
@@ -310,11 +338,15 @@ async fn forward(
 
     let trailer_policy =
         TrailerPolicy { request_id_header: config.request_id_header.clone(), identity_headers: identity.strip_headers.clone() };
-    let limited = LimitedBody::new(incoming, body_limit, config.body_timeout, trailer_policy.clone());
+    // A body can still be arriving after its response has ended (an upstream that responds
+    // early), and until it has been read the connection must not wait for a next head.
+    let hold = (!incoming.is_end_stream()).then(|| guard.hold());
+    let limited = LimitedBody::new(incoming, body_limit, config.body_timeout, trailer_policy.clone()).holding(hold);
     let progress = limited.progress.clone();
     facts.request_body = Some(progress.clone());
     let body = if buffer_body {
-        read_whole_body(limited, &progress, body_limit, &mut parts.headers).await?
+        // A body that fails here never reaches the upstream, so the log names no target.
+        read_whole_body(limited, &progress, body_limit, &mut parts.headers).await.inspect_err(|_| facts.target.clear())?
     } else {
         // An HTTP/1.1 upstream gets only the trailers that the head announces.
         if let Some(names) = announced_trailers.and_then(|names| allowed_trailer_names(&names, &trailer_policy)) {

@@ -83,6 +83,23 @@ async fn request_id_with_control_characters_is_replaced() {
     assert_eq!(lines[1]["requestId"], returned);
 }
 
+/// A control character at either end of an ID becomes a space that hyper trims away, which
+/// would leave a valid-looking ID. Such an ID is replaced all the same.
+#[tokio::test]
+async fn request_id_with_edge_control_is_replaced() {
+    let upstream = Upstream::start("app").await;
+    let gateway = Gateway::start(&spec_for(&upstream)).await;
+
+    for id in ["abcd\x01", "\x00abcd", "abcd\x7f"] {
+        let request = format!("GET /orders HTTP/1.1\r\nHost: gw.test\r\nX-Request-ID: {id}\r\nConnection: close\r\n\r\n");
+        let response = support::raw_exchange(gateway.address, request.as_bytes()).await;
+
+        assert_eq!(status_of(&response), 200, "{response}");
+        let returned = response.lines().find_map(|line| line.strip_prefix("x-request-id: ")).unwrap_or_default();
+        assert!(uuid::Uuid::parse_str(returned).is_ok(), "{id:?} came back as {returned:?}");
+    }
+}
+
 #[tokio::test]
 async fn request_id_is_on_error_responses() {
     let upstream = Upstream::start("app").await;

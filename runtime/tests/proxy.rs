@@ -181,6 +181,8 @@ async fn chunked_body_over_limit_is_413_before_upstream() {
     assert_eq!(status_of(&response), 413, "{response}");
     assert!(response.contains("urn:gatectl:problem:body-too-large"), "{response}");
     assert_eq!(upstream.request_count(), 0, "a buffered body over the limit must not reach the upstream");
+    let lines = gateway.access_log_lines(1).await;
+    assert_eq!(lines[0]["upstreamTarget"], "", "no upstream was contacted");
 }
 
 #[tokio::test]
@@ -550,4 +552,89 @@ async fn empty_chunked_body_goes_upstream_with_zero_length() {
     let echo = json_body_of(final_response);
     assert_eq!(echo["headers"]["content-length"][0], "0", "{echo}");
     assert!(echo["headers"].get("expect").is_none(), "a buffered body needs no 100-continue upstream: {echo}");
+}
+
+/// An upstream may respond before it has read the whole request body. The rest of the body still
+/// goes through the connection, and it is body, not a next request head: nothing in it is
+/// cleaned, and no head timer runs while it arrives.
+#[tokio::test]
+async fn body_after_early_response_arrives_unchanged() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let upstream = tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let mut received = Vec::new();
+        let mut buffer = [0u8; 4096];
+        while !received.windows(4).any(|window| window == b"\r\n\r\n") {
+            let count = socket.read(&mut buffer).await.unwrap();
+            received.extend_from_slice(&buffer[..count]);
+        }
+        socket.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok").await.unwrap();
+        let head_end = received.windows(4).position(|window| window == b"\r\n\r\n").unwrap() + 4;
+        let mut body = received.split_off(head_end);
+        while body.len() < 13 {
+            let count = socket.read(&mut buffer).await.unwrap();
+            assert!(count > 0, "the upstream connection closed after {} body bytes", body.len());
+            body.extend_from_slice(&buffer[..count]);
+        }
+        body
+    });
+    let spec = format!(
+        "apiVersion: gatectl.dev/v1\nkind: Gateway\nsettings:\n  limits: {{headerTimeout: 200ms}}\nupstreams:\n  - name: app\n    targets: [{{host: 127.0.0.1, port: {port}}}]\nroutes:\n  - name: all\n    match: {{path: {{prefix: /}}}}\n    upstream: app\n"
+    );
+    let gateway = Gateway::start(&spec).await;
+    let mut stream = TcpStream::connect(gateway.address).await.unwrap();
+
+    stream.write_all(b"POST /up HTTP/1.1\r\nHost: gw.test\r\nContent-Length: 13\r\n\r\nab").await.unwrap();
+    let response = read_response(&mut stream).await;
+    assert_eq!(status_of(&response), 200, "{response}");
+    // Longer than the head timeout, so a timer that took the body for a next head would fire.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    stream.write_all(b"\r\nX: \x01\x02\r\n\r\n").await.unwrap();
+
+    let body = tokio::time::timeout(std::time::Duration::from_secs(10), upstream).await.unwrap().unwrap();
+    assert_eq!(body, b"ab\r\nX: \x01\x02\r\n\r\n");
+    let mut rest = Vec::new();
+    let _ = tokio::time::timeout(std::time::Duration::from_millis(300), stream.read_to_end(&mut rest)).await;
+    let rest = String::from_utf8_lossy(&rest);
+    assert!(!rest.contains("408"), "the client got a second response: {rest}");
+}
+
+/// A pipelined head can arrive while the request before it is served, and its body in the same
+/// read as the blank line that ends it. The gateway tells the body from a head by its
+/// `Content-Length`, so it reaches the upstream as sent.
+#[tokio::test]
+async fn pipelined_body_after_split_head_is_unchanged() {
+    let upstream = Upstream::start("app").await;
+    let gateway = Gateway::start(&single_route_spec(&upstream, "", "")).await;
+    let mut stream = TcpStream::connect(gateway.address).await.unwrap();
+    let body = b"data\nk: \x01\x02\x03\x7f\n";
+
+    stream.write_all(b"GET /slow/300 HTTP/1.1\r\nHost: gw.test\r\n\r\n").await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let head = format!("POST /second HTTP/1.1\r\nHost: gw.test\r\nContent-Length: {}\r\n", body.len());
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let first = read_response(&mut stream).await;
+    stream.write_all(&[&b"\r\n"[..], body].concat()).await.unwrap();
+    let second = read_response(&mut stream).await;
+
+    assert_eq!(status_of(&first), 200, "{first}");
+    assert_eq!(status_of(&second), 200, "{second}");
+    assert_eq!(json_body_of(&second)["body"], String::from_utf8_lossy(body).as_ref());
+}
+
+/// hyper trims the blanks around a value before the gateway reads it, so the head size limit also
+/// counts the head as received.
+#[tokio::test]
+async fn blank_padded_head_over_limit_is_431() {
+    let upstream = Upstream::start("app").await;
+    let gateway = Gateway::start(&single_route_spec(&upstream, "settings:\n  limits: {maxHeaderBytes: 8192}\n", "")).await;
+
+    for padding in [" ".repeat(10_000), "\x01".repeat(10_000)] {
+        let request = format!("GET / HTTP/1.1\r\nHost: gw.test\r\nX-Pad: {padding}a\r\nConnection: close\r\n\r\n");
+        let response = raw_exchange(gateway.address, request.as_bytes()).await;
+
+        assert_eq!(status_of(&response), 431, "{response}");
+    }
+    assert_eq!(upstream.request_count(), 0);
 }

@@ -173,11 +173,7 @@ async fn idle_http2_connection_is_closed() {
 #[tokio::test]
 async fn http2_connection_without_request_is_closed() {
     let upstream = Upstream::start("app").await;
-    let spec = format!(
-        "apiVersion: gatectl.dev/v1\nkind: Gateway\nsettings:\n  limits: {{headerTimeout: 300ms, idleTimeout: 60s}}\nupstreams:\n  - name: app\n    targets: [{{host: 127.0.0.1, port: {}}}]\nroutes:\n  - name: all\n    match: {{path: {{prefix: /}}}}\n    upstream: app\n",
-        upstream.port()
-    );
-    let gateway = Gateway::start(&spec).await;
+    let gateway = Gateway::start(&short_header_timeout_spec(&upstream)).await;
     let stream = TcpStream::connect(gateway.address).await.unwrap();
     let (sender, connection) =
         hyper::client::conn::http2::handshake::<_, _, Empty<Bytes>>(TokioExecutor::new(), TokioIo::new(stream)).await.unwrap();
@@ -195,11 +191,7 @@ async fn silent_http2_client_is_cut_off() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     let upstream = Upstream::start("app").await;
-    let spec = format!(
-        "apiVersion: gatectl.dev/v1\nkind: Gateway\nsettings:\n  limits: {{headerTimeout: 300ms, idleTimeout: 60s}}\nupstreams:\n  - name: app\n    targets: [{{host: 127.0.0.1, port: {}}}]\nroutes:\n  - name: all\n    match: {{path: {{prefix: /}}}}\n    upstream: app\n",
-        upstream.port()
-    );
-    let gateway = Gateway::start(&spec).await;
+    let gateway = Gateway::start(&short_header_timeout_spec(&upstream)).await;
     let mut stream = TcpStream::connect(gateway.address).await.unwrap();
     // The connection preface and an empty SETTINGS frame, then nothing: no SETTINGS or PING
     // acknowledgement ever comes back.
@@ -211,4 +203,37 @@ async fn silent_http2_client_is_cut_off() {
     };
     let closed = tokio::time::timeout(std::time::Duration::from_secs(10), drained).await;
     assert!(closed.is_ok(), "the gateway kept a silent HTTP/2 connection open for 10 s");
+}
+
+/// hyper waits for the whole HTTP/2 preface before it picks the protocol, so a preface that
+/// arrives in parts must not be timed or cleaned as an HTTP/1.1 head.
+#[tokio::test]
+async fn split_http2_preface_gets_no_http1_answer() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let upstream = Upstream::start("app").await;
+    let gateway = Gateway::start(&short_header_timeout_spec(&upstream)).await;
+    let mut stream = TcpStream::connect(gateway.address).await.unwrap();
+
+    stream.write_all(b"PRI * HT").await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    stream.write_all(b"TP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00").await.unwrap();
+    let mut received = Vec::new();
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(10), stream.read_to_end(&mut received)).await;
+
+    assert!(received.len() >= 9, "no HTTP/2 frame came back: {received:?}");
+    assert_eq!(received[3], 0x04, "the first frame is not SETTINGS: {received:?}");
+    assert!(
+        !received.windows(8).any(|window| window == b"HTTP/1.1"),
+        "an HTTP/1.1 response was written: {}",
+        String::from_utf8_lossy(&received)
+    );
+}
+
+/// A spec with a 300 ms header timeout and a long idle timeout, routing everything to `upstream`.
+fn short_header_timeout_spec(upstream: &Upstream) -> String {
+    format!(
+        "apiVersion: gatectl.dev/v1\nkind: Gateway\nsettings:\n  limits: {{headerTimeout: 300ms, idleTimeout: 60s}}\nupstreams:\n  - name: app\n    targets: [{{host: 127.0.0.1, port: {}}}]\nroutes:\n  - name: all\n    match: {{path: {{prefix: /}}}}\n    upstream: app\n",
+        upstream.port()
+    )
 }

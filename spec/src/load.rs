@@ -127,8 +127,14 @@ fn load_bytes(inputs: Vec<(PathBuf, Vec<u8>)>, base_count: usize, limits: ReadLi
         }
         let merged = match root.as_mut() {
             None => {
-                root = Some(node);
-                Ok(())
+                // Merged into nothing, so that a first file that is not a mapping gets the same
+                // `invalid-document` error as any other fragment.
+                let mut first = Node { value: NodeValue::Null, span: node.span };
+                let merged = merge_fragment(&mut first, node);
+                if merged.is_ok() {
+                    root = Some(first);
+                }
+                merged
             }
             Some(base) if position < base_count => {
                 if !matches!(base.value, NodeValue::Mapping(_)) {
@@ -244,8 +250,15 @@ fn decode(loaded: &mut LoadedSpec) {
         Err(error) => {
             let pointer = path_to_pointer(error.path());
             let message = error.inner().to_string();
+            let field = pointer.rsplit('/').next().unwrap_or_default();
+            let help = if ["since", "sunset", "expiresAt"].contains(&field) {
+                "write an RFC 3339 timestamp with a time zone, such as 2030-01-01T00:00:00Z"
+            } else {
+                "see docs/spec.md for the values this field accepts"
+            };
             let diagnostic = Diagnostic::error("schema", format!("invalid value at {}: {message}", crate::schema::describe(&pointer)))
-                .at(loaded.index.value(&pointer));
+                .at(loaded.index.value(&pointer))
+                .with_help(help);
             loaded.diagnostics.push(diagnostic);
         }
     }
@@ -297,6 +310,24 @@ mod tests {
         let separator_only = load_str("dashes.yaml", "---\n");
         assert!(separator_only.diagnostics[0].message.contains("no document"), "{:?}", separator_only.diagnostics[0]);
         assert_eq!(separator_only.diagnostics[0].span.map(|span| span.start), Some(0));
+    }
+
+    #[test]
+    fn invalid_timestamp_gets_format_help() {
+        let text = "apiVersion: gatectl.dev/v1\nkind: Gateway\nupstreams:\n  - name: app\n    targets: [{host: 127.0.0.1, port: 80}]\nroutes:\n  - name: r\n    match: {path: {prefix: /}}\n    upstream: app\n    deprecation: {since: yesterday}\n";
+        let loaded = load_str("date.yaml", text);
+        assert_eq!(loaded.diagnostics.len(), 1, "{:?}", loaded.diagnostics);
+        assert!(loaded.diagnostics[0].help.as_deref().is_some_and(|help| help.contains("RFC 3339")), "{:?}", loaded.diagnostics[0]);
+    }
+
+    #[test]
+    fn non_mapping_spec_is_invalid_document() {
+        for text in ["- a\n- b\n", "just text\n", "42\n"] {
+            let loaded = load_str("list.yaml", text);
+            assert_eq!(loaded.diagnostics.len(), 1, "{text:?}: {:?}", loaded.diagnostics);
+            assert_eq!(loaded.diagnostics[0].rule, "invalid-document", "{text:?}");
+            assert!(loaded.diagnostics[0].message.contains("must be a mapping"), "{:?}", loaded.diagnostics[0]);
+        }
     }
 
     #[test]

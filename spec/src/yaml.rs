@@ -196,10 +196,20 @@ impl<'a> Reader<'a> {
             ScalarStyle::DoubleQuoted => b'"',
             _ => return span,
         };
-        if bytes.get(span.start) != Some(&quote) {
+        // An anchor or a tag may come before the quote: `&a "x"`, `!!str 'x'`.
+        let mut start = span.start;
+        while start < span.end && matches!(bytes[start], b'&' | b'!') {
+            while start < span.end && !matches!(bytes[start], b' ' | b'\t' | b'\r' | b'\n') {
+                start += 1;
+            }
+            while start < span.end && matches!(bytes[start], b' ' | b'\t' | b'\r' | b'\n') {
+                start += 1;
+            }
+        }
+        if bytes.get(start) != Some(&quote) {
             return span;
         }
-        match flow::end_of_quoted(bytes, span.start) {
+        match flow::end_of_quoted(bytes, start) {
             Some(closing) if closing < span.end => Span::new(self.source, span.start, closing + 1),
             _ => span,
         }
@@ -567,6 +577,19 @@ mod tests {
         let NodeValue::Sequence(items) = &node.get("c").unwrap().value else { panic!("expected a sequence") };
         let items: Vec<&str> = items.iter().map(|item| &text[item.span.start..item.span.end]).collect();
         assert_eq!(items, ["\"p\"", "'q'"]);
+    }
+
+    #[test]
+    fn tagged_quoted_span_ends_at_quote() {
+        let text = "a: &x \"v\"   # c\nb: !!str 'w'  \nc: &y !!str \"z\" # c\n";
+        let node = parse(text).unwrap();
+        let value = |key: &str| {
+            let node = node.get(key).unwrap();
+            &text[node.span.start..node.span.end]
+        };
+        assert_eq!(value("a"), "&x \"v\"");
+        assert_eq!(value("b"), "!!str 'w'");
+        assert_eq!(value("c"), "&y !!str \"z\"");
     }
 
     #[test]

@@ -555,8 +555,9 @@ fn judge(now: &Traffic, before: Option<&Traffic>, gate: Gate) -> Option<String> 
 fn describe(traffic: Option<&Traffic>) -> String {
     match traffic {
         Some(traffic) => format!(
-            "{} requests, {} errors ({:.2}%) in the last {}s",
+            "{} {}, {} errors ({:.2}%) in the last {}s",
             traffic.requests,
+            if traffic.requests == 1 { "request" } else { "requests" },
             traffic.errors,
             traffic.error_rate * 100.0,
             traffic.window_seconds

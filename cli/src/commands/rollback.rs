@@ -37,14 +37,29 @@ struct RolledBack {
 #[serde(rename_all = "camelCase", tag = "outcome")]
 enum TargetOutcome {
     RolledBack(RolledBack),
+    /// `--to` names the bundle the target already runs, so nothing was sent.
+    AlreadyActive {
+        target: String,
+        version: u64,
+        hash: String,
+    },
     Failed {
         target: String,
         error: String,
     },
-    /// Not tried, because an earlier target failed.
+    /// Not tried, because another target failed.
     NotAttempted {
         target: String,
     },
+}
+
+/// A target checked before any is changed: its client, its active bundle and the hash to
+/// activate.
+struct Step {
+    url: String,
+    client: AdminClient,
+    active: Option<HistoryEntry>,
+    hash: String,
 }
 
 pub fn run(args: RollbackArgs) -> ExitStatus {
@@ -58,41 +73,74 @@ pub fn run(args: RollbackArgs) -> ExitStatus {
         Err(message) => return fail(&message),
     };
 
-    // Targets are rolled back in order, and the first failure stops the run: the operator
-    // decides what to do with a fleet that is now split, and the output shows where it split.
-    let mut outcomes = Vec::with_capacity(args.targets.len());
-    let mut failed = false;
-    for url in &args.targets {
-        if failed {
-            outcomes.push(TargetOutcome::NotAttempted { target: url.clone() });
-            continue;
-        }
-        match connection.target(url).and_then(|client| roll_back(&client, args.to.as_deref())) {
-            Ok(rolled_back) => {
-                let from = rolled_back.from.as_ref().map_or_else(|| "no bundle".to_owned(), |from| format!("version {}", from.version));
-                eprintln!("{url}: rolled back from {from} to version {} ({})", rolled_back.to.version, rolled_back.to.hash);
-                outcomes.push(TargetOutcome::RolledBack(rolled_back));
-            }
-            Err(message) => {
-                eprintln!("error: {message}");
-                outcomes.push(TargetOutcome::Failed { target: url.clone(), error: message });
-                failed = true;
-            }
-        }
-    }
-    let skipped = outcomes.iter().filter(|outcome| matches!(outcome, TargetOutcome::NotAttempted { .. })).count();
-    if skipped > 0 {
-        eprintln!(
-            "stopped at the failure: {skipped} later target(s) were not tried. Once the failing target is fixed, roll back it and those with `--target` for each; naming a target that was rolled back already would step it back one more version"
-        );
-    }
+    // Every target is read first, so that a mistyped URL or a missing bundle changes nothing.
+    let checked: Vec<Result<Step, String>> =
+        args.targets.iter().map(|url| connection.target(url).and_then(|client| check(url, client, args.to.as_deref()))).collect();
+    let outcomes = if checked.iter().any(Result::is_err) {
+        eprintln!("nothing was rolled back, because a target failed the check");
+        checked
+            .into_iter()
+            .zip(&args.targets)
+            .map(|(checked, url)| match checked {
+                Ok(_) => TargetOutcome::NotAttempted { target: url.clone() },
+                Err(error) => {
+                    eprintln!("error: {error}");
+                    TargetOutcome::Failed { target: url.clone(), error }
+                }
+            })
+            .collect()
+    } else {
+        roll_back_in_order(checked.into_iter().flatten().collect())
+    };
+
     if args.output == super::apply::OutputFormat::Json {
         match serde_json::to_string_pretty(&outcomes) {
             Ok(text) => outln!("{text}"),
             Err(error) => return fail(&format!("cannot serialise the result: {error}")),
         }
     }
+    let failed = outcomes.iter().any(|outcome| matches!(outcome, TargetOutcome::Failed { .. }));
     if failed { ExitStatus::Failure } else { ExitStatus::Success }
+}
+
+/// Activates each target's bundle in order. The first failure stops the run, because the
+/// operator decides what to do with a fleet that is now split. The outcomes show where it split.
+fn roll_back_in_order(steps: Vec<Step>) -> Vec<TargetOutcome> {
+    let mut outcomes = Vec::with_capacity(steps.len());
+    let mut skipped = Vec::new();
+    for step in steps {
+        if outcomes.iter().any(|outcome| matches!(outcome, TargetOutcome::Failed { .. })) {
+            skipped.push(step.url.clone());
+            outcomes.push(TargetOutcome::NotAttempted { target: step.url });
+            continue;
+        }
+        if let Some(active) = step.active.as_ref().filter(|active| active.hash == step.hash) {
+            eprintln!("{}: already runs version {} ({}), so nothing was changed", step.url, active.version, active.hash);
+            outcomes.push(TargetOutcome::AlreadyActive { target: step.url, version: active.version, hash: step.hash });
+            continue;
+        }
+        match step.client.activate(&step.hash) {
+            Ok(to) => {
+                let from = step.active.as_ref().map_or_else(|| "no bundle".to_owned(), |from| format!("version {}", from.version));
+                let direction =
+                    if step.active.as_ref().is_some_and(|from| from.version < to.version) { "moved forward" } else { "rolled back" };
+                eprintln!("{}: {direction} from {from} to version {} ({})", step.url, to.version, to.hash);
+                outcomes.push(TargetOutcome::RolledBack(RolledBack { target: step.url, from: step.active, to }));
+            }
+            Err(error) => {
+                let error = error.to_string();
+                eprintln!("error: {error}");
+                outcomes.push(TargetOutcome::Failed { target: step.url, error });
+            }
+        }
+    }
+    if !skipped.is_empty() {
+        eprintln!(
+            "stopped at the failure; not tried: {}. Once the failing target is fixed, roll back it and those with `--target` for each; naming a target that was rolled back already would step it back one more version",
+            skipped.join(", ")
+        );
+    }
+    outcomes
 }
 
 fn fail(message: &str) -> ExitStatus {
@@ -100,21 +148,26 @@ fn fail(message: &str) -> ExitStatus {
     ExitStatus::Failure
 }
 
-fn roll_back(client: &AdminClient, to: Option<&str>) -> Result<RolledBack, String> {
+/// Reads a target's history and finds the hash to activate, changing nothing.
+fn check(url: &str, client: AdminClient, to: Option<&str>) -> Result<Step, String> {
     let history = client.history()?;
     let active = history.iter().find(|entry| entry.active).cloned();
     let hash = match to {
-        Some(hash) => hash.to_owned(),
-        None => previous(&history, active.as_ref()).ok_or_else(|| {
-            format!("target {}: the history has no bundle older than the active one, so there is nothing to roll back to", client.url())
-        })?,
+        Some(hash) if history.iter().any(|entry| entry.hash == hash) => hash.to_owned(),
+        Some(hash) => {
+            return Err(format!("target {url}: its history has no bundle {hash}; list it with `GET /bundles` on the admin listener"));
+        }
+        None => match &active {
+            None => return Err(format!("target {url} runs no bundle, so there is nothing to roll back")),
+            Some(active) => previous(&history, active).ok_or_else(|| {
+                format!("target {url}: the history has no bundle older than the active one, so there is nothing to roll back to")
+            })?,
+        },
     };
-    let to = client.activate(&hash)?;
-    Ok(RolledBack { target: client.url().to_owned(), from: active, to })
+    Ok(Step { url: url.to_owned(), client, active, hash })
 }
 
 /// Returns the hash of the newest bundle older than the active one.
-fn previous(history: &[HistoryEntry], active: Option<&HistoryEntry>) -> Option<String> {
-    let active_version = active?.version;
-    history.iter().filter(|entry| entry.version < active_version).max_by_key(|entry| entry.version).map(|entry| entry.hash.clone())
+fn previous(history: &[HistoryEntry], active: &HistoryEntry) -> Option<String> {
+    history.iter().filter(|entry| entry.version < active.version).max_by_key(|entry| entry.version).map(|entry| entry.hash.clone())
 }

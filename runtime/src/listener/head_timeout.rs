@@ -17,7 +17,7 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
-use super::field_values::FieldValueCleaner;
+use super::field_values::{FieldValueCleaner, HeadFacts};
 use crate::upstream::now_millis;
 
 /// Requests in progress on one connection, shared by the connection's IO and its service.
@@ -31,15 +31,65 @@ pub struct ConnectionActivity {
     /// When the last request in progress ended, in milliseconds of [`now_millis`]; 0 before
     /// the first request.
     idle_since: AtomicU64,
+    /// Requests handed to the service so far.
+    requests_started: AtomicU64,
+    /// Facts the field-value cleaner learnt about recent heads, in slots by head index.
+    heads: [AtomicU64; HEAD_SLOTS],
 }
 
+/// How many heads' facts are kept for their requests. A client that pipelines more requests
+/// than this ahead of the one being served loses the facts of the oldest ones.
+const HEAD_SLOTS: usize = 16;
+
 /// Marks a request in progress until dropped.
-pub struct ActivityGuard(Arc<ConnectionActivity>);
+pub struct ActivityGuard {
+    hold: ActivityHold,
+    /// The request's position on the connection, 0 for the first.
+    index: u64,
+}
+
+/// Keeps the connection's request activity counted until dropped, for a request body that is
+/// still being read after its response has ended.
+pub struct ActivityHold(Arc<ConnectionActivity>);
+
+impl ActivityGuard {
+    /// Returns what the field-value cleaner learnt about this request's head, or the defaults
+    /// when it did not follow the head (HTTP/2, or a stream it could not follow).
+    pub fn head_facts(&self) -> HeadFacts {
+        self.hold.0.head_facts(self.index)
+    }
+
+    /// Counts the request as in progress for as long as the returned value lives.
+    pub fn hold(&self) -> ActivityHold {
+        self.hold.0.hold()
+    }
+}
 
 impl ConnectionActivity {
     pub fn begin(self: &Arc<Self>) -> ActivityGuard {
+        let index = self.requests_started.fetch_add(1, Ordering::SeqCst);
+        ActivityGuard { hold: self.hold(), index }
+    }
+
+    fn hold(self: &Arc<Self>) -> ActivityHold {
         self.in_progress.fetch_add(1, Ordering::SeqCst);
-        ActivityGuard(self.clone())
+        ActivityHold(self.clone())
+    }
+
+    /// Stores the facts of head `index`, tagged with the index so that a slot reused by a later
+    /// head is not read for an earlier one.
+    fn record_head(&self, index: u64, facts: HeadFacts) {
+        let tag = (index + 1) & 0x7fff_ffff;
+        let value = (tag << 33) | (u64::from(facts.request_id_cleaned) << 32) | u64::from(facts.raw_bytes);
+        self.heads[(index % HEAD_SLOTS as u64) as usize].store(value, Ordering::SeqCst);
+    }
+
+    fn head_facts(&self, index: u64) -> HeadFacts {
+        let value = self.heads[(index % HEAD_SLOTS as u64) as usize].load(Ordering::SeqCst);
+        if value >> 33 != (index + 1) & 0x7fff_ffff {
+            return HeadFacts::default();
+        }
+        HeadFacts { raw_bytes: value as u32, request_id_cleaned: value & (1 << 32) != 0 }
     }
 
     pub fn mark_switched(&self) {
@@ -67,7 +117,7 @@ impl ConnectionActivity {
     }
 }
 
-impl Drop for ActivityGuard {
+impl Drop for ActivityHold {
     fn drop(&mut self) {
         if self.0.in_progress.fetch_sub(1, Ordering::SeqCst) == 1 {
             self.0.idle_since.store(now_millis(), Ordering::SeqCst);
@@ -103,13 +153,27 @@ pub struct TimedStream<S> {
     /// is moved only when it fires early or would fire late, so a keep-alive request whose head
     /// arrives in one read does not touch it.
     sleep: Pin<Box<Sleep>>,
-    seen_first_bytes: bool,
+    /// How many bytes of the HTTP/2 connection preface the stream has started with so far, or
+    /// `None` once the protocol is known.
+    preface_matched: Option<usize>,
     answer: Vec<u8>,
     cleaner: FieldValueCleaner,
 }
 
+/// The first bytes of every HTTP/2 connection (RFC 9113 section 3.4).
+const HTTP2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
 impl<S> TimedStream<S> {
-    pub fn new(inner: S, activity: Arc<ConnectionActivity>, head_timeout: Duration, idle_timeout: Duration, enabled: bool) -> Self {
+    /// Wraps `inner`. `enabled` is false for a connection already known to speak HTTP/2, and
+    /// `request_id_header` names the header whose cleaning is reported to each request.
+    pub fn new(
+        inner: S,
+        activity: Arc<ConnectionActivity>,
+        head_timeout: Duration,
+        idle_timeout: Duration,
+        enabled: bool,
+        request_id_header: &str,
+    ) -> Self {
         Self {
             inner,
             activity,
@@ -118,9 +182,9 @@ impl<S> TimedStream<S> {
             idle_timeout,
             deadline: Instant::now() + head_timeout,
             sleep: Box::pin(tokio::time::sleep(head_timeout)),
-            seen_first_bytes: false,
+            preface_matched: Some(0),
             answer: Vec::new(),
-            cleaner: FieldValueCleaner::default(),
+            cleaner: FieldValueCleaner::new(request_id_header),
         }
     }
 
@@ -179,21 +243,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for TimedStream<S> {
         let before = buffer.filled().len();
         let result = Pin::new(&mut this.inner).poll_read(context, buffer);
         if let Poll::Ready(Ok(())) = &result {
-            let received = &buffer.filled()[before..];
-            if !this.seen_first_bytes && !received.is_empty() {
-                this.seen_first_bytes = true;
-                if received.starts_with(b"PRI * HTTP/2") {
-                    this.phase = Phase::Off;
-                    this.activity.mark_http2();
-                }
+            let received = &mut buffer.filled_mut()[before..];
+            if this.is_http2_preface(received) {
+                this.phase = Phase::Off;
+                this.activity.mark_http2();
+                return result;
             }
             if this.phase == Phase::Idle && !received.is_empty() {
                 this.enter(Phase::Head);
-                this.cleaner.restart();
             }
-            if this.phase == Phase::Head {
-                this.cleaner.clean(&mut buffer.filled_mut()[before..]);
-            }
+            let activity = &this.activity;
+            this.cleaner.clean(received, |index, facts| activity.record_head(index, facts));
             return result;
         }
         if result.is_pending() && matches!(this.phase, Phase::Head | Phase::Idle) && this.poll_deadline(context) {
@@ -207,6 +267,27 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for TimedStream<S> {
             return this.poll_answer(context, 0);
         }
         result
+    }
+}
+
+impl<S> TimedStream<S> {
+    /// Tells whether `received` completes the HTTP/2 connection preface, which hyper may read in
+    /// several parts. The bytes of a preface in progress are also valid HTTP/1.1 head bytes that
+    /// the field-value cleaner leaves as they are, so they are cleaned like any others.
+    fn is_http2_preface(&mut self, received: &[u8]) -> bool {
+        let Some(matched) = self.preface_matched else { return false };
+        let wanted = &HTTP2_PREFACE[matched..];
+        let compared = received.len().min(wanted.len());
+        if received[..compared] != wanted[..compared] {
+            self.preface_matched = None;
+            return false;
+        }
+        if compared == wanted.len() {
+            self.preface_matched = None;
+            return true;
+        }
+        self.preface_matched = Some(matched + compared);
+        false
     }
 }
 

@@ -12,6 +12,8 @@ use http_body::{Body, Frame, SizeHint};
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Empty, Full};
 
+use crate::listener::head_timeout::ActivityHold;
+
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// The body type of every request and response the gateway sends.
@@ -116,11 +118,19 @@ pub struct LimitedBody<B> {
     timer: Option<Pin<Box<tokio::time::Sleep>>>,
     pub progress: Arc<BodyProgress>,
     trailers: TrailerPolicy,
+    /// Counts the connection as busy until the body has ended.
+    hold: Option<ActivityHold>,
 }
 
 impl<B> LimitedBody<B> {
     pub fn new(inner: B, limit: u64, timeout: Duration, trailers: TrailerPolicy) -> Self {
-        Self { inner, limit, timeout, timer: None, progress: Arc::default(), trailers }
+        Self { inner, limit, timeout, timer: None, progress: Arc::default(), trailers, hold: None }
+    }
+
+    /// Keeps `hold` until the body has ended, failed or been dropped.
+    pub fn holding(mut self, hold: Option<ActivityHold>) -> Self {
+        self.hold = hold;
+        self
     }
 }
 
@@ -134,7 +144,11 @@ where
 
     fn poll_frame(mut self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = &mut *self;
-        let frame = match Pin::new(&mut this.inner).poll_frame(context) {
+        let polled = Pin::new(&mut this.inner).poll_frame(context);
+        if polled.is_ready() && (this.inner.is_end_stream() || !matches!(polled, Poll::Ready(Some(Ok(_))))) {
+            this.hold = None;
+        }
+        let frame = match polled {
             Poll::Pending => {
                 let timeout = this.timeout;
                 let timer = this.timer.get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
