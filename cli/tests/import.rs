@@ -423,3 +423,12 @@ fn closed_output_pipe_ends_import_quietly() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert!(!stderr.contains("Broken pipe"), "{stderr}");
 }
+
+#[test]
+fn malformed_parameters_warn_at_the_list() {
+    let (spec, stderr) = import(&["malformed-parameters.yaml"], &[]);
+
+    assert!(stderr.contains("malformed-parameters.yaml:8:19: warning[invalid-parameters]"), "{stderr}");
+    assert!(stderr.contains("`parameters` must be a list of parameter objects, found a number"), "{stderr}");
+    assert_eq!(route(&spec, "/items/{id}").name, "getItem", "the route is still imported");
+}

@@ -150,7 +150,7 @@ fn status(admin: &Admin) -> serde_json::Value {
         "config": {
             "generation": config.generation,
             "hash": config.hash,
-            "activatedAt": config.activated_at.to_rfc3339(),
+            "activatedAt": gatectl_spec::bundle::format_timestamp(config.activated_at),
             "routes": config.routes.len(),
         },
         "upstreams": upstreams,

@@ -24,6 +24,10 @@ struct Flags {
     /// Spec file or directory to serve. Without it every request gets 404 until a spec is activated.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
+    /// Overlay applied on top of `--config`, as `gatectl validate --overlay` does (repeatable,
+    /// applied in order).
+    #[arg(long = "overlay", value_name = "FILE", requires = "config")]
+    overlays: Vec<PathBuf>,
     /// Proxy listen address (repeatable); replaces the addresses of settings.listeners in order.
     #[arg(long = "listen", value_name = "ADDR")]
     listen: Vec<SocketAddr>,
@@ -132,7 +136,7 @@ fn chain_text(error: &anyhow::Error) -> String {
 async fn run(flags: Flags) -> anyhow::Result<()> {
     let spec = match &flags.config {
         None => None,
-        Some(path) => Some(load_spec(path)?),
+        Some(path) => Some(load_spec(path, &flags.overlays)?),
     };
     let admin_token = match (&flags.admin_token_file, &flags.admin_token) {
         (Some(path), _) => Some(
@@ -194,8 +198,9 @@ fn trusted_keys(paths: &[PathBuf]) -> anyhow::Result<Option<gatectl_spec::bundle
     Ok(Some(trusted))
 }
 
-fn load_spec(path: &PathBuf) -> anyhow::Result<gatectl_spec::Spec> {
-    let loaded = load(std::slice::from_ref(path), &LoadOptions::default())?;
+fn load_spec(path: &PathBuf, overlays: &[PathBuf]) -> anyhow::Result<gatectl_spec::Spec> {
+    let options = LoadOptions { overlays: overlays.to_vec(), ..LoadOptions::default() };
+    let loaded = load(std::slice::from_ref(path), &options)?;
     if let Some(spec) = loaded.spec {
         return Ok(spec);
     }

@@ -230,12 +230,21 @@ struct RuntimeProcess {
 
 impl RuntimeProcess {
     async fn start(spec: &str, access_log: &std::path::Path, directory: tempfile::TempDir) -> Self {
+        Self::start_with_overlay(spec, None, access_log, directory).await
+    }
+
+    async fn start_with_overlay(spec: &str, overlay: Option<&str>, access_log: &std::path::Path, directory: tempfile::TempDir) -> Self {
         use tokio::io::AsyncBufReadExt;
         let spec_path = directory.path().join("gateway.yaml");
         std::fs::write(&spec_path, spec).unwrap();
-        let mut child = runtime_binary()
-            .arg("--config")
-            .arg(&spec_path)
+        let mut command = runtime_binary();
+        command.arg("--config").arg(&spec_path);
+        if let Some(overlay) = overlay {
+            let overlay_path = directory.path().join("overlay.yaml");
+            std::fs::write(&overlay_path, overlay).unwrap();
+            command.arg("--overlay").arg(&overlay_path);
+        }
+        let mut child = command
             .args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--admin-token", ADMIN_TOKEN, "--workers", "1"])
             .arg("--access-log")
             .arg(access_log)
@@ -335,4 +344,20 @@ async fn access_log_flag_keeps_disabled_log_off() {
     runtime.child.kill().await.unwrap();
     // An enabled access log opens its file at start, before the listener is bound.
     assert!(!access_log.exists(), "settings.accessLog.enabled is false, yet {} was opened", access_log.display());
+}
+
+#[tokio::test]
+async fn config_overlay_adds_a_route() {
+    let upstream = Upstream::start("app").await;
+    let directory = tempfile::tempdir().unwrap();
+    let access_log = directory.path().join("access.log");
+    let overlay = "routes:\n  - name: extra\n    match: {path: {prefix: /extra}}\n    upstream: app\n";
+    let mut runtime = RuntimeProcess::start_with_overlay(&spec_for(&upstream), Some(overlay), &access_log, directory).await;
+
+    let extra = client().get(runtime.url("/extra/1")).send().await.unwrap().status();
+    let orders = client().get(runtime.url("/orders/1")).send().await.unwrap().status();
+    runtime.child.kill().await.unwrap();
+
+    assert_eq!(extra, 200, "the overlay's route is served");
+    assert_eq!(orders, 200, "the spec's own route stays");
 }

@@ -12,6 +12,7 @@ use jsonschema::{ValidationError, Validator};
 use crate::diagnostic::Diagnostic;
 use crate::document::LocationIndex;
 use crate::model::Spec;
+use crate::source::Span;
 use crate::yaml::Node;
 use crate::yaml::schema_view::SpannedJson;
 
@@ -109,43 +110,18 @@ pub fn check_value(document: &serde_json::Value) -> Vec<Diagnostic> {
     report(value_validator().iter_errors(document), &LocationIndex::default())
 }
 
+const FIELDS_HELP: &str = "see docs/spec.md for the fields this object accepts, or use an editor with the schema in schemas/";
+const DURATION_HELP: &str = "write whole numbers with the units d, h, m, s or ms, largest first, for example `30s`, `500ms` or `1h30m`";
+const VALUES_HELP: &str = "see docs/spec.md for the values this field accepts, or use an editor with the schema in schemas/";
+
+/// One problem found: the message, its help, and where it is.
+type Finding = (String, &'static str, Option<Span>);
+
 /// Turns validation errors into diagnostics at the nodes they name.
 fn report<'a>(errors: impl Iterator<Item = ValidationError<'a>>, index: &LocationIndex) -> Vec<Diagnostic> {
-    const FIELDS_HELP: &str = "see docs/spec.md for the fields this object accepts, or use an editor with the schema in schemas/";
-    const DURATION_HELP: &str = "write whole numbers with the units d, h, m, s or ms, largest first, for example `30s`, `500ms` or `1h30m`";
-    const VALUES_HELP: &str = "see docs/spec.md for the values this field accepts, or use an editor with the schema in schemas/";
     let mut diagnostics: Vec<Diagnostic> = Vec::new();
     for error in errors {
-        let pointer = error.instance_path().as_str().to_owned();
-        let place = describe(&pointer);
-        let findings = match error.kind() {
-            // One finding per unknown field, each at its key.
-            ValidationErrorKind::AdditionalProperties { unexpected } => unexpected
-                .iter()
-                .map(|field| {
-                    let field_pointer = format!("{pointer}/{}", crate::document::escape_pointer_token(field));
-                    let message = match closest_field(error.schema_path().as_str(), field) {
-                        Some(suggestion) => format!("unknown field `{field}` in {place}; did you mean `{suggestion}`?"),
-                        None => format!("unknown field `{field}` in {place}"),
-                    };
-                    (message, FIELDS_HELP, index.key(&field_pointer))
-                })
-                .collect(),
-            ValidationErrorKind::Required { property } => {
-                vec![(format!("missing field {property} in {place}"), FIELDS_HELP, index.value(&pointer))]
-            }
-            ValidationErrorKind::Pattern { pattern } if pattern == crate::duration::DURATION_PATTERN => {
-                vec![(format!("invalid duration {} at {place}", error.instance()), DURATION_HELP, index.value(&pointer))]
-            }
-            // A bare number such as `3` has no unit, so it fails the duration's `type: string`.
-            ValidationErrorKind::Type { .. } if error.schema_path().as_str() == "/$defs/Duration/type" => vec![(
-                format!("invalid duration {} at {place}: a duration is text with a unit", error.instance()),
-                DURATION_HELP,
-                index.value(&pointer),
-            )],
-            _ => vec![(format!("{error} (at {place})"), VALUES_HELP, index.value(&pointer))],
-        };
-        for (message, help, span) in findings {
+        for (message, help, span) in findings(&error, index) {
             // `oneOf` failures repeat for each branch; one finding per place is enough.
             if diagnostics.iter().any(|existing| existing.span == span && existing.message == message) {
                 continue;
@@ -154,6 +130,95 @@ fn report<'a>(errors: impl Iterator<Item = ValidationError<'a>>, index: &Locatio
         }
     }
     diagnostics
+}
+
+fn findings(error: &ValidationError<'_>, index: &LocationIndex) -> Vec<Finding> {
+    let pointer = error.instance_path().as_str().to_owned();
+    let place = describe(&pointer);
+    match error.kind() {
+        // One finding per unknown field, each at its key.
+        ValidationErrorKind::AdditionalProperties { unexpected } => unexpected
+            .iter()
+            .map(|field| {
+                let field_pointer = format!("{pointer}/{}", crate::document::escape_pointer_token(field));
+                let message = match closest_field(error.schema_path().as_str(), field) {
+                    Some(suggestion) => format!("unknown field `{field}` in {place}; did you mean `{suggestion}`?"),
+                    None => format!("unknown field `{field}` in {place}"),
+                };
+                (message, FIELDS_HELP, index.key(&field_pointer))
+            })
+            .collect(),
+        ValidationErrorKind::Required { property } => {
+            vec![(format!("missing field {property} in {place}"), FIELDS_HELP, index.value(&pointer))]
+        }
+        ValidationErrorKind::Pattern { pattern } if pattern == crate::duration::DURATION_PATTERN => {
+            vec![(format!("invalid duration {} at {place}", error.instance()), DURATION_HELP, index.value(&pointer))]
+        }
+        // A bare number such as `3` has no unit, so it fails the duration's `type: string`.
+        ValidationErrorKind::Type { .. } if error.schema_path().as_str() == "/$defs/Duration/type" => vec![(
+            format!("invalid duration {} at {place}: a duration is text with a unit", error.instance()),
+            DURATION_HELP,
+            index.value(&pointer),
+        )],
+        ValidationErrorKind::OneOfNotValid { context } | ValidationErrorKind::AnyOf { context } => alternatives(error, context, index)
+            .unwrap_or_else(|| vec![(format!("{error} (at {place})"), VALUES_HELP, index.value(&pointer))]),
+        _ => vec![(format!("{error} (at {place})"), VALUES_HELP, index.value(&pointer))],
+    }
+}
+
+/// Explains a value that matches none of a `oneOf` or `anyOf`, from the errors of each branch:
+/// the list of accepted values when every branch is a constant, or the errors of the one branch
+/// whose type fits the value. Returns `None` when neither applies.
+fn alternatives(error: &ValidationError<'_>, branches: &[Vec<ValidationError<'static>>], index: &LocationIndex) -> Option<Vec<Finding>> {
+    let pointer = error.instance_path().as_str();
+    let at_value = |inner: &ValidationError<'_>| inner.instance_path().as_str() == pointer;
+
+    let mut accepted = Vec::new();
+    for branch in branches {
+        match branch.as_slice() {
+            [inner] if at_value(inner) => match inner.kind() {
+                ValidationErrorKind::Constant { expected_value } => accepted.push(expected_value.as_ref().clone()),
+                ValidationErrorKind::Enum { options } => accepted.extend(options.as_array().into_iter().flatten().cloned()),
+                _ => {
+                    accepted.clear();
+                    break;
+                }
+            },
+            _ => {
+                accepted.clear();
+                break;
+            }
+        }
+    }
+    if !accepted.is_empty() {
+        let names: Vec<String> = accepted.iter().map(|value| value.as_str().map_or_else(|| value.to_string(), str::to_owned)).collect();
+        let list = names.iter().map(|name| format!("`{name}`")).collect::<Vec<_>>().join(", ");
+        let mut message = format!("invalid value {} at {}; expected one of {list}", error.instance(), describe(pointer));
+        if let Some(given) = error.instance().as_str() {
+            let given = given.to_ascii_lowercase();
+            let closest = names
+                .iter()
+                .map(|name| (edit_distance(&given, &name.to_ascii_lowercase()), name))
+                .filter(|(distance, name)| *distance <= (name.len() / 3).max(1))
+                .min();
+            if let Some((_, name)) = closest {
+                message.push_str(&format!("; did you mean `{name}`?"));
+            }
+        }
+        return Some(vec![(message, VALUES_HELP, index.value(pointer))]);
+    }
+
+    // Branches that want another type of value give no useful detail about this one.
+    let fitting: Vec<&Vec<ValidationError<'static>>> = branches
+        .iter()
+        .filter(
+            |branch| !matches!(branch.as_slice(), [inner] if at_value(inner) && matches!(inner.kind(), ValidationErrorKind::Type { .. })),
+        )
+        .collect();
+    match fitting.as_slice() {
+        [branch] if !branch.is_empty() => Some(branch.iter().flat_map(|inner| findings(inner, index)).collect()),
+        _ => None,
+    }
 }
 
 /// Describes a JSON pointer for a message, for example `routes[2].match`.
@@ -185,6 +250,31 @@ mod tests {
         assert_eq!(describe("/routes/2/match"), "routes[2].match");
         assert_eq!(describe(""), "the document");
         assert_eq!(describe("/metadata/labels/a~1b"), "metadata.labels.a/b");
+    }
+
+    fn messages_for(text: &str) -> Vec<String> {
+        let file = crate::source::SourceFile::new("spec.yaml", text);
+        let document = crate::yaml::read(&file, crate::source::SourceId(0), crate::yaml::ReadLimits::default()).unwrap();
+        check(&document, &LocationIndex::default()).into_iter().map(|diagnostic| diagnostic.message).collect()
+    }
+
+    #[test]
+    fn constant_choices_are_listed() {
+        let messages = messages_for(
+            "apiVersion: gatectl.dev/v1\nkind: Gateway\nupstreams:\n  - name: app\n    targets: [{host: a, port: 80}]\n    loadBalancing: {algorithm: round_robin}\n",
+        );
+        assert_eq!(messages.len(), 1, "{messages:?}");
+        assert!(messages[0].contains("expected one of `round-robin`, `weighted`, `least-requests`, `consistent-hash`"), "{messages:?}");
+        assert!(messages[0].ends_with("did you mean `round-robin`?"), "{messages:?}");
+        assert!(!messages[0].contains("oneOf"), "{messages:?}");
+    }
+
+    #[test]
+    fn optional_object_reports_its_inner_error() {
+        let messages = messages_for(
+            "apiVersion: gatectl.dev/v1\nkind: Gateway\nupstreams:\n  - name: app\n    targets: [{host: a, port: 80}]\nroutes:\n  - name: r\n    match: {path: {prefix: /}}\n    upstream: app\n    timeouts: {connect: fast}\n",
+        );
+        assert_eq!(messages, ["invalid duration \"fast\" at routes[0].timeouts.connect"]);
     }
 
     #[test]

@@ -157,7 +157,14 @@ impl<'a> Reader<'a> {
             Some(Ok((event, span))) => Ok((event, self.span(span))),
             Some(Err(error)) => {
                 let marker = error.marker();
-                let offset = self.file.offset_of(marker.line(), marker.col());
+                let mut offset = self.file.offset_of(marker.line(), marker.col());
+                // The scanner reports a tab at the start of the scalar it was reading, which may
+                // be lines before the tab itself.
+                if error.info().contains("found a tab")
+                    && let Some(tab) = self.file.text.as_bytes()[offset.min(self.file.text.len())..].iter().position(|&byte| byte == b'\t')
+                {
+                    offset += tab;
+                }
                 let span = Span::new(self.source, offset, offset);
                 // The scanner runs ahead of the events and has a nesting limit of its own.
                 if error.info().contains("recursion limit") {
@@ -658,6 +665,14 @@ mod tests {
     #[test]
     fn empty_file_is_null() {
         assert_eq!(parse("").unwrap().value, NodeValue::Null);
+    }
+
+    #[test]
+    fn tab_error_points_at_the_tab() {
+        let text = "upstreams:\n  - name: app\n\ttargets: []\n";
+        let Err(error) = parse(text) else { panic!("a tab in the indentation must fail") };
+        assert!(matches!(error, ReadError::Syntax { .. }), "{error:?}");
+        assert_eq!(error.span().start, text.find('\t').unwrap(), "{error:?}");
     }
 
     #[test]

@@ -225,7 +225,14 @@ fn parse_template(path: &str, span: Span, builder: &mut Builder) -> Option<(Path
 fn declared_path_parameters(documents: &mut Documents, operation: &Operation, builder: &mut Builder) -> HashSet<String> {
     let mut names = HashSet::new();
     for list in [operation.item.get("parameters"), operation.node.get("parameters")].into_iter().flatten() {
-        let NodeValue::Sequence(parameters) = &list.value else { continue };
+        let NodeValue::Sequence(parameters) = &list.value else {
+            builder.warn(Warning::new(
+                "invalid-parameters",
+                Some(list.span),
+                format!("`parameters` must be a list of parameter objects, found a {}; it is ignored", list.type_name()),
+            ));
+            continue;
+        };
         for parameter in parameters {
             let resolved = match documents.follow(operation.item_file, parameter) {
                 Ok(Some((_, target))) => target,
