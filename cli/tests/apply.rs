@@ -220,6 +220,11 @@ fn plan_apply_status_diff_and_rollback() {
         assert_eq!(fleet.status(index)["hash"], v1_hash.as_str());
         assert_eq!(fleet.get(index, "/orders"), 404);
     }
+
+    // `--to` a newer bundle is allowed, and the message tells which way the target moved.
+    let forward = fleet.run(&["rollback", "--target", &first, "--to", &v2_hash]);
+    assert_eq!(code(&forward), 0, "{}", text(&forward.stderr));
+    assert!(text(&forward.stderr).contains("moved forward from version 1 to version 2"), "{}", text(&forward.stderr));
 }
 
 #[test]

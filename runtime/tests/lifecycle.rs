@@ -29,6 +29,11 @@ async fn bad_spec_keeps_running_config() {
     let after: serde_json::Value =
         client().get(gateway.admin_url("/status")).bearer_auth(ADMIN_TOKEN).send().await.unwrap().json().await.unwrap();
     assert_eq!(after["config"]["hash"], before["config"]["hash"]);
+    let activated_at = after["config"]["activatedAt"].as_str().unwrap();
+    assert!(
+        activated_at.len() == 20 && activated_at.ends_with('Z') && chrono::DateTime::parse_from_rfc3339(activated_at).is_ok(),
+        "{activated_at} is not in the form of the other timestamps, 2026-12-05T12:21:00Z"
+    );
 
     let activation = gateway.runtime.activate(&parse_spec(&spec_for(&upstream, "/new"))).await.unwrap();
     assert_ne!(activation.hash, before["config"]["hash"].as_str().unwrap());

@@ -34,6 +34,11 @@ async fn valid_request_id_is_kept_and_logged() {
     assert_eq!(line["consumer"], "");
     assert!(line["bytesOut"].as_u64().unwrap() > 0);
     assert!(line["traceId"].as_str().unwrap().len() == 32);
+    for latency in ["totalLatencyMs", "upstreamLatencyMs"] {
+        let text = line[latency].to_string();
+        let decimals = text.split_once('.').map_or(0, |(_, fraction)| fraction.len());
+        assert!(decimals <= 3, "{latency} {text} is finer than a microsecond");
+    }
 }
 
 #[tokio::test]
