@@ -6,7 +6,8 @@
 //!    made to route one path and forward another.
 //! 2. Percent-encoded unreserved characters (`A-Z a-z 0-9 - . _ ~`, RFC 3986 section 2.3) are
 //!    decoded, so `%2e` becomes `.`. Other escapes are kept with upper-case hex digits.
-//! 3. A dot segment with path parameters (`..;`, `.;x`) is rejected with 400. Servlet
+//! 3. A dot segment with path parameters (`..;`, `.;x`, or with `;` encoded as `%3B`) is
+//!    rejected with 400. Servlet
 //!    containers such as Tomcat drop the parameters and then read the segment as `..`, so the
 //!    upstream would resolve a path the gateway did not route.
 //! 4. Dot segments are removed (RFC 3986 section 5.2.4). Empty segments (`//`) are kept.
@@ -21,7 +22,11 @@ pub fn normalize_path(raw: &str) -> Result<String, ProxyError> {
         return Err(ProxyError::BadRequest("the request path must start with `/`"));
     }
     let decoded = decode_unreserved(raw)?;
-    if decoded.contains(';') && decoded.split('/').any(|segment| segment.starts_with(".;") || segment.starts_with("..;")) {
+    // `%3B` stays encoded here, but an upstream that decodes it would read `..%3B` as `..;`.
+    let parameter_dot = |segment: &str| {
+        [".", ".."].iter().any(|dots| segment.strip_prefix(dots).is_some_and(|rest| rest.starts_with(';') || rest.starts_with("%3B")))
+    };
+    if (decoded.contains(';') || decoded.contains("%3B")) && decoded.split('/').any(parameter_dot) {
         return Err(ProxyError::BadRequest("dot segments with path parameters (`..;`) are not accepted in the request path"));
     }
     Ok(remove_dot_segments(&decoded))
@@ -141,11 +146,20 @@ mod tests {
 
     #[test]
     fn dot_segment_with_parameters_is_rejected() {
-        for path in ["/info/..;/private", "/info/%2e%2e;/private", "/a/.;x/b", "/..;jsessionid=1/admin"] {
+        for path in [
+            "/info/..;/private",
+            "/info/%2e%2e;/private",
+            "/a/.;x/b",
+            "/..;jsessionid=1/admin",
+            "/info/..%3B/private",
+            "/a/.%3bx/b",
+            "/info/%2E%2E%3b/p",
+        ] {
             assert!(normalize_path(path).is_err(), "{path} was accepted");
         }
         assert_eq!(normalize_path("/files/a;b/..;c").map_err(|_| ()), Err(()));
         assert_eq!(normalize_path("/files/a..;b").unwrap(), "/files/a..;b");
+        assert_eq!(normalize_path("/files/a..%3Bb").unwrap(), "/files/a..%3Bb");
         assert_eq!(normalize_path("/matrix;color=red/x").unwrap(), "/matrix;color=red/x");
     }
 

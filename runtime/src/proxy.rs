@@ -303,7 +303,8 @@ async fn forward(
     let client_upgrade = headers::is_upgrade_request(request.headers()) && request.version() == Version::HTTP_11;
     // gRPC runs over HTTP/2 only, so an HTTP/1.1 request cannot skip buffering by claiming it.
     let streams_grpc = request.version() == Version::HTTP_2 && is_grpc(request.headers());
-    let buffer_body = route.request_buffering && has_unknown_length(&request) && !streams_grpc;
+    let unknown_length = has_unknown_length(&request);
+    let buffer_body = route.request_buffering && unknown_length && !streams_grpc;
     let client_on_upgrade = client_upgrade.then(|| hyper::upgrade::on(&mut request));
     let (mut parts, incoming) = request.into_parts();
     // The upstream gets the host that routing used, so it cannot pick another virtual host.
@@ -348,8 +349,10 @@ async fn forward(
         // A body that fails here never reaches the upstream, so the log names no target.
         read_whole_body(limited, &progress, body_limit, &mut parts.headers).await.inspect_err(|_| facts.target.clear())?
     } else {
-        // An HTTP/1.1 upstream gets only the trailers that the head announces.
-        if let Some(names) = announced_trailers.and_then(|names| allowed_trailer_names(&names, &trailer_policy)) {
+        // An HTTP/1.1 upstream gets only the trailers that the head announces. A body of known
+        // length goes without chunks, so it cannot carry trailers and announces none.
+        if let Some(names) = announced_trailers.filter(|_| unknown_length).and_then(|names| allowed_trailer_names(&names, &trailer_policy))
+        {
             parts.headers.insert(TRAILER, names);
         }
         limited.boxed()

@@ -217,6 +217,25 @@ async fn chunked_body_keeps_its_trailers_buffered_or_streamed() {
     }
 }
 
+/// `Trailer` is a hop-by-hop header: a body of known length has no trailers, so its announcement
+/// does not go upstream.
+#[tokio::test]
+async fn trailer_announcement_without_chunks_is_dropped() {
+    let upstream = Upstream::start("app").await;
+    let gateway = Gateway::start(&single_route_spec(&upstream, "", "    requestBuffering: false\n")).await;
+
+    for request in [
+        "GET /tr HTTP/1.1\r\nHost: gw.test\r\nTrailer: X-T\r\nConnection: close\r\n\r\n",
+        "POST /tr HTTP/1.1\r\nHost: gw.test\r\nTrailer: X-T\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi",
+    ] {
+        let response = raw_exchange(gateway.address, request.as_bytes()).await;
+
+        assert_eq!(status_of(&response), 200, "{response}");
+        let echo = json_body_of(&response);
+        assert!(echo["headers"].get("trailer").is_none(), "{request:?}: {echo}");
+    }
+}
+
 /// Sends the head and first chunk of a chunked request to `/stream`, and reads the upstream's
 /// echo of that chunk before the body is finished.
 async fn echo_before_body_ends(gateway: &Gateway) -> String {
@@ -601,7 +620,7 @@ async fn body_after_early_response_arrives_unchanged() {
 }
 
 /// A pipelined head can arrive while the request before it is served, and its body in the same
-/// read as the blank line that ends it. The gateway tells the body from a head by its
+/// read as the blank line that ends it. The gateway separates the body from a head by its
 /// `Content-Length`, so it reaches the upstream as sent.
 #[tokio::test]
 async fn pipelined_body_after_split_head_is_unchanged() {
@@ -637,4 +656,24 @@ async fn blank_padded_head_over_limit_is_431() {
         assert_eq!(status_of(&response), 431, "{response}");
     }
     assert_eq!(upstream.request_count(), 0);
+}
+
+/// Only WebSocket is passed through as a protocol switch. After a switch to anything else, such
+/// as `h2c`, the tunnel's requests would reach the upstream without routing, auth or logging.
+#[tokio::test]
+async fn non_websocket_upgrade_is_not_passed_through() {
+    let upstream = Upstream::start("app").await;
+    let gateway = Gateway::start(&single_route_spec(&upstream, "", "")).await;
+
+    for protocol in ["h2c", "foo/1", "TLS/1.2"] {
+        let request = format!(
+            "GET /pub HTTP/1.1\r\nHost: gw.test\r\nConnection: Upgrade, HTTP2-Settings, close\r\nUpgrade: {protocol}\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n"
+        );
+        let response = raw_exchange(gateway.address, request.as_bytes()).await;
+
+        assert_eq!(status_of(&response), 200, "{protocol}: {response}");
+        let echo = json_body_of(&response);
+        assert!(echo["headers"].get("upgrade").is_none(), "{protocol}: the upstream got an Upgrade header: {echo}");
+        assert!(echo["headers"].get("http2-settings").is_none(), "{protocol}: {echo}");
+    }
 }

@@ -30,9 +30,18 @@ const HOP_BY_HOP: [HeaderName; HOP_BY_HOP_COUNT] = [
     TRANSFER_ENCODING,
 ];
 
-/// Returns whether the message requests a protocol switch (`Connection: upgrade` with an `Upgrade` header).
+/// Returns whether the message requests a switch to WebSocket (`Connection: upgrade` with
+/// `Upgrade: websocket`). Other protocols, such as `h2c`, are not passed through: after the
+/// switch the tunnel's bytes would reach the upstream without routing, auth or logging, so their
+/// `Upgrade` header is removed like any other hop-by-hop header.
 pub fn is_upgrade_request(headers: &HeaderMap) -> bool {
-    headers.contains_key(UPGRADE) && connection_tokens(headers).any(|token| token.eq_ignore_ascii_case("upgrade"))
+    let websocket = headers
+        .get_all(UPGRADE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .any(|protocol| protocol.trim().split('/').next().is_some_and(|name| name.eq_ignore_ascii_case("websocket")));
+    websocket && connection_tokens(headers).any(|token| token.eq_ignore_ascii_case("upgrade"))
 }
 
 fn connection_tokens(headers: &HeaderMap) -> impl Iterator<Item = &str> {
