@@ -204,12 +204,15 @@ fn plan_apply_status_diff_and_rollback() {
         serde_json::json!({"outcome": "alreadyActive", "target": format!("{first}/"), "version": 2, "hash": v2_hash})
     );
 
-    let first_only = fleet.run(&["rollback", "--target", &first, "--output", "json"]);
+    // The same runtime named twice steps back once: the second name finds it changed.
+    let first_only = fleet.run(&["rollback", "--target", &first, "--target", &format!("{first}/"), "--output", "json"]);
     assert_eq!(code(&first_only), 0, "{}", text(&first_only.stderr));
     let outcomes = json(&first_only);
     assert_eq!(outcomes[0]["outcome"], "rolledBack", "{outcomes:#}");
     assert_eq!(outcomes[0]["from"]["version"], 2);
     assert_eq!(outcomes[0]["to"]["version"], 1);
+    assert_eq!(outcomes[1]["outcome"], "alreadyActive", "{outcomes:#}");
+    assert_eq!(outcomes[1]["version"], 1);
     assert_eq!(fleet.status(0)["version"], 1);
     assert_eq!(fleet.status(1)["version"], 2, "a target not named is left alone");
 
@@ -221,10 +224,11 @@ fn plan_apply_status_diff_and_rollback() {
         assert_eq!(fleet.get(index, "/orders"), 404);
     }
 
-    // `--to` a newer bundle is allowed, and the message tells which way the target moved.
-    let forward = fleet.run(&["rollback", "--target", &first, "--to", &v2_hash]);
+    // `--to` a newer bundle is allowed, and the message names the direction the target moved.
+    let forward = fleet.run(&["rollback", "--target", &first, "--to", &v2_hash, "--output", "json"]);
     assert_eq!(code(&forward), 0, "{}", text(&forward.stderr));
     assert!(text(&forward.stderr).contains("moved forward from version 1 to version 2"), "{}", text(&forward.stderr));
+    assert_eq!(json(&forward)[0]["outcome"], "movedForward");
 }
 
 #[test]

@@ -241,8 +241,13 @@ impl ConfigStore {
     pub async fn activate(&self, spec: &Spec) -> Result<Activation, CompileError> {
         let _serialised = self.activation_lock.lock().await;
         let generation = self.generations.fetch_add(1, Ordering::SeqCst) + 1;
+        let had_config = self.current.load().generation != 0;
         let compiled = compile(spec, generation, &self.enforcer_options).await.inspect_err(|error| {
-            tracing::warn!(config.generation = generation, %error, "activation failed, so the running configuration stays active");
+            if !had_config {
+                tracing::warn!(%error, "activation failed, and no configuration was active before it");
+            } else {
+                tracing::warn!(config.generation = generation, %error, "activation failed, so the running configuration stays active");
+            }
         })?;
         let activation = Activation { generation, hash: compiled.hash.clone() };
         self.current.store(Arc::new(compiled));

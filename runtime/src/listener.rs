@@ -226,7 +226,8 @@ impl IdleWatch {
 /// Runs a connection to its end, and shuts it down gracefully when draining starts (requests in
 /// progress finish, then the connection closes) or when an HTTP/2 connection has had no request
 /// in progress for the idle timeout, or has started none within the header timeout. HTTP/1.1
-/// connections are timed by `TimedStream`.
+/// connections are timed by `TimedStream`. A connection whose request body stalled after its
+/// response is closed at once, on the handler's request.
 async fn drive<C>(connection: C, drain: &Drain, idle: &IdleWatch)
 where
     C: hyper_util::server::graceful::GracefulConnection<Error = Box<dyn std::error::Error + Send + Sync>>,
@@ -251,6 +252,7 @@ where
                     connection.as_mut().graceful_shutdown();
                     break;
                 }
+                () = idle.activity.aborted() => return,
                 () = &mut idle_check => match idle.activity.http2_idle_for(idle.opened) {
                     Some(idle_for) if idle_for >= idle.limit() => {
                         if idle.activity.has_had_request() {

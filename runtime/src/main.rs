@@ -204,7 +204,11 @@ fn load_spec(path: &PathBuf, overlays: &[PathBuf]) -> anyhow::Result<gatectl_spe
     if let Some(spec) = loaded.spec {
         return Ok(spec);
     }
-    let mut message = format!("the spec {} is invalid:", path.display());
+    let mut message = if overlays.is_empty() {
+        format!("the spec {} is invalid:", path.display())
+    } else {
+        format!("the spec {} with its overlays is invalid:", path.display())
+    };
     for diagnostic in &loaded.diagnostics {
         let place = diagnostic.span.map(|span| {
             let location = loaded.sources.locate(span);

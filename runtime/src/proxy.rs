@@ -25,7 +25,7 @@ use hyper::body::Incoming;
 use crate::config::{CompiledConfig, CompiledRoute, ConfigStore, StickyKey};
 use crate::error::{ProxyError, Side};
 use crate::listener::Drain;
-use crate::listener::head_timeout::ActivityGuard;
+use crate::listener::head_timeout::{AbortHandle, ActivityGuard};
 use crate::normalize::{normalize_host, normalize_path};
 use crate::observe::access_log::{AccessLog, AccessRecord};
 use crate::observe::log_lines::{RequestLabels, RequestScope};
@@ -172,8 +172,13 @@ pub async fn handle(
     let (route, consumer) = (facts.route, facts.consumer);
     // NOTE: a request whose client disconnects before the response exists gets no access-log
     // line and no request count, because this body is never built.
+    let body_timeout = config.body_timeout;
+    let watch_labels = labels.clone();
     let observed = ObservedBody::new(body, deadline, move |bytes_out| {
         drop(in_flight);
+        if let Some(body) = request_body.as_ref().filter(|body| !body.finished.load(Ordering::Relaxed)) {
+            tokio::spawn(close_if_body_stalls(body.clone(), guard.abort_handle(), body_timeout, watch_labels));
+        }
         drop(guard);
         let elapsed = started.elapsed();
         let compiled = route.map(|index| &config.routes[index]);
@@ -187,6 +192,27 @@ pub async fn handle(
         }
     });
     Ok(Response::from_parts(parts, observed.boxed()))
+}
+
+/// Watches a request body that is still being sent upstream after its response has ended, for
+/// example after an upstream that responds early. When no byte of it moves for `timeout`, the
+/// client connection is closed: nothing else would end an exchange whose upstream stopped
+/// reading, because the body's own timer runs only while someone reads it.
+async fn close_if_body_stalls(body: Arc<BodyProgress>, connection: AbortHandle, timeout: Duration, labels: Arc<RequestLabels>) {
+    let mut received = body.received.load(Ordering::Relaxed);
+    loop {
+        tokio::time::sleep(timeout).await;
+        if body.finished.load(Ordering::Relaxed) {
+            return;
+        }
+        let now = body.received.load(Ordering::Relaxed);
+        if now == received {
+            labels.in_scope(|| tracing::info!(received = now, "request body stalled after its response; closing the client connection"));
+            connection.abort();
+            return;
+        }
+        received = now;
+    }
 }
 
 /// Returns `duration` in milliseconds, to the microsecond, so that log lines carry no float

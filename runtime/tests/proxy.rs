@@ -396,6 +396,30 @@ async fn websocket_upgrade_relays_frames() {
     assert_eq!(read_server_frame(&mut stream).await, b"echo: ping");
 }
 
+/// A client may send its first frame in the same write as the upgrade request, before the 101.
+/// Those bytes belong to the WebSocket stream, so none of them is cleaned as a header value.
+#[tokio::test]
+async fn frame_sent_with_upgrade_request_is_unchanged() {
+    let upstream = Upstream::start("app").await;
+    let gateway = Gateway::start(&single_route_spec(&upstream, "", "")).await;
+    let mut stream = TcpStream::connect(gateway.address).await.unwrap();
+    // Masked, this payload reads `\nX:\x01` on the wire: a line that looks like a header.
+    let payload = [0x1b, 0x7a, 0x09, 0x45];
+
+    let handshake = "GET /chat HTTP/1.1\r\nHost: gw.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
+    stream.write_all(&[handshake.as_bytes(), &client_frame(&payload)].concat()).await.unwrap();
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8; 1];
+        stream.read_exact(&mut byte).await.unwrap();
+        head.push(byte[0]);
+    }
+
+    assert_eq!(status_of(&String::from_utf8_lossy(&head)), 101);
+    assert_eq!(read_server_frame(&mut stream).await, b"hello");
+    assert_eq!(read_server_frame(&mut stream).await, [&b"echo: "[..], &payload].concat());
+}
+
 #[tokio::test]
 async fn shutdown_waits_for_open_websocket() {
     let upstream = Upstream::start("app").await;
@@ -676,4 +700,48 @@ async fn non_websocket_upgrade_is_not_passed_through() {
         assert!(echo["headers"].get("upgrade").is_none(), "{protocol}: the upstream got an Upgrade header: {echo}");
         assert!(echo["headers"].get("http2-settings").is_none(), "{protocol}: {echo}");
     }
+}
+
+/// An upstream that responds early and then stops reading would hold the upload, and the client
+/// connection, for as long as it liked. When the body moves no byte for the body timeout after
+/// the response, the gateway closes the client connection.
+#[tokio::test]
+async fn upload_stalled_after_early_response_is_closed() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let upstream = tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let mut buffer = [0u8; 4096];
+        let _ = socket.read(&mut buffer).await.unwrap();
+        socket.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok").await.unwrap();
+        // Holds the connection without reading another byte.
+        tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+        drop(socket);
+    });
+    let spec = format!(
+        "apiVersion: gatectl.dev/v1\nkind: Gateway\nsettings:\n  limits: {{bodyTimeout: 300ms, maxBodyBytes: 268435456}}\nupstreams:\n  - name: app\n    targets: [{{host: 127.0.0.1, port: {port}}}]\nroutes:\n  - name: all\n    match: {{path: {{prefix: /}}}}\n    upstream: app\n"
+    );
+    let gateway = Gateway::start(&spec).await;
+    let stream = TcpStream::connect(gateway.address).await.unwrap();
+    let (mut reader, mut writer) = stream.into_split();
+
+    let length: usize = 200 * 1024 * 1024;
+    let sender = tokio::spawn(async move {
+        writer.write_all(format!("POST /up HTTP/1.1\r\nHost: gw.test\r\nContent-Length: {length}\r\n\r\n").as_bytes()).await.unwrap();
+        let chunk = vec![b'x'; 64 * 1024];
+        let mut sent = 0;
+        // Stops when the socket fails: the gateway closed it.
+        while sent < length && writer.write_all(&chunk).await.is_ok() {
+            sent += chunk.len();
+        }
+        sent
+    });
+    let mut received = Vec::new();
+    let closed = tokio::time::timeout(std::time::Duration::from_secs(20), reader.read_to_end(&mut received)).await;
+
+    assert!(String::from_utf8_lossy(&received).starts_with("HTTP/1.1 200"), "{}", String::from_utf8_lossy(&received));
+    assert!(closed.is_ok(), "the client connection stayed open for 20 s with its upload stalled");
+    let sent = tokio::time::timeout(std::time::Duration::from_secs(10), sender).await.unwrap().unwrap();
+    assert!(sent < length, "the whole upload went through, so nothing stalled");
+    upstream.abort();
 }

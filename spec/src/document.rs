@@ -140,9 +140,15 @@ fn merge_entities(base: &mut Node, overlay: Node, name_field: &str) -> MergeResu
     for item in overlay_items {
         let Some(name) = item.get(name_field).and_then(Node::as_str).map(str::to_owned) else {
             return Err(Box::new(
-                Diagnostic::error("invalid-document", format!("an overlay entity needs a `{name_field}` to say which entity it changes"))
-                    .at(Some(item.span))
-                    .with_help(format!("add `{name_field}:` with the name of the entity to change or add")),
+                Diagnostic::error(
+                    "invalid-document",
+                    format!(
+                        "an overlay entity needs {} `{name_field}` to say which entity it changes",
+                        if name_field.starts_with(['a', 'e', 'i', 'o', 'u']) { "an" } else { "a" }
+                    ),
+                )
+                .at(Some(item.span))
+                .with_help(format!("add `{name_field}:` with the name of the entity to change or add")),
             ));
         };
         let deletes = item.get(PATCH_KEY).and_then(Node::as_str) == Some("delete");

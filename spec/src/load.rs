@@ -162,10 +162,11 @@ fn load_bytes(inputs: Vec<(PathBuf, Vec<u8>)>, base_count: usize, limits: ReadLi
 fn null_document(sources: &SourceMap, node: &Node, position: usize, base_count: usize) -> Diagnostic {
     let text = &sources.get(node.span.source).text;
     let is_blank = text.lines().map(str::trim).all(|line| line.is_empty() || line.starts_with('#') || line == "---" || line == "...");
+    let role = if position >= base_count { "an overlay" } else { "a spec file" };
     let message = if is_blank {
-        "the file contains no document: it is empty or has only comments"
+        "the file contains no document: it is empty or has only comments".to_owned()
     } else {
-        "the file's document is null, but a spec file must be a mapping of fields"
+        format!("the file's document is null, but {role} must be a mapping of fields")
     };
     let help = if position >= base_count {
         "write the fields the overlay changes in it, as a mapping shaped like a spec, or leave the file out"

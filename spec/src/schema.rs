@@ -160,6 +160,7 @@ fn findings(error: &ValidationError<'_>, index: &LocationIndex) -> Vec<Finding> 
             DURATION_HELP,
             index.value(&pointer),
         )],
+        ValidationErrorKind::Enum { options } => vec![choice_finding(error, options.as_array().map_or(&[][..], Vec::as_slice), index)],
         ValidationErrorKind::OneOfNotValid { context } | ValidationErrorKind::AnyOf { context } => alternatives(error, context, index)
             .unwrap_or_else(|| vec![(format!("{error} (at {place})"), VALUES_HELP, index.value(&pointer))]),
         _ => vec![(format!("{error} (at {place})"), VALUES_HELP, index.value(&pointer))],
@@ -173,39 +174,31 @@ fn alternatives(error: &ValidationError<'_>, branches: &[Vec<ValidationError<'st
     let pointer = error.instance_path().as_str();
     let at_value = |inner: &ValidationError<'_>| inner.instance_path().as_str() == pointer;
 
+    // A branch that is one constant or a list of values fails with `const` or `enum` at the
+    // value, and with `type` too when the value is of another type.
     let mut accepted = Vec::new();
-    for branch in branches {
-        match branch.as_slice() {
-            [inner] if at_value(inner) => match inner.kind() {
-                ValidationErrorKind::Constant { expected_value } => accepted.push(expected_value.as_ref().clone()),
-                ValidationErrorKind::Enum { options } => accepted.extend(options.as_array().into_iter().flatten().cloned()),
-                _ => {
-                    accepted.clear();
-                    break;
-                }
-            },
-            _ => {
-                accepted.clear();
-                break;
-            }
-        }
-    }
-    if !accepted.is_empty() {
-        let names: Vec<String> = accepted.iter().map(|value| value.as_str().map_or_else(|| value.to_string(), str::to_owned)).collect();
-        let list = names.iter().map(|name| format!("`{name}`")).collect::<Vec<_>>().join(", ");
-        let mut message = format!("invalid value {} at {}; expected one of {list}", error.instance(), describe(pointer));
-        if let Some(given) = error.instance().as_str() {
-            let given = given.to_ascii_lowercase();
-            let closest = names
-                .iter()
-                .map(|name| (edit_distance(&given, &name.to_ascii_lowercase()), name))
-                .filter(|(distance, name)| *distance <= (name.len() / 3).max(1))
-                .min();
-            if let Some((_, name)) = closest {
-                message.push_str(&format!("; did you mean `{name}`?"));
-            }
-        }
-        return Some(vec![(message, VALUES_HELP, index.value(pointer))]);
+    let all_choices = branches.iter().all(|branch| {
+        let only_choice_errors = branch.iter().all(|inner| {
+            at_value(inner)
+                && matches!(
+                    inner.kind(),
+                    ValidationErrorKind::Constant { .. } | ValidationErrorKind::Enum { .. } | ValidationErrorKind::Type { .. }
+                )
+        });
+        let values: Vec<serde_json::Value> = branch
+            .iter()
+            .flat_map(|inner| match inner.kind() {
+                ValidationErrorKind::Constant { expected_value } => vec![expected_value.as_ref().clone()],
+                ValidationErrorKind::Enum { options } => options.as_array().cloned().unwrap_or_default(),
+                _ => Vec::new(),
+            })
+            .collect();
+        let is_choice = only_choice_errors && !values.is_empty();
+        accepted.extend(values);
+        is_choice
+    });
+    if all_choices {
+        return Some(vec![choice_finding(error, &accepted, index)]);
     }
 
     // Branches that want another type of value give no useful detail about this one.
@@ -219,6 +212,27 @@ fn alternatives(error: &ValidationError<'_>, branches: &[Vec<ValidationError<'st
         [branch] if !branch.is_empty() => Some(branch.iter().flat_map(|inner| findings(inner, index)).collect()),
         _ => None,
     }
+}
+
+/// Reports a value outside `accepted`, listing the accepted values, with the closest one when
+/// the value is text near enough to be a typo.
+fn choice_finding(error: &ValidationError<'_>, accepted: &[serde_json::Value], index: &LocationIndex) -> Finding {
+    let pointer = error.instance_path().as_str();
+    let names: Vec<String> = accepted.iter().map(|value| value.as_str().map_or_else(|| value.to_string(), str::to_owned)).collect();
+    let list = names.iter().map(|name| format!("`{name}`")).collect::<Vec<_>>().join(", ");
+    let mut message = format!("invalid value {} at {}; expected one of {list}", error.instance(), describe(pointer));
+    if let Some(given) = error.instance().as_str() {
+        let given = given.to_ascii_lowercase();
+        let closest = names
+            .iter()
+            .map(|name| (edit_distance(&given, &name.to_ascii_lowercase()), name))
+            .filter(|(distance, name)| *distance <= (name.len() / 3).max(1))
+            .min();
+        if let Some((_, name)) = closest {
+            message.push_str(&format!("; did you mean `{name}`?"));
+        }
+    }
+    (message, VALUES_HELP, index.value(pointer))
 }
 
 /// Describes a JSON pointer for a message, for example `routes[2].match`.
@@ -267,6 +281,26 @@ mod tests {
         assert!(messages[0].contains("expected one of `round-robin`, `weighted`, `least-requests`, `consistent-hash`"), "{messages:?}");
         assert!(messages[0].ends_with("did you mean `round-robin`?"), "{messages:?}");
         assert!(!messages[0].contains("oneOf"), "{messages:?}");
+    }
+
+    #[test]
+    fn value_lists_and_wrong_types_are_listed() {
+        let messages = messages_for(
+            "apiVersion: gatectl.dev/v1\nkind: Gateway\nupstreams:\n  - name: app\n    targets: [{host: a, port: 80}]\n    loadBalancing: {algorithm: 5}\nroutes:\n  - name: r\n    match: {path: {prefix: /}, methods: [get]}\n    upstream: app\n",
+        );
+        assert_eq!(messages.len(), 2, "{messages:?}");
+        assert!(
+            messages.iter().any(
+                |message| message.starts_with("invalid value 5 at upstreams[0].loadBalancing.algorithm; expected one of `round-robin`")
+            ),
+            "{messages:?}"
+        );
+        assert!(
+            messages
+                .iter()
+                .any(|message| message.contains("expected one of `GET`, `HEAD`, `POST`") && message.ends_with("did you mean `GET`?")),
+            "{messages:?}"
+        );
     }
 
     #[test]

@@ -164,6 +164,10 @@ impl<'a> Reader<'a> {
                     && let Some(tab) = self.file.text.as_bytes()[offset.min(self.file.text.len())..].iter().position(|&byte| byte == b'\t')
                 {
                     offset += tab;
+                } else if let Some(tab) = indentation_tab(self.file.text.as_bytes(), offset) {
+                    // Other messages land a few columns after a tab in the indentation, or on
+                    // the line before it.
+                    offset = tab;
                 }
                 let span = Span::new(self.source, offset, offset);
                 // The scanner runs ahead of the events and has a nesting limit of its own.
@@ -522,6 +526,18 @@ impl Node {
     }
 }
 
+/// Returns the offset of a tab in the indentation of the line holding `offset`, or else of the
+/// line after it.
+fn indentation_tab(text: &[u8], offset: usize) -> Option<usize> {
+    let offset = offset.min(text.len());
+    let line_start = text[..offset].iter().rposition(|&byte| byte == b'\n').map_or(0, |newline| newline + 1);
+    let next_line = text[offset..].iter().position(|&byte| byte == b'\n').map(|newline| offset + newline + 1);
+    [Some(line_start), next_line].into_iter().flatten().find_map(|start| {
+        let indentation = text[start..].iter().take_while(|&&byte| byte == b' ' || byte == b'\t').count();
+        text[start..start + indentation].iter().position(|&byte| byte == b'\t').map(|tab| start + tab)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -665,6 +681,14 @@ mod tests {
     #[test]
     fn empty_file_is_null() {
         assert_eq!(parse("").unwrap().value, NodeValue::Null);
+    }
+
+    #[test]
+    fn indentation_tab_is_the_error_position() {
+        for text in ["a:\n  b: 1\n \tc: 2\n", "a: |\n\ttext\n", "a:\n\t- 1\n", "a:\n  b: 1\n\t c: 2\n"] {
+            let Err(error) = parse(text) else { panic!("{text:?} must fail") };
+            assert_eq!(error.span().start, text.find('\t').unwrap(), "{text:?}: {error:?}");
+        }
     }
 
     #[test]

@@ -37,6 +37,8 @@ struct RolledBack {
 #[serde(rename_all = "camelCase", tag = "outcome")]
 enum TargetOutcome {
     RolledBack(RolledBack),
+    /// `--to` named a newer bundle than the active one.
+    MovedForward(RolledBack),
     /// `--to` names the bundle the target already runs, so nothing was sent.
     AlreadyActive {
         target: String,
@@ -114,18 +116,47 @@ fn roll_back_in_order(steps: Vec<Step>) -> Vec<TargetOutcome> {
             outcomes.push(TargetOutcome::NotAttempted { target: step.url });
             continue;
         }
+        // An earlier step may have changed this runtime already, when two URLs name it.
+        let active = match step.client.history() {
+            Ok(history) => history.into_iter().find(|entry| entry.active),
+            Err(error) => {
+                let error = error.to_string();
+                eprintln!("error: {error}");
+                outcomes.push(TargetOutcome::Failed { target: step.url, error });
+                continue;
+            }
+        };
+        if active.as_ref().map(|active| &active.hash) != step.active.as_ref().map(|active| &active.hash) {
+            let now = active.as_ref().map_or_else(|| "no bundle".to_owned(), |active| format!("version {}", active.version));
+            eprintln!("{}: now runs {now}, changed since the check (is it named twice?), so it was left alone", step.url);
+            outcomes.push(TargetOutcome::AlreadyActive {
+                target: step.url,
+                version: active.as_ref().map_or(0, |active| active.version),
+                hash: active.map(|active| active.hash).unwrap_or_default(),
+            });
+            continue;
+        }
         if let Some(active) = step.active.as_ref().filter(|active| active.hash == step.hash) {
             eprintln!("{}: already runs version {} ({}), so nothing was changed", step.url, active.version, active.hash);
             outcomes.push(TargetOutcome::AlreadyActive { target: step.url, version: active.version, hash: step.hash });
             continue;
         }
         match step.client.activate(&step.hash) {
+            Ok(to) if to.hash != step.hash => {
+                let error = format!(
+                    "{}: asked to activate {}, the runtime reports {} active; check it with `gatectl status`",
+                    step.url, step.hash, to.hash
+                );
+                eprintln!("error: {error}");
+                outcomes.push(TargetOutcome::Failed { target: step.url, error });
+            }
             Ok(to) => {
                 let from = step.active.as_ref().map_or_else(|| "no bundle".to_owned(), |from| format!("version {}", from.version));
-                let direction =
-                    if step.active.as_ref().is_some_and(|from| from.version < to.version) { "moved forward" } else { "rolled back" };
+                let forward = step.active.as_ref().is_some_and(|from| from.version < to.version);
+                let direction = if forward { "moved forward" } else { "rolled back" };
                 eprintln!("{}: {direction} from {from} to version {} ({})", step.url, to.version, to.hash);
-                outcomes.push(TargetOutcome::RolledBack(RolledBack { target: step.url, from: step.active, to }));
+                let moved = RolledBack { target: step.url, from: step.active, to };
+                outcomes.push(if forward { TargetOutcome::MovedForward(moved) } else { TargetOutcome::RolledBack(moved) });
             }
             Err(error) => {
                 let error = error.to_string();
@@ -136,7 +167,7 @@ fn roll_back_in_order(steps: Vec<Step>) -> Vec<TargetOutcome> {
     }
     if !skipped.is_empty() {
         eprintln!(
-            "stopped at the failure; not tried: {}. Once the failing target is fixed, roll back it and those with `--target` for each; naming a target that was rolled back already would step it back one more version",
+            "stopped at the failure; not tried: {}. Once the failing target is fixed, roll it and these back with `--target` for each, or with `--to HASH` for all; without `--to`, a target that was rolled back already would step back one more version",
             skipped.join(", ")
         );
     }

@@ -10,9 +10,9 @@
 //!
 //! Only field values change. To tell a head from a body, the cleaner follows the connection's
 //! byte stream as hyper does: a head, then as many body bytes as its `Content-Length` gives, then
-//! the next head. A request it cannot follow that way (`Transfer-Encoding`, `CONNECT`, or a
-//! length it cannot read) ends the cleaning for the rest of the connection, and hyper gets every
-//! later byte as received.
+//! the next head. A request it cannot follow that way (`Transfer-Encoding`, `CONNECT`, an
+//! `Upgrade`, or a length it cannot read) ends the cleaning for the rest of the connection, and
+//! hyper gets every later byte as received.
 
 /// Position of the cleaner in the connection's byte stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -138,6 +138,8 @@ pub struct FieldValueCleaner {
     head_bytes: u64,
     request_id_cleaned: bool,
     transfer_encoding: bool,
+    /// The head requests a protocol switch, so what follows may be another protocol's bytes.
+    upgrade: bool,
     lengths: LengthReader,
     /// Heads read so far on the connection.
     heads: u64,
@@ -158,6 +160,7 @@ impl FieldValueCleaner {
             head_bytes: 0,
             request_id_cleaned: false,
             transfer_encoding: false,
+            upgrade: false,
             lengths: LengthReader::default(),
             heads: 0,
         }
@@ -242,6 +245,7 @@ impl FieldValueCleaner {
         self.push_method(&[first]);
         self.request_id_cleaned = false;
         self.transfer_encoding = false;
+        self.upgrade = false;
         self.lengths = LengthReader::default();
     }
 
@@ -251,7 +255,7 @@ impl FieldValueCleaner {
         head_read(self.heads, facts);
         self.heads += 1;
         let connect = self.method[..self.method_length].starts_with(b"CONNECT ");
-        self.state = if connect || self.transfer_encoding || self.lengths.invalid {
+        self.state = if connect || self.upgrade || self.transfer_encoding || self.lengths.invalid {
             State::Lost
         } else {
             match self.lengths.length {
@@ -284,6 +288,10 @@ impl FieldValueCleaner {
             Field::ContentLength
         } else if name == b"transfer-encoding" {
             self.transfer_encoding = true;
+            Field::Protected
+        } else if name == b"upgrade" {
+            // A client may send its first frames before the 101 arrives, in the same read.
+            self.upgrade = true;
             Field::Protected
         } else if PROTECTED_FIELDS.contains(&name) {
             Field::Protected
@@ -424,6 +432,7 @@ mod tests {
             b"POST / HTTP/1.1\r\nContent-Length: 99999999999999999999999\r\n\r\n",
             b"POST / HTTP/1.1\r\nContent-Length: +2\r\n\r\n",
             b"CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n",
+            b"GET /ws HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
         ] {
             let stream = [head, &after[..]].concat();
             assert_eq!(cleaned(&[&stream]), stream, "{:?}", String::from_utf8_lossy(head));

@@ -35,6 +35,8 @@ pub struct ConnectionActivity {
     requests_started: AtomicU64,
     /// Facts the field-value cleaner learnt about recent heads, in slots by head index.
     heads: [AtomicU64; HEAD_SLOTS],
+    /// Signalled to close the connection at once.
+    abort: tokio::sync::Notify,
 }
 
 /// How many heads' facts are kept for their requests. A client that pipelines more requests
@@ -63,12 +65,31 @@ impl ActivityGuard {
     pub fn hold(&self) -> ActivityHold {
         self.hold.0.hold()
     }
+
+    /// Returns a handle that closes the connection, for use after the request has ended.
+    pub fn abort_handle(&self) -> AbortHandle {
+        AbortHandle(self.hold.0.clone())
+    }
+}
+
+/// Closes a connection at once, without waiting for what is in progress on it.
+pub struct AbortHandle(Arc<ConnectionActivity>);
+
+impl AbortHandle {
+    pub fn abort(&self) {
+        self.0.abort.notify_one();
+    }
 }
 
 impl ConnectionActivity {
     pub fn begin(self: &Arc<Self>) -> ActivityGuard {
         let index = self.requests_started.fetch_add(1, Ordering::SeqCst);
         ActivityGuard { hold: self.hold(), index }
+    }
+
+    /// Completes when an [`AbortHandle`] requests that the connection close.
+    pub async fn aborted(&self) {
+        self.abort.notified().await;
     }
 
     fn hold(self: &Arc<Self>) -> ActivityHold {

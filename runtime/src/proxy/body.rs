@@ -46,6 +46,8 @@ pub struct BodyProgress {
     pub timed_out: AtomicBool,
     /// The client's body failed: malformed chunked framing, or the client went away mid-body.
     pub client_failed: AtomicBool,
+    /// The body has ended, failed, or been dropped unread.
+    pub finished: AtomicBool,
 }
 
 /// Header names a client may not send as request trailers, because the gateway sets them
@@ -147,6 +149,7 @@ where
         let polled = Pin::new(&mut this.inner).poll_frame(context);
         if polled.is_ready() && (this.inner.is_end_stream() || !matches!(polled, Poll::Ready(Some(Ok(_))))) {
             this.hold = None;
+            this.progress.finished.store(true, Ordering::Relaxed);
         }
         let frame = match polled {
             Poll::Pending => {
@@ -185,6 +188,12 @@ where
 
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
+    }
+}
+
+impl<B> Drop for LimitedBody<B> {
+    fn drop(&mut self) {
+        self.progress.finished.store(true, Ordering::Relaxed);
     }
 }
 
