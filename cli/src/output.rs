@@ -1,6 +1,8 @@
-//! Standard output for command results. A reader that stops early (`gatectl import ... | head`)
-//! closes the pipe; the command then ends quietly with exit code 0 instead of failing on the
-//! write, as other Unix tools do.
+//! Standard output for command results, and standard error for messages. A reader that stops
+//! early (`gatectl import ... | head`) closes the pipe; the command then ends quietly with exit
+//! code 0 instead of failing on the write, as other Unix tools do. Messages to a closed standard
+//! error are dropped instead: a command that is changing runtimes must run to its end or to a
+//! safe stop, whether or not anyone still reads its messages.
 
 use std::io::Write;
 
@@ -11,7 +13,7 @@ pub fn write(arguments: std::fmt::Arguments<'_>) {
         if error.kind() == std::io::ErrorKind::BrokenPipe {
             std::process::exit(0);
         }
-        eprintln!("error: cannot write to standard output: {error}");
+        write_error(format_args!("error: cannot write to standard output: {error}\n"));
         std::process::exit(2);
     }
 }
@@ -30,5 +32,28 @@ macro_rules! outln {
     };
     ($($argument:tt)*) => {
         $crate::output::write(format_args!("{}\n", format_args!($($argument)*)))
+    };
+}
+
+/// Writes formatted text to standard error, dropping it when standard error cannot be written.
+pub fn write_error(arguments: std::fmt::Arguments<'_>) {
+    let mut stderr = std::io::stderr().lock();
+    let _ = stderr.write_fmt(arguments).and_then(|()| stderr.flush());
+}
+
+/// Like `eprint!`, through [`write_error`].
+macro_rules! err {
+    ($($argument:tt)*) => {
+        $crate::output::write_error(format_args!($($argument)*))
+    };
+}
+
+/// Like `eprintln!`, through [`write_error`].
+macro_rules! errln {
+    () => {
+        $crate::output::write_error(format_args!("\n"))
+    };
+    ($($argument:tt)*) => {
+        $crate::output::write_error(format_args!("{}\n", format_args!($($argument)*)))
     };
 }

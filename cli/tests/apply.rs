@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use command_support::{exit_code as code, gatectl, text};
+use command_support::{exit_code as code, gatectl, gatectl_with_closed_stderr, text};
 use gatectl_runtime::admin::bundles::BundleOptions;
 use gatectl_runtime::{RunningRuntime, Runtime, RuntimeOptions};
 use gatectl_spec::bundle::TrustedKeys;
@@ -211,7 +211,7 @@ fn plan_apply_status_diff_and_rollback() {
     assert_eq!(outcomes[0]["outcome"], "rolledBack", "{outcomes:#}");
     assert_eq!(outcomes[0]["from"]["version"], 2);
     assert_eq!(outcomes[0]["to"]["version"], 1);
-    assert_eq!(outcomes[1]["outcome"], "alreadyActive", "{outcomes:#}");
+    assert_eq!(outcomes[1]["outcome"], "changedSinceCheck", "{outcomes:#}");
     assert_eq!(outcomes[1]["version"], 1);
     assert_eq!(fleet.status(0)["version"], 1);
     assert_eq!(fleet.status(1)["version"], 2, "a target not named is left alone");
@@ -229,6 +229,13 @@ fn plan_apply_status_diff_and_rollback() {
     assert_eq!(code(&forward), 0, "{}", text(&forward.stderr));
     assert!(text(&forward.stderr).contains("moved forward from version 1 to version 2"), "{}", text(&forward.stderr));
     assert_eq!(json(&forward)[0]["outcome"], "movedForward");
+
+    // A closed standard error loses the messages, not the run.
+    let quiet =
+        gatectl_with_closed_stderr(&["rollback", "--target", &first, "--output", "json", "--admin-token-file", "token"], fleet.path());
+    assert_eq!(code(&quiet), 0, "{}", text(&quiet.stdout));
+    assert_eq!(json(&quiet)[0]["outcome"], "rolledBack");
+    assert_eq!(fleet.status(0)["version"], 1);
 }
 
 #[test]

@@ -232,6 +232,12 @@ pub fn read_error_diagnostic(error: &ReadError) -> Diagnostic {
     }
 }
 
+/// Spec fields that hold a timestamp.
+pub(crate) const TIMESTAMP_FIELDS: [&str; 3] = ["since", "sunset", "expiresAt"];
+
+/// Help for a timestamp field that does not hold one.
+pub(crate) const TIMESTAMP_HELP: &str = "write an RFC 3339 timestamp with a time zone, such as 2030-01-01T00:00:00Z";
+
 fn decode(loaded: &mut LoadedSpec) {
     let null = Node { value: NodeValue::Null, span: Span::new(SourceId(0), 0, 0) };
     let document = loaded.index.root().unwrap_or(&null);
@@ -252,14 +258,14 @@ fn decode(loaded: &mut LoadedSpec) {
             let pointer = path_to_pointer(error.path());
             let message = error.inner().to_string();
             let field = pointer.rsplit('/').next().unwrap_or_default();
-            let help = if ["since", "sunset", "expiresAt"].contains(&field) {
-                "write an RFC 3339 timestamp with a time zone, such as 2030-01-01T00:00:00Z"
-            } else {
-                "see docs/spec.md for the values this field accepts"
-            };
-            let diagnostic = Diagnostic::error("schema", format!("invalid value at {}: {message}", crate::schema::describe(&pointer)))
-                .at(loaded.index.value(&pointer))
-                .with_help(help);
+            let help =
+                if TIMESTAMP_FIELDS.contains(&field) { TIMESTAMP_HELP } else { "see docs/spec.md for the values this field accepts" };
+            let span = loaded.index.value(&pointer);
+            let value = span.map(|span| &loaded.sources.get(span.source).text[span.start..span.end]).unwrap_or_default();
+            let diagnostic =
+                Diagnostic::error("schema", format!("invalid value {value} at {}: {message}", crate::schema::describe(&pointer)))
+                    .at(span)
+                    .with_help(help);
             loaded.diagnostics.push(diagnostic);
         }
     }

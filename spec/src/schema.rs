@@ -122,8 +122,13 @@ fn report<'a>(errors: impl Iterator<Item = ValidationError<'a>>, index: &Locatio
     let mut diagnostics: Vec<Diagnostic> = Vec::new();
     for error in errors {
         for (message, help, span) in findings(&error, index) {
-            // `oneOf` failures repeat for each branch; one finding per place is enough.
-            if diagnostics.iter().any(|existing| existing.span == span && existing.message == message) {
+            // `oneOf` failures repeat for each branch, and a value of the wrong type also fails
+            // the list of values it should come from: one finding per value is enough.
+            let key = value_key(&message);
+            let repeated = diagnostics.iter().any(|existing| {
+                (key.is_some() && value_key(&existing.message) == key) || (existing.span == span && existing.message == message)
+            });
+            if repeated {
                 continue;
             }
             diagnostics.push(Diagnostic::error("schema", message).at(span).with_help(help));
@@ -161,6 +166,25 @@ fn findings(error: &ValidationError<'_>, index: &LocationIndex) -> Vec<Finding> 
             index.value(&pointer),
         )],
         ValidationErrorKind::Enum { options } => vec![choice_finding(error, options.as_array().map_or(&[][..], Vec::as_slice), index)],
+        ValidationErrorKind::Type { .. } => {
+            let wanted = schema().pointer(error.schema_path().as_str()).map_or_else(Vec::new, |kinds| match kinds {
+                serde_json::Value::String(kind) => vec![kind.as_str()],
+                serde_json::Value::Array(kinds) => kinds.iter().filter_map(serde_json::Value::as_str).collect(),
+                _ => Vec::new(),
+            });
+            let words: Vec<&str> = wanted.into_iter().filter(|kind| *kind != "null").map(type_words).collect();
+            if words.is_empty() {
+                vec![(format!("{error} (at {place})"), VALUES_HELP, index.value(&pointer))]
+            } else {
+                let field = pointer.rsplit('/').next().unwrap_or_default();
+                let help = if crate::load::TIMESTAMP_FIELDS.contains(&field) { crate::load::TIMESTAMP_HELP } else { VALUES_HELP };
+                vec![(
+                    format!("invalid value {} at {place}: expected {}", error.instance(), words.join(" or ")),
+                    help,
+                    index.value(&pointer),
+                )]
+            }
+        }
         ValidationErrorKind::OneOfNotValid { context } | ValidationErrorKind::AnyOf { context } => alternatives(error, context, index)
             .unwrap_or_else(|| vec![(format!("{error} (at {place})"), VALUES_HELP, index.value(&pointer))]),
         _ => vec![(format!("{error} (at {place})"), VALUES_HELP, index.value(&pointer))],
@@ -175,30 +199,55 @@ fn alternatives(error: &ValidationError<'_>, branches: &[Vec<ValidationError<'st
     let at_value = |inner: &ValidationError<'_>| inner.instance_path().as_str() == pointer;
 
     // A branch that is one constant or a list of values fails with `const` or `enum` at the
-    // value, and with `type` too when the value is of another type.
+    // value, and with `type` too when the value is of another type. A branch of another type
+    // (a mapping beside the constants) fails with `type` alone.
     let mut accepted = Vec::new();
-    let all_choices = branches.iter().all(|branch| {
-        let only_choice_errors = branch.iter().all(|inner| {
-            at_value(inner)
-                && matches!(
-                    inner.kind(),
-                    ValidationErrorKind::Constant { .. } | ValidationErrorKind::Enum { .. } | ValidationErrorKind::Type { .. }
-                )
-        });
-        let values: Vec<serde_json::Value> = branch
-            .iter()
-            .flat_map(|inner| match inner.kind() {
-                ValidationErrorKind::Constant { expected_value } => vec![expected_value.as_ref().clone()],
-                ValidationErrorKind::Enum { options } => options.as_array().cloned().unwrap_or_default(),
-                _ => Vec::new(),
-            })
-            .collect();
-        let is_choice = only_choice_errors && !values.is_empty();
+    let mut other_types = Vec::new();
+    let all_simple = branches.iter().all(|branch| {
+        let simple = !branch.is_empty()
+            && branch.iter().all(|inner| {
+                at_value(inner)
+                    && matches!(
+                        inner.kind(),
+                        ValidationErrorKind::Constant { .. } | ValidationErrorKind::Enum { .. } | ValidationErrorKind::Type { .. }
+                    )
+            });
+        let mut values: Vec<serde_json::Value> = Vec::new();
+        for inner in branch {
+            match inner.kind() {
+                ValidationErrorKind::Constant { expected_value } => values.push(expected_value.as_ref().clone()),
+                ValidationErrorKind::Enum { options } => values.extend(options.as_array().cloned().unwrap_or_default()),
+                _ => {}
+            }
+        }
+        if values.is_empty() {
+            other_types.extend(
+                branch.iter().filter_map(|inner| schema().pointer(inner.schema_path().as_str())).filter_map(serde_json::Value::as_str),
+            );
+        }
         accepted.extend(values);
-        is_choice
+        simple
     });
-    if all_choices {
-        return Some(vec![choice_finding(error, &accepted, index)]);
+    if all_simple {
+        if branches.iter().flatten().any(|inner| inner.schema_path().as_str() == "/$defs/Duration/type") {
+            let message = format!("invalid duration {} at {}: a duration is text with a unit", error.instance(), describe(pointer));
+            return Some(vec![(message, DURATION_HELP, index.value(pointer))]);
+        }
+        let mut kinds: Vec<&str> = other_types.into_iter().filter(|kind| *kind != "null").map(type_words).collect();
+        kinds.dedup();
+        if !accepted.is_empty() {
+            let (mut message, help, span) = choice_finding(error, &accepted, index);
+            if !kinds.is_empty() {
+                message = message.replacen("expected one of", "expected", 1);
+                let list_end = message.find("; did you mean").unwrap_or(message.len());
+                message.insert_str(list_end, &format!(", or {}", kinds.join(" or ")));
+            }
+            return Some(vec![(message, help, span)]);
+        }
+        if !kinds.is_empty() {
+            let message = format!("invalid value {} at {}: expected {}", error.instance(), describe(pointer), kinds.join(" or "));
+            return Some(vec![(message, VALUES_HELP, index.value(pointer))]);
+        }
     }
 
     // Branches that want another type of value give no useful detail about this one.
@@ -211,6 +260,30 @@ fn alternatives(error: &ValidationError<'_>, branches: &[Vec<ValidationError<'st
     match fitting.as_slice() {
         [branch] if !branch.is_empty() => Some(branch.iter().flat_map(|inner| findings(inner, index)).collect()),
         _ => None,
+    }
+}
+
+/// Returns the part of a message that names a value and its place (`invalid value 1 at
+/// routes[0].methods[0]`), which two findings about the same value share.
+fn value_key(message: &str) -> Option<&str> {
+    if !message.starts_with("invalid value ") && !message.starts_with("invalid duration ") {
+        return None;
+    }
+    let place = message.find(" at ")?;
+    let end = message[place..].find([':', ';']).map_or(message.len(), |offset| place + offset);
+    Some(&message[..end])
+}
+
+/// Names a JSON Schema type in the words of a spec author.
+fn type_words(kind: &str) -> &'static str {
+    match kind {
+        "object" => "a mapping",
+        "array" => "a list",
+        "string" => "text",
+        "integer" => "a whole number",
+        "number" => "a number",
+        "boolean" => "true or false",
+        _ => "another kind of value",
     }
 }
 
@@ -301,6 +374,24 @@ mod tests {
                 .any(|message| message.contains("expected one of `GET`, `HEAD`, `POST`") && message.ends_with("did you mean `GET`?")),
             "{messages:?}"
         );
+    }
+
+    #[test]
+    fn wrong_types_are_named_in_plain_words() {
+        let messages = messages_for(
+            "apiVersion: gatectl.dev/v1\nkind: Gateway\nupstreams:\n  - name: app\n    targets: [{host: a, port: \"80\"}]\n    loadBalancing: {algorithm: consistent-hash, hashOn: client_ip}\nroutes:\n  - name: r\n    match: {path: /orders, methods: [1, GET]}\n    upstream: app\n    timeouts: {response: 10}\n",
+        );
+        let expected = [
+            "invalid value \"80\" at upstreams[0].targets[0].port: expected a whole number",
+            "invalid value \"client_ip\" at upstreams[0].loadBalancing.hashOn; expected `consumer`, `client-ip`, or a mapping; did you mean `client-ip`?",
+            "invalid value \"/orders\" at routes[0].match.path: expected a mapping",
+            "invalid value 1 at routes[0].match.methods[0]: expected text",
+            "invalid duration 10 at routes[0].timeouts.response: a duration is text with a unit",
+        ];
+        for message in expected {
+            assert!(messages.iter().any(|found| found == message), "missing {message:?} in {messages:#?}");
+        }
+        assert_eq!(messages.len(), expected.len(), "one finding per value: {messages:#?}");
     }
 
     #[test]

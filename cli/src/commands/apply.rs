@@ -218,7 +218,7 @@ pub fn run(args: ApplyArgs) -> ExitStatus {
 }
 
 fn fail(message: &str) -> ExitStatus {
-    eprintln!("error: {message}");
+    errln!("error: {message}");
     ExitStatus::Failure
 }
 
@@ -291,7 +291,7 @@ fn plan_here(args: &ApplyArgs) -> Result<(PlanFile, Vec<u8>), ExitStatus> {
     let value = serde_json::to_value(&built.plan).map_err(|error| fail(&format!("cannot serialise the plan: {error}")))?;
     let plan: PlanFile = serde_json::from_value(value).map_err(|error| fail(&format!("cannot read back the plan: {error}")))?;
     if !args.yes && !confirm(&plan)? {
-        eprintln!("apply cancelled; nothing was pushed");
+        errln!("apply cancelled; nothing was pushed");
         return Err(ExitStatus::Findings);
     }
     Ok((plan, bundle))
@@ -302,7 +302,7 @@ fn confirm(plan: &PlanFile) -> Result<bool, ExitStatus> {
     if !std::io::stdin().is_terminal() {
         return Err(fail("standard input is not a terminal, so apply cannot ask for confirmation; pass --yes to apply the plan above"));
     }
-    eprint!("apply bundle version {} to {} target(s) in {} wave(s)? [y/N] ", plan.bundle.version, plan.targets.len(), plan.waves.len());
+    err!("apply bundle version {} to {} target(s) in {} wave(s)? [y/N] ", plan.bundle.version, plan.targets.len(), plan.waves.len());
     let _ = std::io::stderr().flush();
     let mut answer = String::new();
     std::io::stdin().lock().read_line(&mut answer).map_err(|error| fail(&format!("cannot read the answer: {error}")))?;
@@ -384,7 +384,7 @@ fn execute(rollout: &Rollout, connection: &Connection) -> Result<Report, String>
             ));
         }
         let message = "the plan is stale, so nothing was pushed; run `gatectl plan` again and review the new plan".to_owned();
-        eprintln!("error: {message}");
+        errln!("error: {message}");
         report.outcome = "stale";
         report.stale = stale;
         report.message = Some(message);
@@ -414,7 +414,7 @@ fn execute(rollout: &Rollout, connection: &Connection) -> Result<Report, String>
                 "wave {} failed because {cause}, so the wave's updated targets were rolled back and the rollout stopped; {earlier}",
                 wave.number
             );
-            eprintln!("error: {message}");
+            errln!("error: {message}");
             report.message = Some(message);
         }
         report.waves.push(wave_report);

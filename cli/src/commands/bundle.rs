@@ -103,13 +103,13 @@ fn build(args: BuildArgs) -> ExitStatus {
     if let Some(parent) = &args.parent
         && !bundle::is_bundle_hash(parent)
     {
-        eprintln!("error: --parent `{parent}` is not a bundle hash; give `sha256:` followed by 64 lowercase hex digits");
+        errln!("error: --parent `{parent}` is not a bundle hash; give `sha256:` followed by 64 lowercase hex digits");
         return ExitStatus::Failure;
     }
     let signer = match load_signer(args.signing_key.as_deref(), args.key_id.clone()) {
         Ok(signer) => signer,
         Err(message) => {
-            eprintln!("error: {message}");
+            errln!("error: {message}");
             return ExitStatus::Failure;
         }
     };
@@ -120,7 +120,7 @@ fn build(args: BuildArgs) -> ExitStatus {
     let created_at = match bundle::creation_timestamp() {
         Ok(created_at) => created_at,
         Err(error) => {
-            eprintln!("error: {error}");
+            errln!("error: {error}");
             return ExitStatus::Failure;
         }
     };
@@ -130,17 +130,17 @@ fn build(args: BuildArgs) -> ExitStatus {
     let envelope = match bundle::build(&spec, metadata, &signer) {
         Ok(envelope) => envelope,
         Err(error) => {
-            eprintln!("error: {error}");
+            errln!("error: {error}");
             return ExitStatus::Findings;
         }
     };
     if let Err(error) = std::fs::write(&args.output, envelope.to_bytes()) {
-        eprintln!("error: cannot write {}: {error}", args.output.display());
+        errln!("error: cannot write {}: {error}", args.output.display());
         return ExitStatus::Failure;
     }
 
     outln!("{}", envelope.hash);
-    eprintln!("built bundle version {} signed by {}: {}", args.version, signer.key_id(), args.output.display());
+    errln!("built bundle version {} signed by {}: {}", args.version, signer.key_id(), args.output.display());
     ExitStatus::Success
 }
 
@@ -178,7 +178,7 @@ fn key_id_beside(private_path: &Path, signer: &SignerKey) -> Option<String> {
 pub fn load_spec(paths: &[PathBuf], overlays: &[PathBuf]) -> Result<Spec, ExitStatus> {
     let options = LoadOptions { overlays: overlays.to_vec(), ..LoadOptions::default() };
     let loaded = load(paths, &options).map_err(|error| {
-        eprintln!("error: {error}");
+        errln!("error: {error}");
         ExitStatus::Failure
     })?;
     let mut diagnostics = loaded.diagnostics.clone();
@@ -189,12 +189,12 @@ pub fn load_spec(paths: &[PathBuf], overlays: &[PathBuf]) -> Result<Spec, ExitSt
     for diagnostic in &diagnostics {
         has_errors |= diagnostic.severity == gatectl_spec::Severity::Error;
         let location = diagnostic.span.map(|span| loaded.sources.locate(span).to_string()).unwrap_or_default();
-        eprintln!("{location}: {} [{}] {}", diagnostic.severity.as_str(), diagnostic.rule, diagnostic.message);
+        errln!("{location}: {} [{}] {}", diagnostic.severity.as_str(), diagnostic.rule, diagnostic.message);
     }
     match loaded.spec {
         Some(spec) if !has_errors => Ok(spec),
         _ => {
-            eprintln!("error: the spec is invalid; fix the errors above, then run the command again");
+            errln!("error: the spec is invalid; fix the errors above, then run the command again");
             Err(ExitStatus::Findings)
         }
     }
@@ -275,14 +275,14 @@ fn inspect(args: InspectArgs) -> ExitStatus {
     let bytes = match std::fs::read(&args.path) {
         Ok(bytes) => bytes,
         Err(error) => {
-            eprintln!("error: cannot read {}: {error}", args.path.display());
+            errln!("error: cannot read {}: {error}", args.path.display());
             return ExitStatus::Failure;
         }
     };
     let opened = match bundle::open(&bytes) {
         Ok(opened) => opened,
         Err(error) => {
-            eprintln!("error: {}: {error}", args.path.display());
+            errln!("error: {}: {error}", args.path.display());
             return ExitStatus::Findings;
         }
     };
@@ -300,14 +300,14 @@ fn verify(args: VerifyArgs) -> ExitStatus {
     let mut trusted = TrustedKeys::new();
     for path in &args.trusted_keys {
         if let Err(error) = trusted.add_path(path) {
-            eprintln!("error: {error}");
+            errln!("error: {error}");
             return ExitStatus::Failure;
         }
     }
     let bytes = match std::fs::read(&args.path) {
         Ok(bytes) => bytes,
         Err(error) => {
-            eprintln!("error: cannot read {}: {error}", args.path.display());
+            errln!("error: cannot read {}: {error}", args.path.display());
             return ExitStatus::Failure;
         }
     };
@@ -317,7 +317,7 @@ fn verify(args: VerifyArgs) -> ExitStatus {
             ExitStatus::Success
         }
         Err(error) => {
-            eprintln!("invalid: {}: {error}", args.path.display());
+            errln!("invalid: {}: {error}", args.path.display());
             ExitStatus::Findings
         }
     }

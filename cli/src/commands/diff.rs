@@ -88,7 +88,7 @@ pub fn run(args: DiffArgs) -> ExitStatus {
         (old, new)
     });
     for message in old.1.iter().chain(&new.1) {
-        eprintln!("{message}");
+        errln!("{message}");
     }
     let (Some(old), Some(new)) = (old.0, new.0) else { return ExitStatus::Failure };
 
@@ -96,7 +96,7 @@ pub fn run(args: DiffArgs) -> ExitStatus {
         && !carries_tag(&old, tag)
         && !carries_tag(&new, tag)
     {
-        eprintln!(
+        errln!(
             "error: no upstream, route or consumer carries the tag `{tag}` on either side, so --scope {tag} would compare nothing; check the tag's spelling"
         );
         return ExitStatus::Failure;
@@ -137,7 +137,7 @@ fn use_color() -> bool {
 }
 
 fn usage_error(message: &str) -> ExitStatus {
-    eprintln!("error: {message}");
+    errln!("error: {message}");
     ExitStatus::Failure
 }
 

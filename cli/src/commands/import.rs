@@ -39,7 +39,7 @@ pub fn run(args: ImportArgs) -> ExitStatus {
     let imported = match import(&args.paths, &options) {
         Ok(imported) => imported,
         Err(error) => {
-            eprintln!("error: {error}");
+            errln!("error: {error}");
             return ExitStatus::Failure;
         }
     };
@@ -53,15 +53,15 @@ pub fn run(args: ImportArgs) -> ExitStatus {
         }
     };
     if let Err(message) = written {
-        eprintln!("error: {message}");
+        errln!("error: {message}");
         return ExitStatus::Failure;
     }
     let warnings = match args.warnings_format {
         WarningsFormat::Text => render_text(&imported.warnings, &imported.sources),
         WarningsFormat::Json => render_json(&imported.warnings, &imported.sources),
     };
-    eprint!("{warnings}");
-    eprintln!(
+    err!("{warnings}");
+    errln!(
         "imported {}, {} and {} from {}, with {}",
         count(imported.spec.routes.len(), "route", "routes"),
         count(imported.spec.upstreams.len(), "upstream", "upstreams"),

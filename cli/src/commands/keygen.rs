@@ -24,12 +24,12 @@ pub fn run(args: KeygenArgs) -> ExitStatus {
     let signer = match SignerKey::generate(args.key_id.clone()) {
         Ok(signer) => signer,
         Err(error) => {
-            eprintln!("error: {error}");
+            errln!("error: {error}");
             return ExitStatus::Failure;
         }
     };
     if let Err(error) = std::fs::create_dir_all(&args.out) {
-        eprintln!("error: cannot create directory {}: {error}", args.out.display());
+        errln!("error: cannot create directory {}: {error}", args.out.display());
         return ExitStatus::Failure;
     }
 
@@ -37,23 +37,23 @@ pub fn run(args: KeygenArgs) -> ExitStatus {
     let public_path = args.out.join(format!("{}{PUBLIC_KEY_SUFFIX}", signer.key_id()));
     for path in [&private_path, &public_path] {
         if path.exists() {
-            eprintln!("error: {} already exists; choose another --out directory or --id, or remove the old key first", path.display());
+            errln!("error: {} already exists; choose another --out directory or --id, or remove the old key first", path.display());
             return ExitStatus::Failure;
         }
     }
     if let Err(error) = write_new_file(&private_path, signer.to_private_pem().as_bytes(), 0o600) {
-        eprintln!("error: cannot write {}: {error}", private_path.display());
+        errln!("error: cannot write {}: {error}", private_path.display());
         return ExitStatus::Failure;
     }
     if let Err(error) = write_new_file(&public_path, signer.to_public_key_file().as_bytes(), 0o644) {
-        eprintln!("error: cannot write {}: {error}", public_path.display());
+        errln!("error: cannot write {}: {error}", public_path.display());
         return ExitStatus::Failure;
     }
 
     outln!("key id:      {}", signer.key_id());
     outln!("private key: {}", private_path.display());
     outln!("public key:  {}", public_path.display());
-    eprintln!(
+    errln!(
         "Keep the private key secret. Give the public key to every runtime and `gatectl bundle verify --trusted-keys`. \
          In CI, put the private key's PEM text in GATECTL_SIGNING_KEY."
     );

@@ -41,7 +41,7 @@ pub fn run(args: KeysArgs) -> ExitStatus {
 
 fn create_key(args: CreateArgs) -> ExitStatus {
     if !is_valid_consumer_id(&args.consumer) {
-        eprintln!(
+        errln!(
             "error: invalid consumer id `{}`: use 1 to 128 letters, digits, `.`, `_`, `@` or `-`, starting with a letter or digit",
             args.consumer
         );
@@ -50,7 +50,7 @@ fn create_key(args: CreateArgs) -> ExitStatus {
     let expires_at = match args.expires.as_deref().map(api_key::parse_expiry).transpose() {
         Ok(expires_at) => expires_at,
         Err(error) => {
-            eprintln!("error: invalid --expires value: {error}; write an RFC 3339 time such as 2027-01-31T00:00:00Z");
+            errln!("error: invalid --expires value: {error}; write an RFC 3339 time such as 2027-01-31T00:00:00Z");
             return ExitStatus::Failure;
         }
     };
@@ -67,8 +67,8 @@ fn create_key(args: CreateArgs) -> ExitStatus {
     if let Some(expires_at) = expires_at {
         entry.push_str(&format!("  expiresAt: {}\n", api_key::format_expiry(&expires_at)));
     }
-    eprintln!("# Add this entry under credentials.apiKeys of consumer `{}`. The key above is shown only once.", args.consumer);
-    eprint!("{entry}");
+    errln!("# Add this entry under credentials.apiKeys of consumer `{}`. The key above is shown only once.", args.consumer);
+    err!("{entry}");
     ExitStatus::Success
 }
 

@@ -229,7 +229,7 @@ pub fn run(args: PlanArgs) -> ExitStatus {
     match write(&args, built) {
         Ok(()) => ExitStatus::Success,
         Err(message) => {
-            eprintln!("error: {message}");
+            errln!("error: {message}");
             ExitStatus::Failure
         }
     }
@@ -239,13 +239,13 @@ pub fn run(args: PlanArgs) -> ExitStatus {
 /// returned status is `Findings` for an invalid spec or too many deletes, else `Failure`.
 pub fn build(args: &PlanArgs) -> Result<BuiltPlan, ExitStatus> {
     let fail = |message: String| {
-        eprintln!("error: {message}");
+        errln!("error: {message}");
         ExitStatus::Failure
     };
     let built = make(args).map_err(fail)??;
     let most_deletes = built.plan.deletes.most_deletes_on_one_target;
     if most_deletes > args.max_deletes && !args.allow_deletes {
-        eprintln!(
+        errln!(
             "error: a target would lose {most_deletes} entities, more than --max-deletes {}; check the deletes listed above, \
              then raise --max-deletes or pass --allow-deletes",
             args.max_deletes
@@ -261,12 +261,12 @@ fn write(args: &PlanArgs, mut built: BuiltPlan) -> Result<(), String> {
         let bundle_path = args.bundle_output.clone().unwrap_or_else(|| default_bundle_path(&args.output));
         std::fs::write(&bundle_path, bytes).map_err(|error| format!("cannot write {}: {error}", bundle_path.display()))?;
         built.plan.bundle.file = Some(relative_to_plan(&bundle_path, &args.output));
-        eprintln!("wrote signed bundle to {}", bundle_path.display());
+        errln!("wrote signed bundle to {}", bundle_path.display());
     }
     let mut text = serde_json::to_string_pretty(&built.plan).map_err(|error| format!("cannot serialise the plan: {error}"))?;
     text.push('\n');
     std::fs::write(&args.output, text).map_err(|error| format!("cannot write {}: {error}", args.output.display()))?;
-    eprintln!("wrote plan to {}", args.output.display());
+    errln!("wrote plan to {}", args.output.display());
     Ok(())
 }
 
@@ -479,28 +479,35 @@ fn waves(targets: &[Target], first_wave_size: usize) -> Vec<Wave> {
 
 fn print_summary(plan: &Plan) {
     let bundle = &plan.bundle;
-    eprintln!("plan: bundle version {} ({}) for {} target(s)", bundle.version, bundle.hash, plan.targets.len());
+    errln!("plan: bundle version {} ({}) for {} target(s)", bundle.version, bundle.hash, plan.targets.len());
     for target in &plan.targets {
         let live = match &target.live {
             Some(live) => format!("live version {} ({})", live.version, live.hash),
             None => "no live bundle".to_owned(),
         };
         let summary = &target.summary;
-        eprintln!(
+        errln!(
             "  {}: {live}; {} added, {} changed, {} removed; {} breaking, {} risky",
-            target.target, summary.added, summary.changed, summary.removed, summary.breaking, summary.risky
+            target.target,
+            summary.added,
+            summary.changed,
+            summary.removed,
+            summary.breaking,
+            summary.risky
         );
         for change in target.changes.iter().filter(|change| change.operation == Operation::Removed) {
-            eprintln!("    delete {} {}", change.kind.as_str(), change.name);
+            errln!("    delete {} {}", change.kind.as_str(), change.name);
         }
     }
     for wave in &plan.waves {
         let role = if wave.canary { " (canary)" } else { "" };
-        eprintln!("  wave {}{role}: {}", wave.number, wave.targets.join(", "));
+        errln!("  wave {}{role}: {}", wave.number, wave.targets.join(", "));
     }
     let gates = &plan.health_gates;
-    eprintln!(
+    errln!(
         "  health gates after each wave: watched for {1}; fails when the 5xx rate over the runtime's last 60 s exceeds {0}% and the rate before the push, once at least {2} requests were served",
-        gates.max_error_rate_percent, gates.observation_window, gates.min_requests
+        gates.max_error_rate_percent,
+        gates.observation_window,
+        gates.min_requests
     );
 }

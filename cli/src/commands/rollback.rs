@@ -39,6 +39,13 @@ enum TargetOutcome {
     RolledBack(RolledBack),
     /// `--to` named a newer bundle than the active one.
     MovedForward(RolledBack),
+    /// Another step changed the target after the check (the same runtime named twice), so it
+    /// was left alone.
+    ChangedSinceCheck {
+        target: String,
+        version: u64,
+        hash: String,
+    },
     /// `--to` names the bundle the target already runs, so nothing was sent.
     AlreadyActive {
         target: String,
@@ -79,14 +86,14 @@ pub fn run(args: RollbackArgs) -> ExitStatus {
     let checked: Vec<Result<Step, String>> =
         args.targets.iter().map(|url| connection.target(url).and_then(|client| check(url, client, args.to.as_deref()))).collect();
     let outcomes = if checked.iter().any(Result::is_err) {
-        eprintln!("nothing was rolled back, because a target failed the check");
+        errln!("nothing was rolled back, because a target failed the check");
         checked
             .into_iter()
             .zip(&args.targets)
             .map(|(checked, url)| match checked {
                 Ok(_) => TargetOutcome::NotAttempted { target: url.clone() },
                 Err(error) => {
-                    eprintln!("error: {error}");
+                    errln!("error: {error}");
                     TargetOutcome::Failed { target: url.clone(), error }
                 }
             })
@@ -121,15 +128,15 @@ fn roll_back_in_order(steps: Vec<Step>) -> Vec<TargetOutcome> {
             Ok(history) => history.into_iter().find(|entry| entry.active),
             Err(error) => {
                 let error = error.to_string();
-                eprintln!("error: {error}");
+                errln!("error: {error}");
                 outcomes.push(TargetOutcome::Failed { target: step.url, error });
                 continue;
             }
         };
         if active.as_ref().map(|active| &active.hash) != step.active.as_ref().map(|active| &active.hash) {
             let now = active.as_ref().map_or_else(|| "no bundle".to_owned(), |active| format!("version {}", active.version));
-            eprintln!("{}: now runs {now}, changed since the check (is it named twice?), so it was left alone", step.url);
-            outcomes.push(TargetOutcome::AlreadyActive {
+            errln!("{}: now runs {now}, changed since the check (is it named twice?), so it was left alone", step.url);
+            outcomes.push(TargetOutcome::ChangedSinceCheck {
                 target: step.url,
                 version: active.as_ref().map_or(0, |active| active.version),
                 hash: active.map(|active| active.hash).unwrap_or_default(),
@@ -137,7 +144,7 @@ fn roll_back_in_order(steps: Vec<Step>) -> Vec<TargetOutcome> {
             continue;
         }
         if let Some(active) = step.active.as_ref().filter(|active| active.hash == step.hash) {
-            eprintln!("{}: already runs version {} ({}), so nothing was changed", step.url, active.version, active.hash);
+            errln!("{}: already runs version {} ({}), so nothing was changed", step.url, active.version, active.hash);
             outcomes.push(TargetOutcome::AlreadyActive { target: step.url, version: active.version, hash: step.hash });
             continue;
         }
@@ -147,26 +154,26 @@ fn roll_back_in_order(steps: Vec<Step>) -> Vec<TargetOutcome> {
                     "{}: asked to activate {}, the runtime reports {} active; check it with `gatectl status`",
                     step.url, step.hash, to.hash
                 );
-                eprintln!("error: {error}");
+                errln!("error: {error}");
                 outcomes.push(TargetOutcome::Failed { target: step.url, error });
             }
             Ok(to) => {
                 let from = step.active.as_ref().map_or_else(|| "no bundle".to_owned(), |from| format!("version {}", from.version));
                 let forward = step.active.as_ref().is_some_and(|from| from.version < to.version);
                 let direction = if forward { "moved forward" } else { "rolled back" };
-                eprintln!("{}: {direction} from {from} to version {} ({})", step.url, to.version, to.hash);
+                errln!("{}: {direction} from {from} to version {} ({})", step.url, to.version, to.hash);
                 let moved = RolledBack { target: step.url, from: step.active, to };
                 outcomes.push(if forward { TargetOutcome::MovedForward(moved) } else { TargetOutcome::RolledBack(moved) });
             }
             Err(error) => {
                 let error = error.to_string();
-                eprintln!("error: {error}");
+                errln!("error: {error}");
                 outcomes.push(TargetOutcome::Failed { target: step.url, error });
             }
         }
     }
     if !skipped.is_empty() {
-        eprintln!(
+        errln!(
             "stopped at the failure; not tried: {}. Once the failing target is fixed, roll it and these back with `--target` for each, or with `--to HASH` for all; without `--to`, a target that was rolled back already would step back one more version",
             skipped.join(", ")
         );
@@ -175,7 +182,7 @@ fn roll_back_in_order(steps: Vec<Step>) -> Vec<TargetOutcome> {
 }
 
 fn fail(message: &str) -> ExitStatus {
-    eprintln!("error: {message}");
+    errln!("error: {message}");
     ExitStatus::Failure
 }
 

@@ -76,7 +76,7 @@ pub fn run(args: StatusArgs) -> ExitStatus {
     for url in &args.targets {
         let result = connection.target(url).and_then(|client| target_status(&client, spec.as_ref()));
         statuses.push(result.unwrap_or_else(|message| {
-            eprintln!("error: {message}");
+            errln!("error: {message}");
             TargetStatus { target: url.clone(), version: None, hash: None, activated_at: None, drift: None, error: Some(message) }
         }));
     }
@@ -96,7 +96,7 @@ pub fn run(args: StatusArgs) -> ExitStatus {
 }
 
 fn fail(message: &str) -> ExitStatus {
-    eprintln!("error: {message}");
+    errln!("error: {message}");
     ExitStatus::Failure
 }
 

@@ -41,7 +41,7 @@ pub fn run(args: ValidateArgs) -> ExitStatus {
     let loaded = match load(&args.paths, &options) {
         Ok(loaded) => loaded,
         Err(error) => {
-            eprintln!("error: {error}");
+            errln!("error: {error}");
             return ExitStatus::Failure;
         }
     };
@@ -71,7 +71,7 @@ fn emit(format: Format, diagnostics: &[Diagnostic], sources: &SourceMap) {
     // Write errors are ignored: the usual one is a closed pipe (`| head`), which needs no message.
     let _ = written;
     if format != Format::Human {
-        eprintln!("{}", report::summary(diagnostics, sources.files().count()));
+        errln!("{}", report::summary(diagnostics, sources.files().count()));
     }
 }
 
@@ -84,18 +84,18 @@ fn load_config(path: Option<&Path>, format: Format) -> Result<RuleConfig, ExitSt
         None => return Ok(RuleConfig::default()),
     };
     let bytes = std::fs::read(&path).map_err(|error| {
-        eprintln!("error: cannot read rule configuration {}: {error}; check the path and its permissions", path.display());
+        errln!("error: cannot read rule configuration {}: {error}; check the path and its permissions", path.display());
         ExitStatus::Failure
     })?;
     let Ok(text) = String::from_utf8(bytes) else {
-        eprintln!("error: rule configuration {} is not valid UTF-8; save it as UTF-8", path.display());
+        errln!("error: rule configuration {} is not valid UTF-8; save it as UTF-8", path.display());
         return Err(ExitStatus::Failure);
     };
     let mut sources = SourceMap::new();
     let id = sources.add(SourceFile::new(path.clone(), text));
     RuleConfig::parse(sources.get(id), id).map_err(|error| {
         emit(format, &error.diagnostics, &sources);
-        eprintln!("error: invalid rule configuration in {}; fix the entries above", path.display());
+        errln!("error: invalid rule configuration in {}; fix the entries above", path.display());
         ExitStatus::Failure
     })
 }

@@ -30,7 +30,7 @@ impl Progress {
             Some(bars) => {
                 let _ = bars.println(text);
             }
-            None => eprintln!("{text}"),
+            None => errln!("{text}"),
         }
     }
 
@@ -52,7 +52,7 @@ impl TargetProgress {
     pub fn step(&self, text: &str) {
         match &self.bar {
             Some(bar) => bar.set_message(text.to_owned()),
-            None => eprintln!("  {}: {text}", self.target),
+            None => errln!("  {}: {text}", self.target),
         }
     }
 
@@ -69,7 +69,7 @@ impl TargetProgress {
     pub fn finish(&self, text: &str) {
         match &self.bar {
             Some(bar) => bar.finish_with_message(text.to_owned()),
-            None => eprintln!("  {}: {text}", self.target),
+            None => errln!("  {}: {text}", self.target),
         }
     }
 }
