@@ -201,6 +201,14 @@ fn trusted_keys(paths: &[PathBuf]) -> anyhow::Result<Option<gatectl_spec::bundle
 fn load_spec(path: &PathBuf, overlays: &[PathBuf]) -> anyhow::Result<gatectl_spec::Spec> {
     let options = LoadOptions { overlays: overlays.to_vec(), ..LoadOptions::default() };
     let loaded = load(std::slice::from_ref(path), &options)?;
+    if let Some(spec) = &loaded.spec {
+        // What `gatectl validate` would report, such as an upstream that no route uses, so a
+        // mistake in an overlay does not pass unnoticed. The runtime serves the spec anyway.
+        for finding in gatectl_spec::rules::check(spec, &loaded.index, &gatectl_spec::rules::RuleConfig::default()) {
+            let place = finding.span.map(|span| loaded.sources.locate(span).to_string()).unwrap_or_default();
+            tracing::warn!(rule = finding.rule, severity = ?finding.severity, %place, "{}; run `gatectl validate` on the spec for details", finding.message);
+        }
+    }
     if let Some(spec) = loaded.spec {
         return Ok(spec);
     }

@@ -230,6 +230,8 @@ struct RuntimeProcess {
     child: tokio::process::Child,
     log: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStderr>>,
     proxy: std::net::SocketAddr,
+    /// The log lines written before the proxy listener was bound.
+    startup_lines: Vec<serde_json::Value>,
     _directory: tempfile::TempDir,
 }
 
@@ -257,13 +259,15 @@ impl RuntimeProcess {
             .unwrap();
         let mut log = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
         let mut runtime = None;
+        let mut startup_lines = Vec::new();
         while runtime.is_none() {
             let line = next_log_line(&mut log).await.expect("gatectl-runtime exited before it bound its listener");
             if line["fields"]["message"] == "proxy listener bound" {
                 runtime = Some(line["fields"]["address"].as_str().unwrap().parse().unwrap());
             }
+            startup_lines.push(line);
         }
-        Self { child, log, proxy: runtime.unwrap(), _directory: directory }
+        Self { child, log, proxy: runtime.unwrap(), startup_lines, _directory: directory }
     }
 
     fn url(&self, path: &str) -> String {
@@ -365,4 +369,21 @@ async fn config_overlay_adds_a_route() {
 
     assert_eq!(extra, 200, "the overlay's route is served");
     assert_eq!(orders, 200, "the spec's own route stays");
+}
+
+#[tokio::test]
+async fn config_findings_are_logged_at_start() {
+    let upstream = Upstream::start("app").await;
+    let directory = tempfile::tempdir().unwrap();
+    let access_log = directory.path().join("access.log");
+    // The overlay misnames the upstream it means to replace, so `app-typo` is never used.
+    let overlay = format!("upstreams:\n  - name: app-typo\n    targets: [{{host: 127.0.0.1, port: {}}}]\n", upstream.port());
+    let mut runtime = RuntimeProcess::start_with_overlay(&spec_for(&upstream), Some(&overlay), &access_log, directory).await;
+    runtime.child.kill().await.unwrap();
+
+    let finding = runtime.startup_lines.iter().find(|line| line["fields"]["rule"] == "unused-upstream");
+    let finding = finding.unwrap_or_else(|| panic!("no unused-upstream finding in {:#?}", runtime.startup_lines));
+    assert_eq!(finding["level"], "WARN");
+    assert!(finding["fields"]["message"].as_str().unwrap().contains("app-typo"), "{finding}");
+    assert!(finding["fields"]["place"].as_str().unwrap().contains("overlay.yaml:2:"), "{finding}");
 }
