@@ -182,15 +182,15 @@ fn plan_apply_status_diff_and_rollback() {
     assert_eq!(fleet.get(1, "/orders"), 200);
 
     // Every target is checked before any changes, so an unreachable one leaves the fleet whole.
-    let refused = fleet.run(&["rollback", "--target", &first, "--target", &unreachable, "--target", &second, "--output", "json"]);
-    assert_eq!(code(&refused), 2, "{}", text(&refused.stderr));
-    let outcomes = json(&refused);
+    let rejected = fleet.run(&["rollback", "--target", &first, "--target", &unreachable, "--target", &second, "--output", "json"]);
+    assert_eq!(code(&rejected), 2, "{}", text(&rejected.stderr));
+    let outcomes = json(&rejected);
     assert_eq!(outcomes[0], serde_json::json!({"outcome": "notAttempted", "target": first}));
     assert_eq!(outcomes[1]["outcome"], "failed", "{outcomes:#}");
     assert_eq!(outcomes[1]["target"], unreachable.as_str());
     assert!(outcomes[1]["error"].as_str().is_some_and(|error| !error.is_empty()), "{outcomes:#}");
     assert_eq!(outcomes[2], serde_json::json!({"outcome": "notAttempted", "target": second}));
-    assert!(text(&refused.stderr).contains("nothing was rolled back"), "{}", text(&refused.stderr));
+    assert!(text(&rejected.stderr).contains("nothing was rolled back"), "{}", text(&rejected.stderr));
     for index in 0..2 {
         assert_eq!(fleet.status(index)["version"], 2, "target {index} was changed");
     }

@@ -179,7 +179,7 @@ async fn serve_connection(
 
     match tls {
         None => {
-            let io = TimedStream::new(stream, activity, settings.header_timeout, settings.idle_timeout, true, request_id_header.as_str());
+            let io = TimedStream::new(stream, activity, settings.header_timeout, settings.idle_timeout, true, request_id_header);
             drive(builder.serve_connection_with_upgrades(TokioIo::new(io), service), &drain, &idle).await;
         }
         Some(acceptor) => {
@@ -199,8 +199,7 @@ async fn serve_connection(
             if !is_http1 {
                 activity.mark_http2();
             }
-            let io =
-                TimedStream::new(stream, activity, settings.header_timeout, settings.idle_timeout, is_http1, request_id_header.as_str());
+            let io = TimedStream::new(stream, activity, settings.header_timeout, settings.idle_timeout, is_http1, request_id_header);
             drive(builder.serve_connection_with_upgrades(TokioIo::new(io), service), &drain, &idle).await;
         }
     }

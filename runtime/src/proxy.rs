@@ -241,12 +241,8 @@ async fn forward(
     facts: &mut RequestFacts,
 ) -> Result<Response<ProxyBody>, ProxyError> {
     let IncomingRequest { mut request, raw_head_bytes, guard } = incoming;
-    // Request normalisation. The head as received counts too, because hyper trims the blanks
-    // around each value, and the field-value cleaner may have turned a value into blanks.
-    check_head_size(&request, config.max_header_bytes)?;
-    if u64::from(raw_head_bytes) > config.max_header_bytes {
-        return Err(ProxyError::HeadersTooLarge { limit: config.max_header_bytes });
-    }
+    // Request normalisation.
+    check_head_size(&request, raw_head_bytes, config.max_header_bytes)?;
     check_framing(request.headers())?;
     let host = request_host(&request)?;
     let path = normalize_path(request.uri().path())?;
@@ -576,12 +572,14 @@ fn finish_response(
     Ok(Response::from_parts(parts, incoming))
 }
 
-/// Rejects request heads larger than the limit: the request line plus each header line.
-fn check_head_size<B>(request: &Request<B>, limit: u64) -> Result<(), ProxyError> {
+/// Rejects request heads larger than the limit: the request line plus each header line, or
+/// `raw_bytes`, the head's size as received (0 when unknown), whichever is larger. The size as
+/// received counts because hyper trims the blanks around each value.
+fn check_head_size<B>(request: &Request<B>, raw_bytes: u32, limit: u64) -> Result<(), ProxyError> {
     let target = request.uri().path_and_query().map_or(1, |target| target.as_str().len());
     let line = request.method().as_str().len() + target + 12;
     let headers: usize = request.headers().iter().map(|(name, value)| name.as_str().len() + value.len() + 4).sum();
-    if (line + headers) as u64 > limit {
+    if ((line + headers) as u64).max(u64::from(raw_bytes)) > limit {
         return Err(ProxyError::HeadersTooLarge { limit });
     }
     Ok(())

@@ -230,7 +230,8 @@ async fn split_http2_preface_gets_no_http1_answer() {
     );
 }
 
-/// A spec with a 300 ms header timeout and a long idle timeout, routing everything to `upstream`.
+/// Returns a spec with a 300 ms header timeout and a long idle timeout, routing everything to
+/// `upstream`.
 fn short_header_timeout_spec(upstream: &Upstream) -> String {
     format!(
         "apiVersion: gatectl.dev/v1\nkind: Gateway\nsettings:\n  limits: {{headerTimeout: 300ms, idleTimeout: 60s}}\nupstreams:\n  - name: app\n    targets: [{{host: 127.0.0.1, port: {}}}]\nroutes:\n  - name: all\n    match: {{path: {{prefix: /}}}}\n    upstream: app\n",

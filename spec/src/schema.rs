@@ -74,13 +74,19 @@ fn schema() -> &'static serde_json::Value {
 fn closest_field(keyword_path: &str, unknown: &str) -> Option<String> {
     let object_path = keyword_path.strip_suffix("/additionalProperties")?;
     let properties = schema().pointer(object_path)?.get("properties")?.as_object()?;
-    let unknown = unknown.to_ascii_lowercase();
-    properties
-        .keys()
-        .map(|field| (edit_distance(&unknown, &field.to_ascii_lowercase()), field))
-        .filter(|(distance, field)| *distance <= (field.len() / 3).max(1))
+    closest(unknown, properties.keys().map(String::as_str)).map(str::to_owned)
+}
+
+/// Returns the candidate closest to `given`, ignoring case, when at most a third of its letters
+/// differ, so that it is likely a typo of it.
+fn closest<'a>(given: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let given = given.to_ascii_lowercase();
+    candidates
+        .into_iter()
+        .map(|candidate| (edit_distance(&given, &candidate.to_ascii_lowercase()), candidate))
+        .filter(|(distance, candidate)| *distance <= (candidate.len() / 3).max(1))
         .min()
-        .map(|(_, field)| field.clone())
+        .map(|(_, candidate)| candidate)
 }
 
 /// Counts the single-character insertions, deletions and substitutions that turn `from` into
@@ -165,14 +171,14 @@ fn findings(error: &ValidationError<'_>, index: &LocationIndex) -> Vec<Finding> 
             DURATION_HELP,
             index.value(&pointer),
         )],
-        ValidationErrorKind::Enum { options } => vec![choice_finding(error, options.as_array().map_or(&[][..], Vec::as_slice), index)],
+        ValidationErrorKind::Enum { options } => vec![choice_finding(error, options.as_array().map_or(&[][..], Vec::as_slice), &[], index)],
         ValidationErrorKind::Type { .. } => {
-            let wanted = schema().pointer(error.schema_path().as_str()).map_or_else(Vec::new, |kinds| match kinds {
+            let expected_types = schema().pointer(error.schema_path().as_str()).map_or_else(Vec::new, |kinds| match kinds {
                 serde_json::Value::String(kind) => vec![kind.as_str()],
                 serde_json::Value::Array(kinds) => kinds.iter().filter_map(serde_json::Value::as_str).collect(),
                 _ => Vec::new(),
             });
-            let words: Vec<&str> = wanted.into_iter().filter(|kind| *kind != "null").map(type_words).collect();
+            let words: Vec<&str> = expected_types.into_iter().filter(|kind| *kind != "null").map(type_words).collect();
             if words.is_empty() {
                 vec![(format!("{error} (at {place})"), VALUES_HELP, index.value(&pointer))]
             } else {
@@ -233,16 +239,14 @@ fn alternatives(error: &ValidationError<'_>, branches: &[Vec<ValidationError<'st
             let message = format!("invalid duration {} at {}: a duration is text with a unit", error.instance(), describe(pointer));
             return Some(vec![(message, DURATION_HELP, index.value(pointer))]);
         }
-        let mut kinds: Vec<&str> = other_types.into_iter().filter(|kind| *kind != "null").map(type_words).collect();
-        kinds.dedup();
-        if !accepted.is_empty() {
-            let (mut message, help, span) = choice_finding(error, &accepted, index);
-            if !kinds.is_empty() {
-                message = message.replacen("expected one of", "expected", 1);
-                let list_end = message.find("; did you mean").unwrap_or(message.len());
-                message.insert_str(list_end, &format!(", or {}", kinds.join(" or ")));
+        let mut kinds: Vec<&str> = Vec::new();
+        for kind in other_types.into_iter().filter(|kind| *kind != "null").map(type_words) {
+            if !kinds.contains(&kind) {
+                kinds.push(kind);
             }
-            return Some(vec![(message, help, span)]);
+        }
+        if !accepted.is_empty() {
+            return Some(vec![choice_finding(error, &accepted, &kinds, index)]);
         }
         if !kinds.is_empty() {
             let message = format!("invalid value {} at {}: expected {}", error.instance(), describe(pointer), kinds.join(" or "));
@@ -250,7 +254,7 @@ fn alternatives(error: &ValidationError<'_>, branches: &[Vec<ValidationError<'st
         }
     }
 
-    // Branches that want another type of value give no useful detail about this one.
+    // Branches that expect another type of value give no useful detail about this one.
     let fitting: Vec<&Vec<ValidationError<'static>>> = branches
         .iter()
         .filter(
@@ -287,23 +291,17 @@ fn type_words(kind: &str) -> &'static str {
     }
 }
 
-/// Reports a value outside `accepted`, listing the accepted values, with the closest one when
-/// the value is text near enough to be a typo.
-fn choice_finding(error: &ValidationError<'_>, accepted: &[serde_json::Value], index: &LocationIndex) -> Finding {
+/// Reports a value outside `accepted`, listing the accepted values and `other_kinds` of value
+/// (such as "a mapping"), with the closest value when the given one is text near enough to be a
+/// typo.
+fn choice_finding(error: &ValidationError<'_>, accepted: &[serde_json::Value], other_kinds: &[&str], index: &LocationIndex) -> Finding {
     let pointer = error.instance_path().as_str();
     let names: Vec<String> = accepted.iter().map(|value| value.as_str().map_or_else(|| value.to_string(), str::to_owned)).collect();
-    let list = names.iter().map(|name| format!("`{name}`")).collect::<Vec<_>>().join(", ");
-    let mut message = format!("invalid value {} at {}; expected one of {list}", error.instance(), describe(pointer));
-    if let Some(given) = error.instance().as_str() {
-        let given = given.to_ascii_lowercase();
-        let closest = names
-            .iter()
-            .map(|name| (edit_distance(&given, &name.to_ascii_lowercase()), name))
-            .filter(|(distance, name)| *distance <= (name.len() / 3).max(1))
-            .min();
-        if let Some((_, name)) = closest {
-            message.push_str(&format!("; did you mean `{name}`?"));
-        }
+    let values = names.iter().map(|name| format!("`{name}`")).collect::<Vec<_>>().join(", ");
+    let expected = if other_kinds.is_empty() { format!("one of {values}") } else { format!("{values}, or {}", other_kinds.join(" or ")) };
+    let mut message = format!("invalid value {} at {}; expected {expected}", error.instance(), describe(pointer));
+    if let Some(name) = error.instance().as_str().and_then(|text| closest(text, names.iter().map(String::as_str))) {
+        message.push_str(&format!("; did you mean `{name}`?"));
     }
     (message, VALUES_HELP, index.value(pointer))
 }

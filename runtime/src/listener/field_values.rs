@@ -126,7 +126,7 @@ impl LengthReader {
 pub struct FieldValueCleaner {
     state: State,
     /// The request ID header's name in lower case.
-    request_id_header: Box<[u8]>,
+    request_id_header: http::HeaderName,
     /// The current field name in lower case, kept up to [`MAX_NAME`] bytes.
     name: [u8; MAX_NAME],
     /// The current field name's full length, which may exceed what `name` keeps.
@@ -148,10 +148,10 @@ pub struct FieldValueCleaner {
 impl FieldValueCleaner {
     /// Creates a cleaner for a new connection. `request_id_header` is the name of the header
     /// that carries request IDs.
-    pub fn new(request_id_header: &str) -> Self {
+    pub fn new(request_id_header: http::HeaderName) -> Self {
         Self {
             state: State::BeforeRequestLine,
-            request_id_header: request_id_header.to_ascii_lowercase().into_bytes().into_boxed_slice(),
+            request_id_header,
             name: [0; MAX_NAME],
             name_length: 0,
             field: Field::Other,
@@ -295,7 +295,7 @@ impl FieldValueCleaner {
             Field::Protected
         } else if PROTECTED_FIELDS.contains(&name) {
             Field::Protected
-        } else if name == &*self.request_id_header {
+        } else if name == self.request_id_header.as_str().as_bytes() {
             Field::RequestId
         } else {
             Field::Other
@@ -345,7 +345,7 @@ mod tests {
 
     /// Cleans `reads` in order on one connection and returns the bytes and each head's facts.
     fn clean_all(reads: &[&[u8]]) -> (Vec<u8>, Vec<HeadFacts>) {
-        let mut cleaner = FieldValueCleaner::new("X-Request-ID");
+        let mut cleaner = FieldValueCleaner::new(http::HeaderName::from_static("x-request-id"));
         let mut output = Vec::new();
         let mut heads = Vec::new();
         for read in reads {

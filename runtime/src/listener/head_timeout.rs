@@ -193,7 +193,7 @@ impl<S> TimedStream<S> {
         head_timeout: Duration,
         idle_timeout: Duration,
         enabled: bool,
-        request_id_header: &str,
+        request_id_header: http::HeaderName,
     ) -> Self {
         Self {
             inner,
@@ -297,13 +297,13 @@ impl<S> TimedStream<S> {
     /// the field-value cleaner leaves as they are, so they are cleaned like any others.
     fn is_http2_preface(&mut self, received: &[u8]) -> bool {
         let Some(matched) = self.preface_matched else { return false };
-        let wanted = &HTTP2_PREFACE[matched..];
-        let compared = received.len().min(wanted.len());
-        if received[..compared] != wanted[..compared] {
+        let remaining = &HTTP2_PREFACE[matched..];
+        let compared = received.len().min(remaining.len());
+        if received[..compared] != remaining[..compared] {
             self.preface_matched = None;
             return false;
         }
-        if compared == wanted.len() {
+        if compared == remaining.len() {
             self.preface_matched = None;
             return true;
         }
