@@ -292,7 +292,9 @@ impl Gateway {
     pub async fn access_log_lines(&self, count: usize) -> Vec<serde_json::Value> {
         for _ in 0..100 {
             let text = tokio::fs::read_to_string(&self.access_log).await.unwrap_or_default();
-            let lines: Vec<serde_json::Value> = text.lines().map(|line| serde_json::from_str(line).unwrap()).collect();
+            // The writer may be in the middle of a batch: a line counts once its newline is there.
+            let whole = &text[..text.rfind('\n').map_or(0, |end| end + 1)];
+            let lines: Vec<serde_json::Value> = whole.lines().map(|line| serde_json::from_str(line).unwrap()).collect();
             if lines.len() >= count {
                 return lines;
             }
