@@ -36,3 +36,32 @@ pub enum Command {
     /// Activate an earlier bundle from each runtime's history.
     Rollback(commands::rollback::RollbackArgs),
 }
+
+/// Parses the `--output FILE` of `plan`, `bundle build` and `import`, and refuses a bare format
+/// name. On `validate`, `apply`, `status` and `rollback` the same flag takes a format, so
+/// `--output json` here is far more likely a slip than a file meant to be called `json`.
+pub fn output_file(value: &str) -> Result<std::path::PathBuf, String> {
+    const FORMATS: [&str; 8] = ["json", "text", "yaml", "yml", "human", "markdown", "sarif", "github"];
+    if FORMATS.iter().any(|format| value.eq_ignore_ascii_case(format)) {
+        return Err(format!(
+            "`{value}` is a format name, but this command's --output takes the file to write; give a file name such as `out.{}`, or `./{value}` for a file named {value}",
+            if value.starts_with('y') || value.starts_with('Y') { "yaml" } else { "json" }
+        ));
+    }
+    Ok(std::path::PathBuf::from(value))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::output_file;
+
+    #[test]
+    fn output_file_refuses_a_format_name() {
+        let error = output_file("JSON").unwrap_err();
+        assert!(error.contains("`JSON` is a format name"), "{error}");
+        assert!(error.contains("`out.json`"), "{error}");
+        assert!(output_file("yaml").unwrap_err().contains("`out.yaml`"));
+        assert_eq!(output_file("./json").unwrap(), std::path::PathBuf::from("./json"));
+        assert_eq!(output_file("plan.json").unwrap(), std::path::PathBuf::from("plan.json"));
+    }
+}

@@ -144,6 +144,24 @@ pub struct HistoryEntry {
     pub active: bool,
 }
 
+/// Describes an error response: `what` returned the status, then the problem's title, detail
+/// and diagnostics.
+fn problem_message(what: &str, status: StatusCode, problem: &Problem) -> String {
+    let mut message = format!("{what} returned {status}");
+    // A title that only repeats the reason phrase after the status adds nothing.
+    let title = problem.title.as_ref().filter(|title| Some(title.as_str()) != status.canonical_reason());
+    for part in [title, problem.detail.as_ref()].into_iter().flatten() {
+        message.push_str(": ");
+        message.push_str(part);
+    }
+    for diagnostic in &problem.diagnostics {
+        let rule = diagnostic.rule.as_deref().unwrap_or("error");
+        let pointer = diagnostic.pointer.as_deref().map(|pointer| format!(" at {pointer}")).unwrap_or_default();
+        message.push_str(&format!("\n  [{rule}]{pointer} {}", diagnostic.message));
+    }
+    message
+}
+
 /// A `problem+json` body (RFC 9457) with the runtime's diagnostics.
 #[derive(Debug, Default, Deserialize)]
 struct Problem {
@@ -295,17 +313,7 @@ impl AdminClient {
             });
         }
         let problem: Problem = response.json().unwrap_or_default();
-        let mut message = format!("target {}: {what} returned {status}", self.base);
-        for part in [&problem.title, &problem.detail].into_iter().flatten() {
-            message.push_str(": ");
-            message.push_str(part);
-        }
-        for diagnostic in &problem.diagnostics {
-            let rule = diagnostic.rule.as_deref().unwrap_or("error");
-            let pointer = diagnostic.pointer.as_deref().map(|pointer| format!(" at {pointer}")).unwrap_or_default();
-            message.push_str(&format!("\n  [{rule}]{pointer} {}", diagnostic.message));
-        }
-        Err(RemoteError::Rejected { status, message })
+        Err(RemoteError::Rejected { status, message: problem_message(&format!("target {}: {what}", self.base), status, &problem) })
     }
 
     fn unreadable(&self, what: &str, error: &reqwest::Error) -> RemoteError {
@@ -328,4 +336,25 @@ fn error_chain(error: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reason_phrase_is_not_repeated_as_title() {
+        let problem =
+            |title: &str| Problem { title: Some(title.to_owned()), detail: Some("the disk is full".to_owned()), diagnostics: Vec::new() };
+        let status = StatusCode::INTERNAL_SERVER_ERROR;
+
+        assert_eq!(
+            problem_message("target t: POST /bundles", status, &problem("Internal Server Error")),
+            "target t: POST /bundles returned 500 Internal Server Error: the disk is full"
+        );
+        assert_eq!(
+            problem_message("target t: POST /bundles", status, &problem("Bundle not saved")),
+            "target t: POST /bundles returned 500 Internal Server Error: Bundle not saved: the disk is full"
+        );
+    }
 }

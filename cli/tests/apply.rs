@@ -151,6 +151,7 @@ fn plan_apply_status_diff_and_rollback() {
     assert_eq!(status[0]["hash"], v1_hash.as_str());
     assert!(status[1]["activatedAt"].is_string());
     assert_eq!(status[1]["drift"]["drifted"], false);
+    assert_eq!(fleet.status(1)["config"]["hash"], status[1]["drift"]["specHash"], "the runtime reports the spec hash that status computes");
 
     // An unreachable target is reported beside the others instead of hiding them.
     let closed_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
@@ -210,6 +211,7 @@ fn plan_apply_status_diff_and_rollback() {
     let outcomes = json(&first_only);
     assert_eq!(outcomes[0]["outcome"], "rolledBack", "{outcomes:#}");
     assert_eq!(outcomes[0]["from"]["version"], 2);
+    assert_eq!(outcomes[0]["from"]["active"], false, "the bundle rolled back from is no longer active");
     assert_eq!(outcomes[0]["to"]["version"], 1);
     assert_eq!(outcomes[1]["outcome"], "changedSinceCheck", "{outcomes:#}");
     assert_eq!(outcomes[1]["version"], 1);
@@ -236,6 +238,21 @@ fn plan_apply_status_diff_and_rollback() {
     assert_eq!(code(&quiet), 0, "{}", text(&quiet.stdout));
     assert_eq!(json(&quiet)[0]["outcome"], "rolledBack");
     assert_eq!(fleet.status(0)["version"], 1);
+
+    // `--history` lists the bundles rollback can activate, newest first, and marks the active one.
+    let history = fleet.run(&["status", "--target", &first, "--history", "--output", "json"]);
+    assert_eq!(code(&history), 0, "{}", text(&history.stderr));
+    let entries = json(&history)[0]["history"].clone();
+    assert_eq!(entries.as_array().map(Vec::len), Some(2), "{entries:#}");
+    assert_eq!((entries[0]["version"].as_u64(), entries[0]["hash"].as_str()), (Some(2), Some(v2_hash.as_str())));
+    assert_eq!(entries[0]["active"], false);
+    assert_eq!((entries[1]["version"].as_u64(), entries[1]["active"].as_bool()), (Some(1), Some(true)));
+    let listed = fleet.run(&["status", "--target", &first, "--history"]);
+    let listed = text(&listed.stdout);
+    assert!(listed.contains(&format!("* version 1, {v1_hash}, activated ")), "{listed}");
+    assert!(listed.contains(&format!("  version 2, {v2_hash}, activated ")), "{listed}");
+    let plain = fleet.run(&["status", "--target", &first, "--output", "json"]);
+    assert!(json(&plain)[0].get("history").is_none(), "history is listed only when asked for");
 }
 
 #[test]

@@ -228,6 +228,29 @@ fn error_rate_above_hundred_percent_rejected() {
 }
 
 #[test]
+fn format_name_as_output_file_is_refused() {
+    let directory = workspace();
+    std::fs::write(directory.path().join("new.yaml"), spec(&["a"], "Bearer x")).unwrap();
+
+    for command in [
+        vec!["plan", "new.yaml", "--target", "a.json", "--output", "json"],
+        vec!["bundle", "build", "new.yaml", "--signing-key", "keys/release.key.pem", "--version", "1", "--output", "json"],
+        vec!["import", "new.yaml", "-o", "yaml"],
+    ] {
+        let output = gatectl(&command, directory.path());
+        assert_eq!(exit_code(&output), 2, "{command:?}");
+        let stderr = text(&output.stderr);
+        assert!(stderr.contains("is a format name"), "{command:?}: {stderr}");
+        assert!(stderr.contains("file name such as"), "{command:?}: {stderr}");
+    }
+    assert!(!directory.path().join("json").exists());
+    assert!(!directory.path().join("yaml").exists());
+
+    let output = plan(directory.path(), &["--target", "a.json"]);
+    assert_eq!(exit_code(&output), 0, "{}", text(&output.stderr));
+}
+
+#[test]
 fn header_token_never_in_plan() {
     let directory = workspace();
     let path = directory.path();

@@ -53,6 +53,19 @@ fn empty_overlay_is_reported_as_empty() {
 }
 
 #[test]
+fn non_ascii_column_matches_json() {
+    let directory = tempfile::tempdir().unwrap();
+    let spec = "apiVersion: gatectl.dev/v1\nkind: Gateway\nupstreams:\n  - name: app\n    targets: [{host: 127.0.0.1, port: 80}]\nroutes:\n  - name: a\n    match: {path: {prefix: /äöü}, methods: [GETX]}\n    upstream: app\n";
+    std::fs::write(directory.path().join("spec.yaml"), spec).unwrap();
+
+    let findings = json(&validate_in(directory.path(), &["--format", "json", "spec.yaml"]));
+    let human = stderr(&validate_in(directory.path(), &["spec.yaml"]));
+
+    assert_eq!((findings[0]["line"].as_u64(), findings[0]["column"].as_u64()), (Some(8), Some(45)), "{findings:#?}");
+    assert!(human.contains("[spec.yaml:8:45]"), "{human}");
+}
+
+#[test]
 fn human_report_masks_url_passwords_in_snippets() {
     let output = validate(&["placeholder-jwt.yaml"]);
     let report = stderr(&output);

@@ -22,7 +22,6 @@ use gatectl_spec::Spec;
 use gatectl_spec::model::Versioning;
 use http::HeaderName;
 use ipnet::IpNet;
-use sha2::{Digest, Sha256};
 
 pub use route::{Backend, CompiledRoute, StickyKey};
 
@@ -98,6 +97,8 @@ pub enum CompileError {
     UnknownPathParameter { route: String, name: String },
     #[error("authentication or rate limiting cannot be set up: {0}")]
     Enforcement(#[from] BuildError),
+    #[error("the spec cannot be hashed: {0}")]
+    Hash(#[from] gatectl_spec::bundle::BundleError),
 }
 
 impl CompiledConfig {
@@ -150,8 +151,7 @@ pub async fn compile(spec: &Spec, generation: u64, enforcer_options: &EnforcerOp
         value: spec.settings.request_id_header.clone(),
         part: "name",
     })?;
-    let canonical = serde_json::to_vec(spec).unwrap_or_default();
-    let hash = hex::encode(Sha256::digest(&canonical));
+    let hash = gatectl_spec::bundle::spec_hash(spec)?;
 
     // Built last among the fallible steps, because it performs network I/O (JWKS, Redis).
     let enforcer = Enforcer::new(spec, enforcer_options.clone()).await?;

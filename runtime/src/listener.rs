@@ -152,9 +152,10 @@ async fn serve_connection(
     // Read once per connection: a configuration swap applies from the next connection on.
     let request_id_header = gateway.store.current().request_id_header.clone();
     let service_activity = activity.clone();
+    let service_gateway = gateway.clone();
     let service = service_fn(move |request| {
         let guard = service_activity.begin();
-        let gateway = gateway.clone();
+        let gateway = service_gateway.clone();
         let activity = service_activity.clone();
         let info = info.clone();
         async move {
@@ -177,10 +178,10 @@ async fn serve_connection(
         }
     });
 
-    match tls {
+    let ended = match tls {
         None => {
-            let io = TimedStream::new(stream, activity, settings.header_timeout, settings.idle_timeout, true, request_id_header);
-            drive(builder.serve_connection_with_upgrades(TokioIo::new(io), service), &drain, &idle).await;
+            let io = TimedStream::new(stream, activity.clone(), settings.header_timeout, settings.idle_timeout, true, request_id_header);
+            drive(builder.serve_connection_with_upgrades(TokioIo::new(io), service), &drain, &idle).await
         }
         Some(acceptor) => {
             let handshake = tokio::time::timeout(settings.header_timeout, acceptor.accept(stream)).await;
@@ -199,10 +200,60 @@ async fn serve_connection(
             if !is_http1 {
                 activity.mark_http2();
             }
-            let io = TimedStream::new(stream, activity, settings.header_timeout, settings.idle_timeout, is_http1, request_id_header);
-            drive(builder.serve_connection_with_upgrades(TokioIo::new(io), service), &drain, &idle).await;
+            let io =
+                TimedStream::new(stream, activity.clone(), settings.header_timeout, settings.idle_timeout, is_http1, request_id_header);
+            drive(builder.serve_connection_with_upgrades(TokioIo::new(io), service), &drain, &idle).await
         }
-    }
+    };
+    record_rejected_head(&gateway, &activity, peer, idle.opened, ended.as_deref());
+}
+
+/// Logs and counts a request that was answered before it reached the proxy: a head that
+/// hyper's HTTP/1 parser rejected (400, 414 or 431, written by hyper), or one that did not
+/// arrive within the header timeout (408, written by [`TimedStream`]). The access-log line has
+/// an empty method, path and route, because no head was parsed. Its latency is the time the
+/// connection waited for that head.
+fn record_rejected_head(
+    gateway: &Gateway,
+    activity: &ConnectionActivity,
+    peer: SocketAddr,
+    opened: u64,
+    ended: Option<&(dyn std::error::Error + Send + Sync + 'static)>,
+) {
+    let parse_error = ended.and_then(|error| error.downcast_ref::<hyper::Error>()).filter(|error| error.is_parse());
+    let (status, request_id) = match (parse_error, activity.head_timeout_request_id()) {
+        (Some(error), _) => {
+            let status = match error.to_string().as_str() {
+                "URI too long" => 414,
+                _ if error.is_parse_too_large() => 431,
+                _ => 400,
+            };
+            let request_id = crate::observe::new_request_id();
+            tracing::debug!(%error, request.id = %request_id, client.addr = %peer, status, "request head rejected by the HTTP/1 parser");
+            (status, request_id)
+        }
+        (None, Some(request_id)) => (408, request_id.to_owned()),
+        (None, None) => return,
+    };
+    let waited = activity.waiting_for(opened);
+    gateway.metrics.request_finished("", None, "", status, waited.as_secs_f64());
+    gateway.access_log.record(crate::observe::access_log::AccessRecord {
+        timestamp: std::time::SystemTime::now(),
+        request_id,
+        trace: crate::observe::TraceContext::from_header(None),
+        client_address: peer.ip(),
+        consumer: String::new(),
+        route: String::new(),
+        upstream_target: String::new(),
+        method: None,
+        path: String::new(),
+        path_parameters: Vec::new(),
+        status,
+        bytes_in: 0,
+        bytes_out: 0,
+        total_latency_ms: crate::proxy::milliseconds(waited),
+        upstream_latency_ms: None,
+    });
 }
 
 /// State a connection's driver reads to close an idle HTTP/2 connection.
@@ -227,7 +278,9 @@ impl IdleWatch {
 /// in progress for the idle timeout, or has started none within the header timeout. HTTP/1.1
 /// connections are timed by `TimedStream`. A connection whose request body stalled after its
 /// response is closed at once, on the handler's request.
-async fn drive<C>(connection: C, drain: &Drain, idle: &IdleWatch)
+///
+/// Returns the error the connection ended with, if any.
+async fn drive<C>(connection: C, drain: &Drain, idle: &IdleWatch) -> Option<Box<dyn std::error::Error + Send + Sync>>
 where
     C: hyper_util::server::graceful::GracefulConnection<Error = Box<dyn std::error::Error + Send + Sync>>,
 {
@@ -242,16 +295,16 @@ where
         loop {
             tokio::select! {
                 result = connection.as_mut() => {
-                    if let Err(error) = result {
+                    if let Err(error) = &result {
                         tracing::debug!(%error, "client connection ended with an error");
                     }
-                    return;
+                    return result.err();
                 }
                 _ = draining.wait_for(|draining| *draining) => {
                     connection.as_mut().graceful_shutdown();
                     break;
                 }
-                () = idle.activity.aborted() => return,
+                () = idle.activity.aborted() => return None,
                 () = &mut idle_check => match idle.activity.http2_idle_for(idle.opened) {
                     Some(idle_for) if idle_for >= idle.limit() => {
                         if idle.activity.has_had_request() {
@@ -275,9 +328,11 @@ where
         if tokio::time::timeout(idle.first_request_timeout, connection).await.is_err() {
             tracing::debug!("closing an HTTP/2 connection whose client did not acknowledge the close");
         }
-        return;
+        return None;
     }
-    if let Err(error) = connection.await {
+    let result = connection.await;
+    if let Err(error) = &result {
         tracing::debug!(%error, "client connection ended with an error while shutting down");
     }
+    result.err()
 }

@@ -29,6 +29,7 @@ struct Flags {
     #[arg(long = "overlay", value_name = "FILE", requires = "config")]
     overlays: Vec<PathBuf>,
     /// Proxy listen address (repeatable); replaces the addresses of settings.listeners in order.
+    /// Without either, the proxy listens on 0.0.0.0:8080.
     #[arg(long = "listen", value_name = "ADDR")]
     listen: Vec<SocketAddr>,
     /// Admin listener address (metrics, health, status); must differ from every proxy address.

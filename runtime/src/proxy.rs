@@ -159,7 +159,7 @@ pub async fn handle(
         consumer: facts.consumer.clone(),
         route: facts.route_name(&config).to_owned(),
         upstream_target: std::mem::take(&mut facts.target),
-        method,
+        method: Some(method),
         path: std::mem::take(&mut facts.path),
         path_parameters: std::mem::take(&mut facts.path_parameters),
         status,
@@ -217,7 +217,7 @@ async fn close_if_body_stalls(body: Arc<BodyProgress>, connection: AbortHandle, 
 
 /// Returns `duration` in milliseconds, to the microsecond, so that log lines carry no float
 /// noise such as `0.44366300000000003`.
-fn milliseconds(duration: Duration) -> f64 {
+pub(crate) fn milliseconds(duration: Duration) -> f64 {
     duration.as_micros() as f64 / 1000.0
 }
 

@@ -2,7 +2,7 @@
 
 mod support;
 
-use support::{ADMIN_TOKEN, Gateway, Upstream, client, json_body_of, read_response, runtime_binary, status_of};
+use support::{ADMIN_TOKEN, Gateway, Upstream, client, json_body_of, raw_exchange, read_response, runtime_binary, status_of};
 use tokio::io::AsyncWriteExt;
 
 fn spec_for(upstream: &Upstream) -> String {
@@ -184,6 +184,46 @@ async fn metrics_count_requests_by_route() {
     assert!(metrics.contains("gatectl_request_duration_seconds_count{route=\"orders\"} 3"), "{metrics}");
     assert!(metrics.contains("gatectl_requests_in_flight 0"), "{metrics}");
     assert!(metrics.contains("gatectl_config_generation 1"), "{metrics}");
+}
+
+#[tokio::test]
+async fn rejected_heads_are_logged_and_counted() {
+    let upstream = Upstream::start("app").await;
+    let spec = spec_for(&upstream).replace("upstreams:", "settings:\n  limits: {headerTimeout: 300ms}\nupstreams:");
+    let gateway = Gateway::start(&spec).await;
+
+    // Two lengths that disagree: hyper's parser rejects the head.
+    let conflicting =
+        raw_exchange(gateway.address, b"GET /orders HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n").await;
+    assert_eq!(status_of(&conflicting), 400, "{conflicting}");
+    // A request line over the parser's limit.
+    let long_uri = format!("GET /orders/{} HTTP/1.1\r\nHost: a\r\n\r\n", "a".repeat(70_000));
+    let long_uri = raw_exchange(gateway.address, long_uri.as_bytes()).await;
+    assert_eq!(status_of(&long_uri), 414, "{long_uri}");
+    // A head that stops halfway: 408 once the header timeout passes.
+    let mut slow = tokio::net::TcpStream::connect(gateway.address).await.unwrap();
+    slow.write_all(b"GET /orders HTTP/1.1\r\nHost: a\r\n").await.unwrap();
+    let timed_out = read_response(&mut slow).await;
+    assert_eq!(status_of(&timed_out), 408, "{timed_out}");
+    let timeout_id = json_body_of(&timed_out)["requestId"].as_str().unwrap().to_owned();
+    assert!(timed_out.to_ascii_lowercase().contains(&format!("x-request-id: {timeout_id}\r\n")), "{timed_out}");
+
+    let mut lines = gateway.access_log_lines(3).await;
+    lines.sort_by_key(|line| line["status"].as_u64());
+    let statuses: Vec<_> = lines.iter().map(|line| line["status"].as_u64().unwrap()).collect();
+    assert_eq!(statuses, [400, 408, 414]);
+    for line in &lines {
+        assert_eq!((&line["method"], &line["path"], &line["route"]), (&"".into(), &"".into(), &"".into()), "{line}");
+        assert_eq!(line["clientAddress"], "127.0.0.1", "{line}");
+        assert!(line["requestId"].as_str().is_some_and(|id| id.len() == 36), "{line}");
+        assert!(line["totalLatencyMs"].as_f64().is_some_and(|latency| latency >= 0.0), "{line}");
+    }
+    assert_eq!(lines[1]["requestId"], timeout_id.as_str(), "the 408's log line has the ID the client got");
+    assert!(lines[1]["totalLatencyMs"].as_f64().unwrap() >= 250.0, "{}", lines[1]);
+
+    let metrics = client().get(gateway.admin_url("/metrics")).bearer_auth(ADMIN_TOKEN).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("gatectl_requests_total{route=\"\",consumer=\"\",status_class=\"4xx\"} 3"), "{metrics}");
+    assert_eq!(upstream.request_count(), 0);
 }
 
 #[tokio::test]

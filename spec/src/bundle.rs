@@ -211,6 +211,15 @@ pub fn normalize_spec(spec: &Spec) -> Spec {
     crate::normalize::canonicalize(spec)
 }
 
+/// Returns the spec hash of `spec`: `sha256:` and the hex SHA-256 of the normalised spec's
+/// canonical JSON. Unlike a bundle hash it covers neither the version nor the build time, so
+/// every build of one spec has the same spec hash, and a runtime started on the spec file too.
+pub fn spec_hash(spec: &Spec) -> Result<String, BundleError> {
+    let value = serde_json::to_value(normalize_spec(spec)).map_err(|error| BundleError::InvalidPayload { reason: error.to_string() })?;
+    let (_, digest) = canonical_digest(&value)?;
+    Ok(hash_text(&digest))
+}
+
 /// Checks that `text` is a bundle hash: `sha256:` and 64 lowercase hex digits.
 pub fn is_bundle_hash(text: &str) -> bool {
     text.strip_prefix(HASH_PREFIX)

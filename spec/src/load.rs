@@ -219,7 +219,17 @@ pub fn read_error_diagnostic(error: &ReadError) -> Diagnostic {
         _ => "invalid-yaml",
     };
     let mut diagnostic = Diagnostic::error(rule, error.to_string()).at(Some(error.span()));
-    diagnostic.help = crate::rules::rule(rule).map(|known| known.help.to_owned());
+    // The rule's help is about syntax; the other causes of `invalid-yaml` have a fix of their own.
+    diagnostic.help = match error {
+        ReadError::MultipleDocuments { .. } => {
+            Some("move each document after a `---` line into a file of its own, and pass the files or their directory".to_owned())
+        }
+        ReadError::UnknownAlias { .. } => Some("write `&name` on the value to reuse, above the `*name` that refers to it".to_owned()),
+        ReadError::ComplexKey { .. } => Some("write the key as text, for example `\"[a, b]\": value`".to_owned()),
+        ReadError::UnsupportedTag { .. } => Some("remove the tag and write the value as plain YAML".to_owned()),
+        ReadError::InvalidNumber { .. } => Some("write the value in quotes".to_owned()),
+        _ => crate::rules::rule(rule).map(|known| known.help.to_owned()),
+    };
     match error {
         ReadError::DuplicateKey { first, .. } => diagnostic.with_related(Some(*first), "first defined here"),
         ReadError::UnclosedFlow { closer: ']', failure, .. } => diagnostic
@@ -357,6 +367,29 @@ mod tests {
         assert!(diagnostic.message.starts_with("`[` is never closed by `]`"), "{diagnostic:?}");
         assert_eq!(diagnostic.span.map(|span| span.start), text.find('['));
         assert!(diagnostic.help.as_deref().is_some_and(|help| help.contains("close the list")), "{diagnostic:?}");
+    }
+
+    #[test]
+    fn invalid_yaml_help_per_cause() {
+        let head = "apiVersion: gatectl.dev/v1\nkind: Gateway\n";
+        let cases = [
+            ("metadata: {name: a}\n---\nkind: Gateway\n", "file of its own"),
+            ("metadata: *missing\n", "`&name`"),
+            ("metadata: [*missing, a]\n", "`&name`"),
+            ("? [a, b]\n: c\n", "write the key as text"),
+            ("metadata: !custom a\n", "remove the tag"),
+            ("routes: \"a\" b\n", "indent with spaces"),
+        ];
+        for (text, expected) in cases {
+            let loaded = load_str("spec.yaml", &format!("{head}{text}"));
+            let diagnostic = &loaded.diagnostics[0];
+            assert_eq!(diagnostic.rule, "invalid-yaml", "{text:?}: {diagnostic:?}");
+            assert!(diagnostic.help.as_deref().is_some_and(|help| help.contains(expected)), "{text:?}: {diagnostic:?}");
+            if expected == "`&name`" {
+                let span = diagnostic.span.unwrap();
+                assert_eq!(&loaded.sources.get(span.source).text[span.start..span.end], "*missing", "{text:?}");
+            }
+        }
     }
 
     #[test]

@@ -165,6 +165,11 @@ fn findings(error: &ValidationError<'_>, index: &LocationIndex) -> Vec<Finding> 
         ValidationErrorKind::Pattern { pattern } if pattern == crate::duration::DURATION_PATTERN => {
             vec![(format!("invalid duration {} at {place}", error.instance()), DURATION_HELP, index.value(&pointer))]
         }
+        ValidationErrorKind::Pattern { pattern } if pattern_words(pattern).is_some() => vec![(
+            format!("invalid value {} at {place}: {}", error.instance(), pattern_words(pattern).unwrap_or_default()),
+            VALUES_HELP,
+            index.value(&pointer),
+        )],
         // A bare number such as `3` has no unit, so it fails the duration's `type: string`.
         ValidationErrorKind::Type { .. } if error.schema_path().as_str() == "/$defs/Duration/type" => vec![(
             format!("invalid duration {} at {place}: a duration is text with a unit", error.instance()),
@@ -195,6 +200,21 @@ fn findings(error: &ValidationError<'_>, index: &LocationIndex) -> Vec<Finding> 
             .unwrap_or_else(|| vec![(format!("{error} (at {place})"), VALUES_HELP, index.value(&pointer))]),
         _ => vec![(format!("{error} (at {place})"), VALUES_HELP, index.value(&pointer))],
     }
+}
+
+/// Says in words what a pattern of the schema accepts, for the patterns the schema uses.
+fn pattern_words(pattern: &str) -> Option<&'static str> {
+    Some(match pattern {
+        "^[A-Za-z0-9][A-Za-z0-9._-]*$" => "a name starts with an ASCII letter or digit, followed by letters, digits, `.`, `_` or `-`",
+        "^[A-Za-z0-9][A-Za-z0-9._@-]*$" => "an ID starts with an ASCII letter or digit, followed by letters, digits, `.`, `_`, `@` or `-`",
+        "^/" => "a path starts with `/`",
+        "^(/[^?#]*)?$" => "a path starts with `/` and has no `?` or `#`",
+        "^(env:[A-Za-z0-9_]+|file:.+)$" => "a secret is read from `env:VARIABLE` or `file:PATH`, never written in the spec",
+        "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$" => "a header name has only ASCII letters, digits and the characters ! # $ % & ' * + . ^ _ ` | ~ -",
+        "^https?://" => "a URL starts with `http://` or `https://`",
+        "^sha256:[0-9a-f]+$" => "a hash is `sha256:` followed by lowercase hexadecimal digits",
+        _ => return None,
+    })
 }
 
 /// Explains a value that matches none of a `oneOf` or `anyOf`, from the errors of each branch:
@@ -261,10 +281,46 @@ fn alternatives(error: &ValidationError<'_>, branches: &[Vec<ValidationError<'st
             |branch| !matches!(branch.as_slice(), [inner] if at_value(inner) && matches!(inner.kind(), ValidationErrorKind::Type { .. })),
         )
         .collect();
-    match fitting.as_slice() {
-        [branch] if !branch.is_empty() => Some(branch.iter().flat_map(|inner| findings(inner, index)).collect()),
-        _ => None,
+    if let [branch] = fitting.as_slice()
+        && !branch.is_empty()
+    {
+        return Some(branch.iter().flat_map(|inner| findings(inner, index)).collect());
     }
+    // Mappings distinguished by their one required key, as `{exact: ...}` and `{prefix: ...}`:
+    // the branch whose key is present explains the error inside it.
+    let keyed: Vec<&Vec<ValidationError<'static>>> = fitting.iter().copied().filter(|branch| !branch.iter().any(at_value)).collect();
+    if let [branch] = keyed.as_slice()
+        && !branch.is_empty()
+    {
+        return Some(branch.iter().flat_map(|inner| findings(inner, index)).collect());
+    }
+    let keys = branch_keys(error.schema_path().as_str())?;
+    let mut message = format!(
+        "invalid value {} at {}: expected a mapping with exactly one of {}",
+        error.instance(),
+        describe(pointer),
+        keys.iter().map(|key| format!("`{key}`")).collect::<Vec<_>>().join(", ")
+    );
+    let keys_given = error.instance().as_object().map(|map| map.keys().cloned().collect::<Vec<_>>()).unwrap_or_default();
+    if let Some(suggestion) =
+        keys_given.iter().filter(|key| !keys.contains(key)).find_map(|key| closest(key, keys.iter().map(String::as_str)))
+    {
+        message.push_str(&format!("; did you mean `{suggestion}`?"));
+    }
+    Some(vec![(message, VALUES_HELP, index.value(pointer))])
+}
+
+/// Returns the keys that tell the branches of the `oneOf` at `schema_path` apart, when each
+/// branch is a mapping with one required key.
+fn branch_keys(schema_path: &str) -> Option<Vec<String>> {
+    let branches = schema().pointer(schema_path)?.as_array()?;
+    branches
+        .iter()
+        .map(|branch| match branch.get("required")?.as_array()?.as_slice() {
+            [key] => key.as_str().map(str::to_owned),
+            _ => None,
+        })
+        .collect()
 }
 
 /// Returns the part of a message that names a value and its place (`invalid value 1 at
@@ -390,6 +446,61 @@ mod tests {
             assert!(messages.iter().any(|found| found == message), "missing {message:?} in {messages:#?}");
         }
         assert_eq!(messages.len(), expected.len(), "one finding per value: {messages:#?}");
+    }
+
+    #[test]
+    fn patterns_are_explained_in_words() {
+        let messages = messages_for(
+            "apiVersion: gatectl.dev/v1\nkind: Gateway\nupstreams:\n  - name: app\n    targets: [{host: a, port: 80}]\nroutes:\n  - name: \"ünï\"\n    match: {path: {prefix: orders}}\n    upstream: app\n",
+        );
+        assert_eq!(
+            messages,
+            [
+                "invalid value \"ünï\" at routes[0].name: a name starts with an ASCII letter or digit, followed by letters, digits, `.`, `_` or `-`",
+                "invalid value \"orders\" at routes[0].match.path.prefix: a path starts with `/`",
+            ]
+        );
+    }
+
+    #[test]
+    fn keyed_mapping_names_its_keys() {
+        let spec = |path: &str| {
+            format!(
+                "apiVersion: gatectl.dev/v1\nkind: Gateway\nupstreams:\n  - name: app\n    targets: [{{host: a, port: 80}}]\nroutes:\n  - name: r\n    match: {{path: {path}}}\n    upstream: app\n"
+            )
+        };
+        assert_eq!(
+            messages_for(&spec("{prefx: /a}")),
+            [
+                "invalid value {\"prefx\":\"/a\"} at routes[0].match.path: expected a mapping with exactly one of `exact`, `prefix`, `template`; did you mean `prefix`?"
+            ]
+        );
+        assert_eq!(
+            messages_for(&spec("{exact: /a, prefix: /b}")),
+            [
+                "invalid value {\"exact\":\"/a\",\"prefix\":\"/b\"} at routes[0].match.path: expected a mapping with exactly one of `exact`, `prefix`, `template`"
+            ]
+        );
+    }
+
+    #[test]
+    fn every_pattern_of_the_schema_has_words() {
+        fn patterns<'a>(value: &'a serde_json::Value, found: &mut Vec<&'a str>) {
+            match value {
+                serde_json::Value::Object(map) => {
+                    found.extend(map.get("pattern").and_then(serde_json::Value::as_str));
+                    map.values().for_each(|inner| patterns(inner, found));
+                }
+                serde_json::Value::Array(items) => items.iter().for_each(|inner| patterns(inner, found)),
+                _ => {}
+            }
+        }
+        let mut found = Vec::new();
+        patterns(schema(), &mut found);
+        assert!(found.len() >= 9, "{found:?}");
+        for pattern in found {
+            assert!(pattern == crate::duration::DURATION_PATTERN || pattern_words(pattern).is_some(), "no words for {pattern}");
+        }
     }
 
     #[test]

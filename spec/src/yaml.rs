@@ -174,6 +174,12 @@ impl<'a> Reader<'a> {
                 if error.info().contains("recursion limit") {
                     return Err(ReadError::TooDeep { limit: self.limits.max_depth, span });
                 }
+                // The parser reports an alias to an undefined anchor before the reader sees it.
+                if error.info().contains("unknown anchor") {
+                    let rest = self.file.text.as_bytes().get(offset..).unwrap_or_default();
+                    let length = rest.iter().position(|byte| byte.is_ascii_whitespace() || b",]}".contains(byte)).unwrap_or(rest.len());
+                    return Err(ReadError::UnknownAlias { span: Span::new(self.source, offset, offset + length) });
+                }
                 let message = error.info().to_owned();
                 Err(self.unclosed_flow(&message, span).unwrap_or(ReadError::Syntax { message, span }))
             }

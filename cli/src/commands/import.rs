@@ -10,7 +10,7 @@ pub struct ImportArgs {
     #[arg(required = true)]
     pub paths: Vec<PathBuf>,
     /// File to write the spec to; standard output when absent.
-    #[arg(long, short = 'o')]
+    #[arg(long, short = 'o', value_name = "FILE", value_parser = crate::args::output_file)]
     pub output: Option<PathBuf>,
     /// Format of the generated spec.
     #[arg(long, value_enum, default_value = "yaml")]

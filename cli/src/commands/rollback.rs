@@ -162,7 +162,9 @@ fn roll_back_in_order(steps: Vec<Step>) -> Vec<TargetOutcome> {
                 let forward = step.active.as_ref().is_some_and(|from| from.version < to.version);
                 let direction = if forward { "moved forward" } else { "rolled back" };
                 errln!("{}: {direction} from {from} to version {} ({})", step.url, to.version, to.hash);
-                let moved = RolledBack { target: step.url, from: step.active, to };
+                // `from` is the bundle that was active before this change, and no longer is.
+                let from = step.active.map(|entry| HistoryEntry { active: false, ..entry });
+                let moved = RolledBack { target: step.url, from, to };
                 outcomes.push(if forward { TargetOutcome::MovedForward(moved) } else { TargetOutcome::RolledBack(moved) });
             }
             Err(error) => {

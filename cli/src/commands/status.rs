@@ -8,13 +8,12 @@
 use std::path::PathBuf;
 
 use gatectl_spec::Spec;
-use gatectl_spec::bundle::{CompiledBundle, normalize_spec};
 use serde::Serialize;
 
 use super::plan;
 use crate::diff;
 use crate::exit::ExitStatus;
-use crate::remote::{AdminClient, RemoteArgs};
+use crate::remote::{AdminClient, HistoryEntry, RemoteArgs};
 
 #[derive(Debug, clap::Args)]
 pub struct StatusArgs {
@@ -27,6 +26,10 @@ pub struct StatusArgs {
     /// Overlay applied on top of the spec (repeatable, applied in order).
     #[arg(long = "overlay", value_name = "FILE")]
     pub overlays: Vec<PathBuf>,
+    /// Also list each runtime's bundle history, newest first: the bundles `gatectl rollback
+    /// --to HASH` can activate.
+    #[arg(long)]
+    pub history: bool,
     /// Output format.
     #[arg(long, visible_alias = "format", value_enum, default_value_t = super::apply::OutputFormat::Text)]
     pub output: super::apply::OutputFormat,
@@ -42,6 +45,9 @@ struct TargetStatus {
     hash: Option<String>,
     activated_at: Option<String>,
     drift: Option<Drift>,
+    /// The bundles the runtime keeps, newest first; only with `--history`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    history: Option<Vec<HistoryEntry>>,
     /// The reason the target's status could not be read. The other fields are empty then.
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
@@ -74,10 +80,18 @@ pub fn run(args: StatusArgs) -> ExitStatus {
     // Every target is reported, so one unreachable runtime does not hide the others.
     let mut statuses = Vec::new();
     for url in &args.targets {
-        let result = connection.target(url).and_then(|client| target_status(&client, spec.as_ref()));
+        let result = connection.target(url).and_then(|client| target_status(&client, spec.as_ref(), args.history));
         statuses.push(result.unwrap_or_else(|message| {
             errln!("error: {message}");
-            TargetStatus { target: url.clone(), version: None, hash: None, activated_at: None, drift: None, error: Some(message) }
+            TargetStatus {
+                target: url.clone(),
+                version: None,
+                hash: None,
+                activated_at: None,
+                drift: None,
+                history: None,
+                error: Some(message),
+            }
         }));
     }
 
@@ -100,18 +114,20 @@ fn fail(message: &str) -> ExitStatus {
     ExitStatus::Failure
 }
 
-fn target_status(client: &AdminClient, spec: Option<&Spec>) -> Result<TargetStatus, String> {
+fn target_status(client: &AdminClient, spec: Option<&Spec>, with_history: bool) -> Result<TargetStatus, String> {
     let status = client.status()?;
     let drift = match spec {
         Some(spec) => Some(drift(client, spec)?),
         None => None,
     };
+    let history = if with_history { Some(client.history()?) } else { None };
     Ok(TargetStatus {
         target: client.url().to_owned(),
         version: status.version,
         hash: status.hash,
         activated_at: status.activated_at,
         drift,
+        history,
         error: None,
     })
 }
@@ -139,11 +155,9 @@ fn drift(client: &AdminClient, spec: &Spec) -> Result<Drift, String> {
     Ok(Drift { drifted: live_spec_hash.as_deref() != Some(local_hash.as_str()), spec_hash: local_hash, live_spec_hash, summary })
 }
 
-/// Returns `sha256:` and the hex SHA-256 of the normalised spec's canonical JSON.
-pub fn spec_hash(spec: &Spec) -> Result<String, String> {
-    let value = serde_json::to_value(normalize_spec(spec)).map_err(|error| format!("cannot serialise the spec: {error}"))?;
-    let compiled = CompiledBundle::from_value(value).map_err(|error| error.to_string())?;
-    Ok(compiled.hash)
+/// Returns the spec hash (see [`gatectl_spec::bundle::spec_hash`]).
+fn spec_hash(spec: &Spec) -> Result<String, String> {
+    gatectl_spec::bundle::spec_hash(spec).map_err(|error| format!("cannot hash the spec: {error}"))
 }
 
 fn print_text(statuses: &[TargetStatus]) {
@@ -152,13 +166,17 @@ fn print_text(statuses: &[TargetStatus]) {
         if status.error.is_some() {
             continue;
         }
-        let Some(version) = status.version else {
-            outln!("{}: no bundle active", status.target);
-            continue;
-        };
-        let hash = status.hash.as_deref().unwrap_or("-");
-        let activated_at = status.activated_at.as_deref().unwrap_or("-");
-        outln!("{}: version {version}, {hash}, activated {activated_at}", status.target);
+        match status.version {
+            Some(version) => {
+                let hash = status.hash.as_deref().unwrap_or("-");
+                let activated_at = status.activated_at.as_deref().unwrap_or("-");
+                outln!("{}: version {version}, {hash}, activated {activated_at}", status.target);
+            }
+            None => outln!("{}: no bundle active", status.target),
+        }
+        if let Some(history) = &status.history {
+            print_history(history);
+        }
         let Some(drift) = &status.drift else { continue };
         if drift.drifted {
             let summary = &drift.summary;
@@ -173,5 +191,19 @@ fn print_text(statuses: &[TargetStatus]) {
         } else {
             outln!("  no drift: the live spec equals the given spec");
         }
+    }
+}
+
+/// Prints a runtime's history under its status line, with `*` before the active bundle.
+fn print_history(history: &[HistoryEntry]) {
+    if history.is_empty() {
+        outln!("  history: no bundles");
+        return;
+    }
+    outln!("  history, newest first:");
+    for entry in history {
+        let marker = if entry.active { '*' } else { ' ' };
+        let activated_at = entry.activated_at.as_deref().map_or_else(|| "never activated".to_owned(), |at| format!("activated {at}"));
+        outln!("  {marker} version {}, {}, {activated_at}", entry.version, entry.hash);
     }
 }

@@ -7,13 +7,16 @@ use std::sync::Arc;
 use gatectl_spec::rules::PLAINTEXT_SECRET;
 use gatectl_spec::url_text;
 use gatectl_spec::{Diagnostic, Severity, SourceMap, Span};
-use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource, SourceSpan};
+use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, MietteError, MietteSpanContents, SourceSpan, SpanContents};
 
 use super::{HumanOptions, display_path, summary};
 
 pub(super) fn render(diagnostics: &[Diagnostic], sources: &SourceMap, options: HumanOptions) -> String {
     let theme = if options.color { GraphicalTheme::unicode() } else { GraphicalTheme::unicode_nocolor() };
-    let handler = GraphicalReportHandler::new_themed(theme).with_width(options.width).with_links(false);
+    let handler = GraphicalReportHandler::new_themed(theme)
+        .with_width(options.width)
+        .with_links(false)
+        .with_word_separator(textwrap::WordSeparator::Custom(words_outside_backticks));
     let mut text = String::new();
     for diagnostic in diagnostics {
         let report = Report::build(diagnostic, sources);
@@ -27,6 +30,36 @@ pub(super) fn render(diagnostics: &[Diagnostic], sources: &SourceMap, options: H
     text
 }
 
+/// Splits a line into words at spaces, except spaces inside backticks, so that a quoted value
+/// such as `gatectl validate --overlay` is never wrapped across two lines. A value wider than
+/// the report is still broken, at the width.
+fn words_outside_backticks(line: &str) -> Box<dyn Iterator<Item = textwrap::core::Word<'_>> + '_> {
+    let mut words = Vec::new();
+    let mut start = 0;
+    let mut quoted = false;
+    let mut characters = line.char_indices().peekable();
+    while let Some((offset, character)) = characters.next() {
+        match character {
+            '`' => quoted = !quoted,
+            ' ' if !quoted => {
+                // The spaces after a word belong to it, as textwrap's own separators do it.
+                let mut end = offset + 1;
+                while let Some((next, ' ')) = characters.peek().copied() {
+                    end = next + 1;
+                    characters.next();
+                }
+                words.push(textwrap::core::Word::from(&line[start..end]));
+                start = end;
+            }
+            _ => {}
+        }
+    }
+    if start < line.len() {
+        words.push(textwrap::core::Word::from(&line[start..]));
+    }
+    Box::new(words.into_iter())
+}
+
 /// One diagnostic shaped for miette. Labels in the finding's own file show in its snippet; labels
 /// in other files (for example a duplicate defined in another file of a directory) become
 /// related reports with their own snippet.
@@ -36,7 +69,7 @@ struct Report {
     code: Option<String>,
     severity: miette::Severity,
     help: Option<String>,
-    source: Option<NamedSource<Arc<str>>>,
+    source: Option<Snippet>,
     labels: Vec<LabeledSpan>,
     related: Vec<Report>,
 }
@@ -83,22 +116,22 @@ impl Report {
 
 /// Builds the named source of a span's file. With `redact`, the span's text is replaced by `*`,
 /// so that a secret found in the spec is not copied into CI logs.
-fn snippet(sources: &SourceMap, span: Span, redact: bool) -> (NamedSource<Arc<str>>, SourceSpan) {
+fn snippet(sources: &SourceMap, span: Span, redact: bool) -> (Snippet, SourceSpan) {
     let file = sources.get(span.source);
     let name = display_path(&file.path);
     let masked = mask_url_passwords(&file.text);
     if !redact {
         let text = masked.map_or_else(|| file.text.clone(), Arc::from);
-        return (NamedSource::new(name, text), to_source_span(span));
+        return (Snippet { name, text }, to_source_span(span));
     }
     let text = masked.as_deref().unwrap_or(&file.text);
     let (Some(before), Some(hidden), Some(after)) = (text.get(..span.start), text.get(span.start..span.end), text.get(span.end..)) else {
         // A span that does not fall on character boundaries cannot be redacted, so show no text.
-        return (NamedSource::new(name, Arc::from("")), SourceSpan::new(0.into(), 0));
+        return (Snippet { name, text: Arc::from("") }, SourceSpan::new(0.into(), 0));
     };
     let hidden_length = hidden.chars().count();
     let redacted = format!("{before}{}{after}", "*".repeat(hidden_length));
-    (NamedSource::new(name, Arc::from(redacted)), SourceSpan::new(span.start.into(), hidden_length))
+    (Snippet { name, text: Arc::from(redacted) }, SourceSpan::new(span.start.into(), hidden_length))
 }
 
 /// Replaces each byte of every URL password (`scheme://user:password@host`) with `*`, keeping
@@ -118,6 +151,42 @@ fn mask_url_passwords(text: &str) -> Option<String> {
     }
     // Each replaced range lies between an ASCII `:` and `@`, so it covers whole characters.
     changed.then(|| String::from_utf8(bytes).unwrap_or_default())
+}
+
+/// A file's text as miette reads it. The `file:line:column` above a snippet counts the column in
+/// characters, as the JSON, GitHub and SARIF formats do. miette alone counts bytes, which puts
+/// an error after a `ü` one column further right than the other formats.
+#[derive(Debug)]
+struct Snippet {
+    name: String,
+    text: Arc<str>,
+}
+
+impl miette::SourceCode for Snippet {
+    fn read_span<'a>(
+        &'a self,
+        span: &SourceSpan,
+        context_lines_before: usize,
+        context_lines_after: usize,
+    ) -> Result<Box<dyn SpanContents<'a> + 'a>, MietteError> {
+        let contents = self.text.read_span(span, context_lines_before, context_lines_after)?;
+        // miette reads the header's position with no context lines; with context the column is 0.
+        let column = if context_lines_before == 0 {
+            let before = self.text.get(..span.offset()).ok_or(MietteError::OutOfBounds)?;
+            let line_start = before.rfind(['\n', '\r']).map_or(0, |newline| newline + 1);
+            before[line_start..].chars().count()
+        } else {
+            contents.column()
+        };
+        Ok(Box::new(MietteSpanContents::new_named(
+            self.name.clone(),
+            contents.data(),
+            *contents.span(),
+            contents.line(),
+            column,
+            contents.line_count(),
+        )))
+    }
 }
 
 fn to_source_span(span: Span) -> SourceSpan {
@@ -161,5 +230,18 @@ impl miette::Diagnostic for Report {
             return None;
         }
         Some(Box::new(self.related.iter().map(|report| report as &dyn miette::Diagnostic)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::words_outside_backticks;
+
+    #[test]
+    fn spaces_inside_backticks_do_not_split_words() {
+        let words: Vec<String> = words_outside_backticks("run `gatectl validate --overlay`  then  x")
+            .map(|word| format!("{}|{}", word.word, word.whitespace))
+            .collect();
+        assert_eq!(words, ["run| ", "`gatectl validate --overlay`|  ", "then|  ", "x|"]);
     }
 }

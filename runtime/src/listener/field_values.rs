@@ -146,6 +146,11 @@ pub struct FieldValueCleaner {
 }
 
 impl FieldValueCleaner {
+    /// Returns the name of the header that carries request IDs.
+    pub fn request_id_header(&self) -> &http::HeaderName {
+        &self.request_id_header
+    }
+
     /// Creates a cleaner for a new connection. `request_id_header` is the name of the header
     /// that carries request IDs.
     pub fn new(request_id_header: http::HeaderName) -> Self {

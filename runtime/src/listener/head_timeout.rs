@@ -37,6 +37,8 @@ pub struct ConnectionActivity {
     heads: [AtomicU64; HEAD_SLOTS],
     /// Signalled to close the connection at once.
     abort: tokio::sync::Notify,
+    /// The request ID of the 408 sent when a head did not arrive in time.
+    head_timeout_request_id: std::sync::OnceLock<String>,
 }
 
 /// How many heads' facts are kept for their requests. A client that pipelines more requests
@@ -121,6 +123,19 @@ impl ConnectionActivity {
         self.http2.store(true, Ordering::SeqCst);
     }
 
+    /// Returns the request ID of the 408 this connection got when a head did not arrive in
+    /// time, if it got one.
+    pub fn head_timeout_request_id(&self) -> Option<&str> {
+        self.head_timeout_request_id.get().map(String::as_str)
+    }
+
+    /// Returns how long the connection has waited for its next request head: since the last
+    /// request ended, or since `opened` before the first.
+    pub fn waiting_for(&self, opened: u64) -> Duration {
+        let since = self.idle_since.load(Ordering::SeqCst).max(opened);
+        Duration::from_millis(now_millis().saturating_sub(since))
+    }
+
     /// Tells whether a request has started on this connection.
     pub fn has_had_request(&self) -> bool {
         self.in_progress.load(Ordering::SeqCst) > 0 || self.idle_since.load(Ordering::SeqCst) != 0
@@ -133,8 +148,7 @@ impl ConnectionActivity {
         if !self.http2.load(Ordering::SeqCst) || self.in_progress.load(Ordering::SeqCst) > 0 {
             return None;
         }
-        let since = self.idle_since.load(Ordering::SeqCst).max(opened);
-        Some(Duration::from_millis(now_millis().saturating_sub(since)))
+        Some(self.waiting_for(opened))
     }
 }
 
@@ -234,13 +248,12 @@ impl<S> TimedStream<S> {
     }
 }
 
-fn timeout_answer() -> Vec<u8> {
+fn timeout_answer(request_id_header: &http::HeaderName, request_id: &str) -> Vec<u8> {
     let body = format!(
-        "{{\"type\":\"urn:gatectl:problem:request-timeout\",\"title\":\"Request Timeout\",\"status\":408,\"detail\":\"the request head was not received in time\",\"requestId\":\"{}\"}}",
-        crate::observe::new_request_id()
+        "{{\"type\":\"urn:gatectl:problem:request-timeout\",\"title\":\"Request Timeout\",\"status\":408,\"detail\":\"the request head was not received in time\",\"requestId\":\"{request_id}\"}}"
     );
     format!(
-        "HTTP/1.1 408 Request Timeout\r\ncontent-type: application/problem+json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        "HTTP/1.1 408 Request Timeout\r\ncontent-type: application/problem+json\r\ncontent-length: {}\r\n{request_id_header}: {request_id}\r\nconnection: close\r\n\r\n{body}",
         body.len()
     )
     .into_bytes()
@@ -283,7 +296,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for TimedStream<S> {
                 return Poll::Ready(Ok(()));
             }
             tracing::debug!("request head timed out; sending 408");
-            this.answer = timeout_answer();
+            let request_id = crate::observe::new_request_id();
+            this.answer = timeout_answer(this.cleaner.request_id_header(), &request_id);
+            let _ = this.activity.head_timeout_request_id.set(request_id);
             this.phase = Phase::Answering(0);
             return this.poll_answer(context, 0);
         }
