@@ -220,10 +220,13 @@ for name in "${!targets[@]}"; do
   [ "$status" = 200 ] || { echo "bench: $name returned status $status instead of 200; the runtime logs follow" >&2; cat "$work"/runtime-*.log >&2; exit 1; }
 done
 
-order=(direct nginx haproxy gatectl gatectl-jwt-limit-log gatectl-limit-memory gatectl-limit-redis gatectl-10k-routes)
 raw="$results/wrk-$(date -u +%Y%m%dT%H%M%SZ).txt"
 : > "$raw"
 for round in $(seq 1 "$rounds"); do
+  # The 10-route and 10,000-route runtimes, whose ratio is a goal, run next to each other and
+  # swap places every round, so that a drift of the machine over a round favours neither.
+  if [ $((round % 2)) = 1 ]; then pair=(gatectl gatectl-10k-routes); else pair=(gatectl-10k-routes gatectl); fi
+  order=(direct nginx haproxy "${pair[@]}" gatectl-jwt-limit-log gatectl-limit-memory gatectl-limit-redis)
   for name in "${order[@]}"; do
     port=${targets[$name]}
     echo "bench: round $round/$rounds $name"
