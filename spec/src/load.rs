@@ -268,12 +268,15 @@ fn decode(loaded: &mut LoadedSpec) {
             let pointer = path_to_pointer(error.path());
             let message = error.inner().to_string();
             let field = pointer.rsplit('/').next().unwrap_or_default();
-            let help =
-                if TIMESTAMP_FIELDS.contains(&field) { TIMESTAMP_HELP } else { "see docs/spec.md for the values this field accepts" };
+            let is_timestamp = TIMESTAMP_FIELDS.contains(&field);
+            let help = if is_timestamp { TIMESTAMP_HELP } else { "see docs/spec.md for the values this field accepts" };
             let span = loaded.index.value(&pointer);
-            let value = span.map(|span| &loaded.sources.get(span.source).text[span.start..span.end]).unwrap_or_default();
+            let source = span.map(|span| &loaded.sources.get(span.source).text[span.start..span.end]).unwrap_or_default();
+            // Plain YAML text is quoted as the schema messages quote strings.
+            let value = if source.starts_with(['"', '\'']) { source.to_owned() } else { serde_json::Value::from(source).to_string() };
+            let kind = if is_timestamp { "timestamp" } else { "value" };
             let diagnostic =
-                Diagnostic::error("schema", format!("invalid value {value} at {}: {message}", crate::schema::describe(&pointer)))
+                Diagnostic::error("schema", format!("invalid {kind} {value} at {}: {message}", crate::schema::describe(&pointer)))
                     .at(span)
                     .with_help(help);
             loaded.diagnostics.push(diagnostic);
@@ -335,6 +338,20 @@ mod tests {
         let loaded = load_str("date.yaml", text);
         assert_eq!(loaded.diagnostics.len(), 1, "{:?}", loaded.diagnostics);
         assert!(loaded.diagnostics[0].help.as_deref().is_some_and(|help| help.contains("RFC 3339")), "{:?}", loaded.diagnostics[0]);
+        assert!(
+            loaded.diagnostics[0].message.starts_with("invalid timestamp \"yesterday\" at routes[0].deprecation.since: "),
+            "{:?}",
+            loaded.diagnostics[0]
+        );
+    }
+
+    #[test]
+    fn missing_field_is_named_in_backticks() {
+        let loaded = load_str(
+            "spec.yaml",
+            "apiVersion: gatectl.dev/v1\nkind: Gateway\nsettings:\n  listeners: [{name: a, address: \"0.0.0.0:1\"}]\n",
+        );
+        assert_eq!(loaded.diagnostics[0].message, "missing field `protocol` in settings.listeners[0]");
     }
 
     #[test]

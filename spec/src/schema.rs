@@ -160,7 +160,8 @@ fn findings(error: &ValidationError<'_>, index: &LocationIndex) -> Vec<Finding> 
             })
             .collect(),
         ValidationErrorKind::Required { property } => {
-            vec![(format!("missing field {property} in {place}"), FIELDS_HELP, index.value(&pointer))]
+            let name = property.as_str().map_or_else(|| property.to_string(), |name| format!("`{name}`"));
+            vec![(format!("missing field {name} in {place}"), FIELDS_HELP, index.value(&pointer))]
         }
         ValidationErrorKind::Pattern { pattern } if pattern == crate::duration::DURATION_PATTERN => {
             vec![(format!("invalid duration {} at {place}", error.instance()), DURATION_HELP, index.value(&pointer))]
