@@ -123,6 +123,16 @@ pub struct RuntimeStatus {
     pub activated_at: Option<String>,
     #[serde(default)]
     pub traffic: Traffic,
+    /// The compiled configuration. Every runtime sends it, so a JSON answer without it comes
+    /// from another server.
+    pub config: ConfigStatus,
+}
+
+/// `config` of `GET /status`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ConfigStatus {
+    /// The spec hash of the configuration served; empty while it serves nothing.
+    pub hash: String,
 }
 
 /// Response of an upload or an activation.

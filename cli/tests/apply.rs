@@ -256,6 +256,46 @@ fn plan_apply_status_diff_and_rollback() {
 }
 
 #[test]
+fn status_compares_config_spec_by_hash() {
+    let fleet = Fleet::start();
+    let served = fleet.write_spec("served.yaml", fleet.upstream.port(), &[]);
+    fleet.write_spec("other.yaml", fleet.upstream.port(), &["orders"]);
+    let spec = gatectl_spec::load::load_str("served.yaml", &std::fs::read_to_string(served).unwrap()).spec;
+    let runtime = fleet
+        ._tokio
+        .block_on(Runtime::start(RuntimeOptions {
+            spec,
+            listen: vec!["127.0.0.1:0".parse().unwrap()],
+            admin_listen: Some("127.0.0.1:0".parse().unwrap()),
+            admin_token: Some(TOKEN.to_owned()),
+            access_log: Some(gatectl_runtime::observe::access_log::AccessLogTarget::Disabled),
+            ..RuntimeOptions::default()
+        }))
+        .unwrap();
+    let url = format!("http://{}", runtime.admin_address().unwrap());
+
+    let same = fleet.run(&["status", "--target", &url, "--spec", "served.yaml", "--output", "json"]);
+    assert_eq!(code(&same), 0, "{}", text(&same.stderr));
+    let same = json(&same);
+    assert!(same[0]["version"].is_null());
+    assert_eq!(same[0]["configHash"], same[0]["drift"]["specHash"], "{same:#}");
+    assert_eq!(same[0]["drift"]["drifted"], false);
+    let listed = text(&fleet.run(&["status", "--target", &url]).stdout);
+    assert!(listed.contains("no bundle active; serves the spec given with --config, spec hash sha256:"), "{listed}");
+
+    let other = fleet.run(&["status", "--target", &url, "--spec", "other.yaml", "--output", "json"]);
+    assert_eq!(code(&other), 1, "{}", text(&other.stderr));
+    let other = json(&other);
+    assert_eq!(other[0]["drift"]["drifted"], true);
+    assert!(other[0]["drift"]["summary"].is_null(), "the admin API does not return a --config spec: {other:#}");
+
+    // The echo upstream answers JSON too, but it is no runtime.
+    let echo = fleet.run(&["status", "--target", &format!("http://{}", fleet.upstream)]);
+    assert_eq!(code(&echo), 2, "{}", text(&echo.stdout));
+    assert!(text(&echo.stderr).contains("not what the admin API returns"), "{}", text(&echo.stderr));
+}
+
+#[test]
 fn stale_plan_is_refused() {
     let fleet = Fleet::start();
     fleet.write_spec("v1.yaml", fleet.upstream.port(), &[]);

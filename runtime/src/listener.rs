@@ -220,8 +220,13 @@ fn record_rejected_head(
     opened: u64,
     ended: Option<&(dyn std::error::Error + Send + Sync + 'static)>,
 ) {
-    let parse_error = ended.and_then(|error| error.downcast_ref::<hyper::Error>()).filter(|error| error.is_parse());
-    let (status, request_id) = match (parse_error, activity.head_timeout_request_id()) {
+    // Only these parse errors get a response from hyper: an HTTP/2 preface after an HTTP/1.1
+    // request, a bad status line or an internal error close the connection without one.
+    let parse_error = ended
+        .and_then(|error| error.downcast_ref::<hyper::Error>())
+        .filter(|error| error.is_parse() && !error.is_parse_version_h2() && !error.is_parse_status())
+        .filter(|error| !error.to_string().starts_with("internal error"));
+    let (status, request_id, bytes_out) = match (parse_error, activity.head_timeout_answer()) {
         (Some(error), _) => {
             let status = match error.to_string().as_str() {
                 "URI too long" => 414,
@@ -230,9 +235,10 @@ fn record_rejected_head(
             };
             let request_id = crate::observe::new_request_id();
             tracing::debug!(%error, request.id = %request_id, client.addr = %peer, status, "request head rejected by the HTTP/1 parser");
-            (status, request_id)
+            // hyper's answer is not seen here, so its size is not counted.
+            (status, request_id, 0)
         }
-        (None, Some(request_id)) => (408, request_id.to_owned()),
+        (None, Some((request_id, size))) => (408, request_id.to_owned(), size),
         (None, None) => return,
     };
     let waited = activity.waiting_for(opened);
@@ -250,7 +256,7 @@ fn record_rejected_head(
         path_parameters: Vec::new(),
         status,
         bytes_in: 0,
-        bytes_out: 0,
+        bytes_out,
         total_latency_ms: crate::proxy::milliseconds(waited),
         upstream_latency_ms: None,
     });

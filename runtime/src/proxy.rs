@@ -6,6 +6,7 @@
 
 pub mod body;
 mod enforce;
+mod exchange;
 pub mod headers;
 mod upgrade;
 
@@ -36,6 +37,7 @@ use crate::upstream::UpstreamPool;
 use crate::upstream::balancer::BalanceKey;
 use crate::upstream::connections::{self, ExchangeError};
 use body::{BodyProgress, LimitedBody, ObservedBody, ProxyBody, TrailerPolicy};
+use exchange::Exchange;
 use gatectl_spec::model::UpstreamScheme;
 
 /// The W3C trace context header.
@@ -115,7 +117,7 @@ pub async fn handle(
     let method = request.method().clone();
     let labels = RequestLabels::new(&request_id, trace.trace_id());
 
-    let mut facts = RequestFacts {
+    let facts = RequestFacts {
         route: None,
         target: String::new(),
         path: request.uri().path().to_owned(),
@@ -127,9 +129,13 @@ pub async fn handle(
         deadline: None,
         request_body: None,
     };
+    let mut exchange = Exchange { gateway: &gateway, config: &config, started, request_id, trace, method, facts, answered: false };
     let incoming = IncomingRequest { request, raw_head_bytes: head.raw_bytes, guard: &guard };
-    let result =
-        RequestScope::new(labels.clone(), forward(&gateway, &config, &connection, incoming, &request_id, &trace, &mut facts)).await;
+    let forwarded = forward(&gateway, &config, &connection, incoming, &exchange.request_id, &exchange.trace, &mut exchange.facts);
+    let result = RequestScope::new(labels.clone(), forwarded).await;
+    exchange.answered = true;
+    let facts = &mut exchange.facts;
+    let request_id = std::mem::take(&mut exchange.request_id);
     let mut response = match result {
         Ok(response) => response,
         Err(error) => {
@@ -154,12 +160,12 @@ pub async fn handle(
     let record = gateway.access_log.is_enabled().then(|| AccessRecord {
         timestamp: SystemTime::now(),
         request_id,
-        trace,
+        trace: std::mem::replace(&mut exchange.trace, TraceContext { traceparent: String::new() }),
         client_address: facts.client_ip,
         consumer: facts.consumer.clone(),
         route: facts.route_name(&config).to_owned(),
         upstream_target: std::mem::take(&mut facts.target),
-        method: Some(method),
+        method: Some(std::mem::replace(&mut exchange.method, http::Method::GET)),
         path: std::mem::take(&mut facts.path),
         path_parameters: std::mem::take(&mut facts.path_parameters),
         status,
@@ -168,10 +174,9 @@ pub async fn handle(
         total_latency_ms: 0.0,
         upstream_latency_ms: facts.upstream_latency.map(milliseconds),
     });
-    let request_body = facts.request_body;
-    let (route, consumer) = (facts.route, facts.consumer);
-    // NOTE: a request whose client disconnects before the response exists gets no access-log
-    // line and no request count, because this body is never built.
+    let request_body = facts.request_body.take();
+    let (route, consumer) = (facts.route, std::mem::take(&mut facts.consumer));
+    drop(exchange);
     let body_timeout = config.body_timeout;
     let watch_labels = labels.clone();
     let observed = ObservedBody::new(body, deadline, move |bytes_out| {

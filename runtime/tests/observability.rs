@@ -219,11 +219,36 @@ async fn rejected_heads_are_logged_and_counted() {
         assert!(line["totalLatencyMs"].as_f64().is_some_and(|latency| latency >= 0.0), "{line}");
     }
     assert_eq!(lines[1]["requestId"], timeout_id.as_str(), "the 408's log line has the ID the client got");
+    assert_eq!(lines[1]["bytesOut"], timed_out.len(), "the 408's log line counts the bytes sent");
     assert!(lines[1]["totalLatencyMs"].as_f64().unwrap() >= 250.0, "{}", lines[1]);
 
     let metrics = client().get(gateway.admin_url("/metrics")).bearer_auth(ADMIN_TOKEN).send().await.unwrap().text().await.unwrap();
     assert!(metrics.contains("gatectl_requests_total{route=\"\",consumer=\"\",status_class=\"4xx\"} 3"), "{metrics}");
     assert_eq!(upstream.request_count(), 0);
+}
+
+#[tokio::test]
+async fn request_closed_by_client_is_logged_as_499() {
+    let upstream = Upstream::start("app").await;
+    let gateway = Gateway::start(&spec_for(&upstream).replace("prefix: /orders", "prefix: /slow")).await;
+
+    // The client sends its request and leaves while the upstream takes its time.
+    let mut stream = tokio::net::TcpStream::connect(gateway.address).await.unwrap();
+    stream.write_all(b"GET /slow/1500 HTTP/1.1\r\nHost: a\r\nX-Request-ID: left-early\r\n\r\n").await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    drop(stream);
+
+    let lines = gateway.access_log_lines(1).await;
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(lines[0]["status"], 499, "{}", lines[0]);
+    assert_eq!(lines[0]["requestId"], "left-early");
+    assert_eq!(lines[0]["route"], "orders");
+    assert_eq!(lines[0]["method"], "GET");
+    assert_eq!(lines[0]["path"], "/slow/1500");
+    assert_eq!(lines[0]["upstreamTarget"], format!("127.0.0.1:{}", upstream.port()));
+    let metrics = client().get(gateway.admin_url("/metrics")).bearer_auth(ADMIN_TOKEN).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("gatectl_requests_total{route=\"orders\",consumer=\"\",status_class=\"4xx\"} 1"), "{metrics}");
+    assert!(metrics.contains("gatectl_requests_in_flight 0"), "{metrics}");
 }
 
 #[tokio::test]

@@ -511,6 +511,20 @@ async fn keep_alive_then_idle_close() {
 }
 
 #[tokio::test]
+async fn silent_new_connection_closes_without_response() {
+    let upstream = Upstream::start("app").await;
+    let settings = "settings:\n  limits: {headerTimeout: 200ms}\n";
+    let gateway = Gateway::start(&single_route_spec(&upstream, settings, "")).await;
+
+    let mut stream = TcpStream::connect(gateway.address).await.unwrap();
+    let mut received = Vec::new();
+    let read = tokio::time::timeout(std::time::Duration::from_secs(10), stream.read_to_end(&mut received)).await;
+
+    assert!(read.is_ok(), "the silent connection was not closed");
+    assert!(received.is_empty(), "a connection that sent nothing got bytes: {:?}", String::from_utf8_lossy(&received));
+}
+
+#[tokio::test]
 async fn total_timeout_cuts_slow_response_body() {
     let upstream = Upstream::start("app").await;
     let gateway = Gateway::start(&single_route_spec(&upstream, "", "    timeouts: {response: 5s, total: 200ms}\n")).await;

@@ -44,6 +44,9 @@ struct TargetStatus {
     version: Option<u64>,
     hash: Option<String>,
     activated_at: Option<String>,
+    /// The spec hash of what the runtime serves, from its bundle or from `--config`; `None` while
+    /// it serves nothing.
+    config_hash: Option<String>,
     drift: Option<Drift>,
     /// The bundles the runtime keeps, newest first; only with `--history`.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -59,8 +62,9 @@ struct Drift {
     drifted: bool,
     spec_hash: String,
     live_spec_hash: Option<String>,
-    /// Changes from the live spec to the local one.
-    summary: plan::ChangeSummary,
+    /// Changes from the live spec to the local one. `None` when the runtime serves a spec given
+    /// with `--config` that differs, because the admin API does not return that spec.
+    summary: Option<plan::ChangeSummary>,
 }
 
 pub fn run(args: StatusArgs) -> ExitStatus {
@@ -88,6 +92,7 @@ pub fn run(args: StatusArgs) -> ExitStatus {
                 version: None,
                 hash: None,
                 activated_at: None,
+                config_hash: None,
                 drift: None,
                 history: None,
                 error: Some(message),
@@ -116,8 +121,9 @@ fn fail(message: &str) -> ExitStatus {
 
 fn target_status(client: &AdminClient, spec: Option<&Spec>, with_history: bool) -> Result<TargetStatus, String> {
     let status = client.status()?;
+    let config_hash = Some(status.config.hash).filter(|hash| !hash.is_empty());
     let drift = match spec {
-        Some(spec) => Some(drift(client, spec)?),
+        Some(spec) => Some(drift(client, spec, config_hash.as_deref())?),
         None => None,
     };
     let history = if with_history { Some(client.history()?) } else { None };
@@ -126,22 +132,30 @@ fn target_status(client: &AdminClient, spec: Option<&Spec>, with_history: bool) 
         version: status.version,
         hash: status.hash,
         activated_at: status.activated_at,
+        config_hash,
         drift,
         history,
         error: None,
     })
 }
 
-fn drift(client: &AdminClient, spec: &Spec) -> Result<Drift, String> {
+/// Compares the runtime's spec with `spec`. `config_hash` is the spec hash of what it serves.
+fn drift(client: &AdminClient, spec: &Spec, config_hash: Option<&str>) -> Result<Drift, String> {
+    let local_hash = spec_hash(spec)?;
     let live_spec = match client.active_bundle()? {
         Some(bytes) => {
             let live = plan::read_bundle(&bytes, None)
                 .map_err(|error| format!("target {}: the active bundle is invalid: {error}", client.url()))?;
             Some(live.spec)
         }
+        // A spec given with `--config` is known by its hash only.
+        None if let Some(config_hash) = config_hash => {
+            let drifted = config_hash != local_hash;
+            let summary = (!drifted).then(plan::ChangeSummary::default);
+            return Ok(Drift { drifted, spec_hash: local_hash, live_spec_hash: Some(config_hash.to_owned()), summary });
+        }
         None => None,
     };
-    let local_hash = spec_hash(spec)?;
     let live_spec_hash = live_spec.as_ref().map(spec_hash).transpose()?;
     let empty = Spec::empty();
     let counts = diff::compare(live_spec.as_ref().unwrap_or(&empty), spec, &diff::Options::default()).summary();
@@ -152,7 +166,12 @@ fn drift(client: &AdminClient, spec: &Spec) -> Result<Drift, String> {
         breaking: counts.breaking,
         risky: counts.risky,
     };
-    Ok(Drift { drifted: live_spec_hash.as_deref() != Some(local_hash.as_str()), spec_hash: local_hash, live_spec_hash, summary })
+    Ok(Drift {
+        drifted: live_spec_hash.as_deref() != Some(local_hash.as_str()),
+        spec_hash: local_hash,
+        live_spec_hash,
+        summary: Some(summary),
+    })
 }
 
 /// Returns the spec hash (see [`gatectl_spec::bundle::spec_hash`]).
@@ -172,22 +191,29 @@ fn print_text(statuses: &[TargetStatus]) {
                 let activated_at = status.activated_at.as_deref().unwrap_or("-");
                 outln!("{}: version {version}, {hash}, activated {activated_at}", status.target);
             }
-            None => outln!("{}: no bundle active", status.target),
+            None => match &status.config_hash {
+                Some(hash) => outln!("{}: no bundle active; serves the spec given with --config, spec hash {hash}", status.target),
+                None => outln!("{}: no bundle active", status.target),
+            },
         }
         if let Some(history) = &status.history {
             print_history(history);
         }
         let Some(drift) = &status.drift else { continue };
         if drift.drifted {
-            let summary = &drift.summary;
-            outln!(
-                "  drift: the live spec differs from the given spec: {} added, {} changed, {} removed; {} breaking, {} risky",
-                summary.added,
-                summary.changed,
-                summary.removed,
-                summary.breaking,
-                summary.risky
-            );
+            match &drift.summary {
+                Some(summary) => outln!(
+                    "  drift: the live spec differs from the given spec: {} added, {} changed, {} removed; {} breaking, {} risky",
+                    summary.added,
+                    summary.changed,
+                    summary.removed,
+                    summary.breaking,
+                    summary.risky
+                ),
+                None => {
+                    outln!("  drift: the spec given with --config differs from the given spec; apply a bundle to compare them in detail")
+                }
+            }
         } else {
             outln!("  no drift: the live spec equals the given spec");
         }

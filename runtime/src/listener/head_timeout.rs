@@ -37,8 +37,8 @@ pub struct ConnectionActivity {
     heads: [AtomicU64; HEAD_SLOTS],
     /// Signalled to close the connection at once.
     abort: tokio::sync::Notify,
-    /// The request ID of the 408 sent when a head did not arrive in time.
-    head_timeout_request_id: std::sync::OnceLock<String>,
+    /// The request ID and size of the 408 sent when a head did not arrive in time.
+    head_timeout_answer: std::sync::OnceLock<(String, u64)>,
 }
 
 /// How many heads' facts are kept for their requests. A client that pipelines more requests
@@ -123,10 +123,10 @@ impl ConnectionActivity {
         self.http2.store(true, Ordering::SeqCst);
     }
 
-    /// Returns the request ID of the 408 this connection got when a head did not arrive in
-    /// time, if it got one.
-    pub fn head_timeout_request_id(&self) -> Option<&str> {
-        self.head_timeout_request_id.get().map(String::as_str)
+    /// Returns the request ID and size in bytes of the 408 this connection got when a head did
+    /// not arrive in time, if it got one.
+    pub fn head_timeout_answer(&self) -> Option<(&str, u64)> {
+        self.head_timeout_answer.get().map(|(request_id, size)| (request_id.as_str(), *size))
     }
 
     /// Returns how long the connection has waited for its next request head: since the last
@@ -170,8 +170,11 @@ enum Phase {
     Busy,
     /// Writing the 408 response. The offset counts the bytes written.
     Answering(usize),
-    /// HTTP/2 or the connection is closing: no timers.
+    /// HTTP/2 or an upgraded connection: no timers.
     Off,
+    /// Timed out: every read reports the end of input, so the connection closes even when
+    /// hyper reads again, as it does after the protocol detection saw no byte.
+    Closed,
 }
 
 /// Wraps a client stream with the head and idle timers, and cleans the header values of each
@@ -212,11 +215,13 @@ impl<S> TimedStream<S> {
         Self {
             inner,
             activity,
-            phase: if enabled { Phase::Head } else { Phase::Off },
+            // A new connection is idle until its first byte: one that sends nothing within the
+            // header timeout is closed without a 408, as browsers' unused preconnections are.
+            phase: if enabled { Phase::Idle } else { Phase::Off },
             head_timeout,
             idle_timeout,
-            deadline: Instant::now() + head_timeout,
-            sleep: Box::pin(tokio::time::sleep(head_timeout)),
+            deadline: Instant::now() + head_timeout.min(idle_timeout),
+            sleep: Box::pin(tokio::time::sleep(head_timeout.min(idle_timeout))),
             preface_matched: Some(0),
             answer: Vec::new(),
             cleaner: FieldValueCleaner::new(request_id_header),
@@ -262,12 +267,13 @@ fn timeout_answer(request_id_header: &http::HeaderName, request_id: &str) -> Vec
 impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for TimedStream<S> {
     fn poll_read(mut self: Pin<&mut Self>, context: &mut Context<'_>, buffer: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
         let this = &mut *self;
-        if this.activity.switched.load(Ordering::SeqCst) && !matches!(this.phase, Phase::Answering(_)) {
+        if this.activity.switched.load(Ordering::SeqCst) && !matches!(this.phase, Phase::Answering(_) | Phase::Closed) {
             this.phase = Phase::Off;
         }
         let busy = this.activity.in_progress.load(Ordering::SeqCst) > 0;
         match this.phase {
             Phase::Off => return Pin::new(&mut this.inner).poll_read(context, buffer),
+            Phase::Closed => return Poll::Ready(Ok(())),
             Phase::Answering(written) => return this.poll_answer(context, written),
             Phase::Busy | Phase::Head | Phase::Idle if busy => this.phase = Phase::Busy,
             Phase::Busy => this.enter(Phase::Idle),
@@ -292,13 +298,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for TimedStream<S> {
         }
         if result.is_pending() && matches!(this.phase, Phase::Head | Phase::Idle) && this.poll_deadline(context) {
             if this.phase == Phase::Idle {
-                this.phase = Phase::Off;
+                this.phase = Phase::Closed;
                 return Poll::Ready(Ok(()));
             }
             tracing::debug!("request head timed out; sending 408");
             let request_id = crate::observe::new_request_id();
             this.answer = timeout_answer(this.cleaner.request_id_header(), &request_id);
-            let _ = this.activity.head_timeout_request_id.set(request_id);
+            let _ = this.activity.head_timeout_answer.set((request_id, this.answer.len() as u64));
             this.phase = Phase::Answering(0);
             return this.poll_answer(context, 0);
         }
@@ -340,7 +346,7 @@ impl<S: AsyncWrite + Unpin> TimedStream<S> {
         }
         ready!(Pin::new(&mut self.inner).poll_flush(context))?;
         let _ = Pin::new(&mut self.inner).poll_shutdown(context);
-        self.phase = Phase::Off;
+        self.phase = Phase::Closed;
         Poll::Ready(Ok(()))
     }
 }

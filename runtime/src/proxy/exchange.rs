@@ -1,0 +1,103 @@
+//! The life of one request until its response exists: the access-log line and count of a
+//! request that ends before it, because its client left or its handler panicked.
+
+use std::sync::atomic::Ordering;
+use std::time::{Instant, SystemTime};
+
+use super::{Gateway, RequestFacts, milliseconds};
+use crate::config::CompiledConfig;
+use crate::observe::TraceContext;
+use crate::observe::access_log::AccessRecord;
+
+/// A request from its start until its response exists. Dropped before that, because the client
+/// closed the connection or the handler panicked, it writes the access-log line and the count
+/// that the response body would have written. The status is 499, the code nginx logs for a
+/// client that closed the request, or 500 after a panic.
+pub(super) struct Exchange<'a> {
+    pub(super) gateway: &'a Gateway,
+    pub(super) config: &'a CompiledConfig,
+    pub(super) started: Instant,
+    pub(super) request_id: String,
+    pub(super) trace: TraceContext,
+    pub(super) method: http::Method,
+    pub(super) facts: RequestFacts,
+    /// Set once the response exists; from then on its body reports the request.
+    pub(super) answered: bool,
+}
+
+impl Drop for Exchange<'_> {
+    fn drop(&mut self) {
+        if self.answered {
+            return;
+        }
+        // A future that panics drops its variables while the panic unwinds through its poll.
+        let status = if std::thread::panicking() { 500 } else { 499 };
+        let elapsed = self.started.elapsed();
+        let compiled = self.facts.route.map(|index| &self.config.routes[index]);
+        let route = compiled.map_or("", |route| route.name.as_str());
+        if status == 499 {
+            tracing::debug!(request.id = %self.request_id, route, "the client closed the connection before the response");
+        }
+        self.gateway.metrics.request_finished(
+            route,
+            compiled.map(|route| &route.metrics),
+            &self.facts.consumer,
+            status,
+            elapsed.as_secs_f64(),
+        );
+        if !self.gateway.access_log.is_enabled() {
+            return;
+        }
+        let facts = &mut self.facts;
+        self.gateway.access_log.record(AccessRecord {
+            timestamp: SystemTime::now(),
+            request_id: std::mem::take(&mut self.request_id),
+            trace: std::mem::replace(&mut self.trace, TraceContext { traceparent: String::new() }),
+            client_address: facts.client_ip,
+            consumer: std::mem::take(&mut facts.consumer),
+            route: route.to_owned(),
+            upstream_target: std::mem::take(&mut facts.target),
+            method: Some(self.method.clone()),
+            path: std::mem::take(&mut facts.path),
+            path_parameters: std::mem::take(&mut facts.path_parameters),
+            status,
+            bytes_in: facts.request_body.as_ref().map_or(0, |body| body.received.load(Ordering::Relaxed)),
+            bytes_out: 0,
+            total_latency_ms: milliseconds(elapsed),
+            upstream_latency_ms: facts.upstream_latency.map(milliseconds),
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    /// Records, when dropped, whether a panic was unwinding.
+    struct Probe(Arc<AtomicBool>);
+
+    impl Drop for Probe {
+        fn drop(&mut self) {
+            self.0.store(std::thread::panicking(), Ordering::SeqCst);
+        }
+    }
+
+    /// The 500 of [`super::Exchange`] relies on this: a request future that panics drops its
+    /// variables while the panic unwinds, before the connection's `catch_unwind` returns.
+    #[tokio::test]
+    async fn panicking_future_drops_variables_while_unwinding() {
+        let seen = Arc::new(AtomicBool::new(false));
+        let probe = Probe(seen.clone());
+        let request = async move {
+            let _probe = probe;
+            tokio::task::yield_now().await;
+            panic!("a deliberate panic in a test handler");
+        };
+
+        let result = futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(request)).await;
+
+        assert!(result.is_err());
+        assert!(seen.load(Ordering::SeqCst), "the probe was dropped after the panic had ended");
+    }
+}
