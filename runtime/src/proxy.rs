@@ -502,11 +502,16 @@ async fn send(
             }
         }
     };
-    let result = tokio::time::timeout(response_timeout.min(total_timeout), exchange).await;
+    let result = response_within(exchange, request_body, response_timeout, total_timeout).await;
     target.in_flight.fetch_sub(1, Ordering::Relaxed);
     facts.upstream_latency = Some(sent.elapsed());
 
     let outcome = match result {
+        // A body still arriving is why the upstream had not answered: the client's fault.
+        Err(_elapsed) if !request_body.finished.load(Ordering::Relaxed) => {
+            tracing::debug!(route = %route.name, received = request_body.received.load(Ordering::Relaxed), "the request body was still arriving at the total timeout");
+            return Err(ProxyError::BodyTimeout);
+        }
         Err(_elapsed) => {
             tracing::warn!(route = %route.name, upstream.addr = %target.authority, timeout = ?response_timeout.min(total_timeout), "upstream response timed out");
             Err(ProxyError::UpstreamTimeout)
@@ -526,6 +531,38 @@ async fn send(
     let success = outcome.as_ref().is_ok_and(|response| !response.status().is_server_error());
     pool.record_passive(target_index, success);
     outcome
+}
+
+/// Waits for the upstream's response head. The response timeout counts from the end of the
+/// request body, because an upstream cannot be expected to answer a request it has not fully
+/// received; the total timeout counts from now.
+async fn response_within<F: Future>(
+    exchange: F,
+    body: &BodyProgress,
+    response_timeout: Duration,
+    total_timeout: Duration,
+) -> Result<F::Output, tokio::time::error::Elapsed> {
+    let start = tokio::time::Instant::now();
+    let total_deadline = start + total_timeout;
+    let mut deadline = (start + response_timeout).min(total_deadline);
+    tokio::pin!(exchange);
+    loop {
+        let elapsed = match tokio::time::timeout_at(deadline, exchange.as_mut()).await {
+            Ok(output) => return Ok(output),
+            Err(elapsed) => elapsed,
+        };
+        let now = tokio::time::Instant::now();
+        let response_deadline = if body.finished.load(Ordering::Relaxed) {
+            let finished_ago = crate::upstream::now_millis().saturating_sub(body.finished_at.load(Ordering::Relaxed));
+            now.checked_sub(Duration::from_millis(finished_ago)).unwrap_or(now) + response_timeout
+        } else {
+            now + response_timeout
+        };
+        if response_deadline <= now || now >= total_deadline {
+            return Err(elapsed);
+        }
+        deadline = response_deadline.min(total_deadline);
+    }
 }
 
 fn classify_client_error(error: &hyper_util::client::legacy::Error) -> ProxyError {

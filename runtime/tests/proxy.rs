@@ -511,6 +511,38 @@ async fn keep_alive_then_idle_close() {
 }
 
 #[tokio::test]
+async fn response_timeout_starts_after_request_body() {
+    let upstream = Upstream::start("app").await;
+    let settings = "settings:\n  limits: {bodyTimeout: 1s}\n";
+    let spec = single_route_spec(&upstream, settings, "    timeouts: {response: 200ms, total: 5s}\n")
+        .replace("    targets:", "    healthChecks:\n      passive: {consecutiveFailures: 1, ejectionTime: 1h}\n    targets:");
+    let gateway = Gateway::start(&spec).await;
+
+    // A body that keeps arriving for longer than the response timeout: the upstream answers
+    // once it has all of it.
+    let mut steady = TcpStream::connect(gateway.address).await.unwrap();
+    steady.write_all(b"POST /x HTTP/1.1\r\nHost: gw.test\r\nContent-Length: 6\r\n\r\nab").await.unwrap();
+    for part in [&b"cd"[..], b"ef"] {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        steady.write_all(part).await.unwrap();
+    }
+    let response = read_response(&mut steady).await;
+    assert_eq!(status_of(&response), 200, "{response}");
+    assert_eq!(json_body_of(&response)["body"], "abcdef");
+
+    // A body that stalls is the client's fault: 408, and the target is not ejected.
+    let mut stalled = TcpStream::connect(gateway.address).await.unwrap();
+    stalled.write_all(b"POST /x HTTP/1.1\r\nHost: gw.test\r\nContent-Length: 10\r\n\r\nab").await.unwrap();
+    let mut output = Vec::new();
+    let read = tokio::time::timeout(std::time::Duration::from_secs(10), stalled.read_to_end(&mut output)).await;
+    assert!(read.is_ok(), "the gateway kept waiting for the body");
+    let response = String::from_utf8_lossy(&output);
+    assert_eq!(status_of(&response), 408, "{response}");
+    let after = client().get(gateway.url("/x")).send().await.unwrap();
+    assert_eq!(after.status().as_u16(), 200, "the stalled client got the target ejected");
+}
+
+#[tokio::test]
 async fn silent_new_connection_closes_without_response() {
     let upstream = Upstream::start("app").await;
     let settings = "settings:\n  limits: {headerTimeout: 200ms}\n";

@@ -48,6 +48,17 @@ pub struct BodyProgress {
     pub client_failed: AtomicBool,
     /// The body has ended, failed, or been dropped unread.
     pub finished: AtomicBool,
+    /// When `finished` was set, in milliseconds of [`crate::upstream::now_millis`].
+    pub finished_at: AtomicU64,
+}
+
+impl BodyProgress {
+    /// Marks the body finished, once, with the time.
+    fn finish(&self) {
+        if !self.finished.swap(true, Ordering::Relaxed) {
+            self.finished_at.store(crate::upstream::now_millis(), Ordering::Relaxed);
+        }
+    }
 }
 
 /// Header names a client may not send as request trailers, because the gateway sets them
@@ -149,7 +160,7 @@ where
         let polled = Pin::new(&mut this.inner).poll_frame(context);
         if polled.is_ready() && (this.inner.is_end_stream() || !matches!(polled, Poll::Ready(Some(Ok(_))))) {
             this.hold = None;
-            this.progress.finished.store(true, Ordering::Relaxed);
+            this.progress.finish();
         }
         let frame = match polled {
             Poll::Pending => {
@@ -193,7 +204,7 @@ where
 
 impl<B> Drop for LimitedBody<B> {
     fn drop(&mut self) {
-        self.progress.finished.store(true, Ordering::Relaxed);
+        self.progress.finish();
     }
 }
 
