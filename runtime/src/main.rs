@@ -35,8 +35,9 @@ struct Flags {
     /// Admin listener address (metrics, health, status); must differ from every proxy address.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9901")]
     admin_listen: SocketAddr,
-    /// File holding the admin bearer token.
-    #[arg(long, value_name = "PATH", conflicts_with = "admin_token")]
+    /// File holding the admin bearer token; it takes precedence over --admin-token and
+    /// GATECTL_ADMIN_TOKEN.
+    #[arg(long, value_name = "PATH")]
     admin_token_file: Option<PathBuf>,
     /// Admin bearer token.
     #[arg(long, env = "GATECTL_ADMIN_TOKEN", hide_env_values = true)]

@@ -56,7 +56,9 @@ impl TrafficWindow {
             *bucket = Bucket { second, requests: 0, errors: 0 };
         }
         bucket.requests += 1;
-        if status >= 500 {
+        // 501 answers a request the client should not have sent, such as a transfer coding the
+        // gateway does not implement, so clients could otherwise fail a rollout's health gate.
+        if status >= 500 && status != 501 {
             bucket.errors += 1;
         }
     }
@@ -85,15 +87,15 @@ mod tests {
     #[test]
     fn snapshot_counts_requests_and_errors() {
         let window = TrafficWindow::default();
-        for status in [200, 404, 500, 502, 503] {
+        for status in [200, 404, 500, 501, 502, 503] {
             window.record(status);
         }
 
         let snapshot = window.snapshot();
 
-        assert_eq!(snapshot.requests, 5);
-        assert_eq!(snapshot.errors, 3);
-        assert!((snapshot.error_rate - 0.6).abs() < 1e-9);
+        assert_eq!(snapshot.requests, 6);
+        assert_eq!(snapshot.errors, 3, "501 is the client's fault");
+        assert!((snapshot.error_rate - 0.5).abs() < 1e-9);
     }
 
     #[test]

@@ -131,7 +131,9 @@ impl RuntimeProcess {
             .arg("--access-log")
             .arg(config.access_log)
             .current_dir(config.work_dir)
-            .env_remove("GATECTL_ADMIN_TOKEN")
+            // The file's token takes precedence over the environment's, so every admin call of
+            // the end-to-end tests checks that.
+            .env("GATECTL_ADMIN_TOKEN", "a-token-the-file-overrides")
             .env_remove("GATECTL_REDIS_URL")
             .stdin(Stdio::null())
             .stdout(log)
