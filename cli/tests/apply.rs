@@ -133,6 +133,7 @@ fn plan_apply_status_diff_and_rollback() {
 
     let applied = fleet.apply("plan.json", "300ms");
     assert_eq!(code(&applied), 0, "{}", text(&applied.stderr));
+    assert!(text(&applied.stderr).contains("wave 1: watching the health gate for 300ms, until "), "{}", text(&applied.stderr));
     let report = json(&applied);
     assert_eq!(report["outcome"], "applied");
     assert_eq!(report["waves"][0]["outcome"], "passed");
@@ -253,6 +254,13 @@ fn plan_apply_status_diff_and_rollback() {
     assert!(listed.contains(&format!("  version 2, {v2_hash}, activated ")), "{listed}");
     let plain = fleet.run(&["status", "--target", &first, "--output", "json"]);
     assert!(json(&plain)[0].get("history").is_none(), "history is listed only when asked for");
+
+    // Both runtimes run version 1 again, and version 2 is in their histories: the next plan
+    // takes version 3, so that no version names two bundles.
+    fleet.write_spec("v3.yaml", fleet.upstream.port(), &["orders", "items"]);
+    let planned = fleet.plan("v3.yaml", "plan3.json");
+    assert_eq!(code(&planned), 0, "{}", text(&planned.stderr));
+    assert_eq!(read_json(&fleet.path().join("plan3.json"))["bundle"]["version"], 3);
 }
 
 #[test]
@@ -308,6 +316,14 @@ fn stale_plan_is_refused() {
     let applied = fleet.apply("a.json", "100ms");
     assert_eq!(code(&applied), 0, "{}", text(&applied.stderr));
     let a_hash = fleet.status(0)["hash"].clone();
+
+    // Applying the same plan again pushes nothing, and says so once per target.
+    let again = fleet.apply("a.json", "100ms");
+    assert_eq!(code(&again), 0, "{}", text(&again.stderr));
+    let again_text = text(&again.stderr);
+    assert_eq!(again_text.matches("already runs the planned bundle").count(), 2, "{again_text}");
+    assert!(again_text.contains("applied bundle version 2 to 0 target(s); 2 already ran it"), "{again_text}");
+    assert!(!again_text.contains("watching the health gate"), "{again_text}");
 
     let stale = fleet.apply("b.json", "100ms");
 

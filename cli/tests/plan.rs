@@ -251,6 +251,19 @@ fn format_name_as_output_file_is_refused() {
 }
 
 #[test]
+fn unsigned_plan_says_apply_refuses_it() {
+    let directory = workspace();
+    std::fs::write(directory.path().join("new.yaml"), spec(&["a"], "Bearer x")).unwrap();
+
+    let unsigned = plan(directory.path(), &["--target", "a.json"]);
+    let signed = plan(directory.path(), &["--target", "a.json", "--signing-key", "keys/release.key.pem"]);
+
+    assert_eq!(exit_code(&unsigned), 0, "{}", text(&unsigned.stderr));
+    assert!(text(&unsigned.stderr).contains("the plan carries no bundle"), "{}", text(&unsigned.stderr));
+    assert!(!text(&signed.stderr).contains("carries no bundle"), "{}", text(&signed.stderr));
+}
+
+#[test]
 fn header_token_never_in_plan() {
     let directory = workspace();
     let path = directory.path();

@@ -420,7 +420,10 @@ fn execute(rollout: &Rollout, connection: &Connection) -> Result<Report, String>
         report.waves.push(wave_report);
     }
     if report.outcome == "applied" {
-        progress.line(&format!("applied bundle version {} to {} target(s)", plan.bundle.version, targets.len()));
+        let pushed = report.waves.iter().flat_map(|wave| &wave.targets).filter(|target| target.outcome == "applied").count();
+        let skipped = targets.len() - pushed;
+        let already = if skipped > 0 { format!("; {skipped} already ran it") } else { String::new() };
+        progress.line(&format!("applied bundle version {} to {pushed} target(s){already}", plan.bundle.version));
     }
     Ok(report)
 }
@@ -456,8 +459,8 @@ fn run_wave(number: usize, targets: &[&Target], done: &[String], rollout: &Rollo
 
     for ((target, bar), report) in targets.iter().zip(&bars).zip(reports.iter_mut()) {
         if done.iter().any(|url| url == target.client.url()) {
+            // Its bar says so once the wave ends.
             report.outcome = "alreadyApplied";
-            bar.step("already runs the planned bundle");
             continue;
         }
         report.before = target.client.status().ok().map(|status| status.traffic);
@@ -478,7 +481,13 @@ fn run_wave(number: usize, targets: &[&Target], done: &[String], rollout: &Rollo
         }
     }
 
-    if !failed {
+    if !failed && reports.iter().any(|report| report.outcome == "applied") {
+        // Without a terminal there are no bars, and the window can last minutes without output.
+        progress.line(&format!(
+            "wave {number}: watching the health gate for {}, until {}",
+            gatectl_spec::Duration(gate.window),
+            (chrono::Utc::now() + gate.window).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        ));
         failed = observe(targets, &bars, &mut reports, gate);
     }
     if failed {

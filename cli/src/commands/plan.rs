@@ -213,6 +213,9 @@ struct LiveState {
     kind: &'static str,
     live: Option<LiveBundle>,
     spec: Spec,
+    /// The highest version in the runtime's bundle history, which after a rollback is above
+    /// the live one; 0 for file targets and runtimes without a history.
+    newest_in_history: u64,
 }
 
 /// A plan and, when it was made with a signing key, the signed bundle it rolls out.
@@ -267,6 +270,11 @@ fn write(args: &PlanArgs, mut built: BuiltPlan) -> Result<(), String> {
     text.push('\n');
     std::fs::write(&args.output, text).map_err(|error| format!("cannot write {}: {error}", args.output.display()))?;
     errln!("wrote plan to {}", args.output.display());
+    if built.signed_bundle.is_none() {
+        errln!(
+            "note: the plan carries no bundle, so it is for review only and `gatectl apply` will refuse it; plan again with --signing-key FILE or GATECTL_SIGNING_KEY to roll it out"
+        );
+    }
     Ok(())
 }
 
@@ -307,9 +315,12 @@ fn make(args: &PlanArgs) -> Result<Result<BuiltPlan, ExitStatus>, String> {
     }
 
     let newest = states.iter().filter_map(|state| state.live.as_ref()).max_by_key(|live| live.version);
+    // A version is never reused, so that a rolled-back bundle and its successor differ in it.
+    let highest =
+        states.iter().map(|state| state.newest_in_history.max(state.live.as_ref().map_or(0, |live| live.version))).max().unwrap_or(0);
     let created_at = bundle::creation_timestamp().map_err(|error| error.to_string())?;
     let metadata = BundleMetadata {
-        version: newest.map_or(1, |live| live.version + 1),
+        version: highest + 1,
         parent: newest.map(|live| live.hash.clone()),
         created_at: created_at.clone(),
         source_commit: args.source_commit.clone().or_else(|| super::bundle::git_head(&args.paths[0])),
@@ -401,19 +412,23 @@ fn read_trusted_keys(paths: &[PathBuf]) -> Result<Option<TrustedKeys>, String> {
 fn read_live(target: &Target, trusted: Option<&TrustedKeys>, connection: Option<&Connection>) -> Result<LiveState, String> {
     let uri = target.uri();
     let kind = target.kind();
-    let bytes = match target {
-        Target::File(path) if !path.exists() => None,
-        Target::File(path) => Some(std::fs::read(path).map_err(|error| format!("target {uri}: cannot read {}: {error}", path.display()))?),
+    let (bytes, newest_in_history) = match target {
+        Target::File(path) if !path.exists() => (None, 0),
+        Target::File(path) => {
+            (Some(std::fs::read(path).map_err(|error| format!("target {uri}: cannot read {}: {error}", path.display()))?), 0)
+        }
         Target::Http(url) => {
             let connection = connection.expect("a connection is made when any target is a URL");
-            connection.target(url)?.active_bundle()?
+            let client = connection.target(url)?;
+            let newest = client.history()?.iter().map(|entry| entry.version).max().unwrap_or(0);
+            (client.active_bundle()?, newest)
         }
     };
     let Some(bytes) = bytes else {
-        return Ok(LiveState { uri, kind, live: None, spec: Spec::empty() });
+        return Ok(LiveState { uri, kind, live: None, spec: Spec::empty(), newest_in_history });
     };
     let live = read_bundle(&bytes, trusted).map_err(|error| format!("target {uri}: the live bundle is invalid: {error}"))?;
-    Ok(LiveState { uri, kind, live: Some(LiveBundle { version: live.version, hash: live.hash }), spec: live.spec })
+    Ok(LiveState { uri, kind, live: Some(LiveBundle { version: live.version, hash: live.hash }), spec: live.spec, newest_in_history })
 }
 
 /// Version, hash and spec of a live bundle.
