@@ -152,7 +152,10 @@ fn findings(error: &ValidationError<'_>, index: &LocationIndex) -> Vec<Finding> 
             .iter()
             .map(|field| {
                 let field_pointer = format!("{pointer}/{}", crate::document::escape_pointer_token(field));
-                let message = match closest_field(error.schema_path().as_str(), field) {
+                // A field that is already there is no suggestion.
+                let suggestion = closest_field(error.schema_path().as_str(), field)
+                    .filter(|suggestion| error.instance().get(suggestion.as_str()).is_none());
+                let message = match suggestion {
                     Some(suggestion) => format!("unknown field `{field}` in {place}; did you mean `{suggestion}`?"),
                     None => format!("unknown field `{field}` in {place}"),
                 };
@@ -166,11 +169,24 @@ fn findings(error: &ValidationError<'_>, index: &LocationIndex) -> Vec<Finding> 
         ValidationErrorKind::Pattern { pattern } if pattern == crate::duration::DURATION_PATTERN => {
             vec![(format!("invalid duration {} at {place}", error.instance()), DURATION_HELP, index.value(&pointer))]
         }
-        ValidationErrorKind::Pattern { pattern } if pattern_words(pattern).is_some() => vec![(
-            format!("invalid value {} at {place}: {}", error.instance(), pattern_words(pattern).unwrap_or_default()),
-            VALUES_HELP,
-            index.value(&pointer),
-        )],
+        ValidationErrorKind::Pattern { pattern } if pattern_words(pattern).is_some() => {
+            let mut message = format!("invalid value {} at {place}: {}", error.instance(), pattern_words(pattern).unwrap_or_default());
+            if let Some((position, character)) = error.instance().as_str().and_then(|text| first_rejected(pattern, text)) {
+                message.push_str(&format!("; `{character}` at character {position} is not allowed"));
+            }
+            vec![(message, VALUES_HELP, index.value(&pointer))]
+        }
+        ValidationErrorKind::MaxLength { limit } => {
+            let text = error.instance().as_str().unwrap_or_default();
+            // A long value is shown by its start only, so the message stays readable.
+            let shown: String = text.chars().take(40).collect();
+            let shown = if shown.len() < text.len() { format!("\"{shown}…\"") } else { error.instance().to_string() };
+            vec![(format!("invalid value {shown} at {place}: longer than {limit} characters"), VALUES_HELP, index.value(&pointer))]
+        }
+        ValidationErrorKind::MinLength { limit } => {
+            let expected = if *limit == 1 { "empty".to_owned() } else { format!("shorter than {limit} characters") };
+            vec![(format!("invalid value {} at {place}: {expected}", error.instance()), VALUES_HELP, index.value(&pointer))]
+        }
         // A bare number such as `3` has no unit, so it fails the duration's `type: string`.
         ValidationErrorKind::Type { .. } if error.schema_path().as_str() == "/$defs/Duration/type" => vec![(
             format!("invalid duration {} at {place}: a duration is text with a unit", error.instance()),
@@ -206,16 +222,36 @@ fn findings(error: &ValidationError<'_>, index: &LocationIndex) -> Vec<Finding> 
 /// Says in words what a pattern of the schema accepts, for the patterns the schema uses.
 fn pattern_words(pattern: &str) -> Option<&'static str> {
     Some(match pattern {
-        "^[A-Za-z0-9][A-Za-z0-9._-]*$" => "a name starts with an ASCII letter or digit, followed by letters, digits, `.`, `_` or `-`",
-        "^[A-Za-z0-9][A-Za-z0-9._@-]*$" => "an ID starts with an ASCII letter or digit, followed by letters, digits, `.`, `_`, `@` or `-`",
+        "^[A-Za-z0-9][A-Za-z0-9._-]*$" => "a name has only ASCII letters, digits, `.`, `_` and `-`, and starts with a letter or digit",
+        "^[A-Za-z0-9][A-Za-z0-9._@-]*$" => "an ID has only ASCII letters, digits, `.`, `_`, `@` and `-`, and starts with a letter or digit",
         "^/" => "a path starts with `/`",
         "^(/[^?#]*)?$" => "a path starts with `/` and has no `?` or `#`",
-        "^(env:[A-Za-z0-9_]+|file:.+)$" => "a secret is read from `env:VARIABLE` or `file:PATH`, never written in the spec",
+        "^(env:[A-Za-z0-9_]+|file:.+)$" => {
+            "a secret is read from `env:NAME`, where NAME has only ASCII letters, digits and `_`, or from `file:PATH`"
+        }
         "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$" => "a header name has only ASCII letters, digits and the characters ! # $ % & ' * + . ^ _ ` | ~ -",
         "^https?://" => "a URL starts with `http://` or `https://`",
         "^sha256:[0-9a-f]+$" => "a hash is `sha256:` followed by lowercase hexadecimal digits",
         _ => return None,
     })
+}
+
+/// Returns the position (from 1) and the first character of `text` that `pattern` rejects, for
+/// the patterns that accept a set of characters.
+fn first_rejected(pattern: &str, text: &str) -> Option<(usize, char)> {
+    let name = |character: char, extra: &str| character.is_ascii_alphanumeric() || extra.contains(character);
+    let (skip, first_extra, rest_extra) = match pattern {
+        "^[A-Za-z0-9][A-Za-z0-9._-]*$" => (0, "", "._-"),
+        "^[A-Za-z0-9][A-Za-z0-9._@-]*$" => (0, "", "._@-"),
+        "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$" => (0, "!#$%&'*+.^_`|~-", "!#$%&'*+.^_`|~-"),
+        "^(env:[A-Za-z0-9_]+|file:.+)$" if text.starts_with("env:") => (4, "_", "_"),
+        _ => return None,
+    };
+    text.chars()
+        .enumerate()
+        .skip(skip)
+        .find(|&(position, character)| !name(character, if position == skip { first_extra } else { rest_extra }))
+        .map(|(position, character)| (position + 1, character))
 }
 
 /// Explains a value that matches none of a `oneOf` or `anyOf`, from the errors of each branch:
@@ -295,31 +331,56 @@ fn alternatives(error: &ValidationError<'_>, branches: &[Vec<ValidationError<'st
     {
         return Some(branch.iter().flat_map(|inner| findings(inner, index)).collect());
     }
-    let keys = branch_keys(error.schema_path().as_str())?;
-    let mut message = format!(
-        "invalid value {} at {}: expected a mapping with exactly one of {}",
-        error.instance(),
-        describe(pointer),
-        keys.iter().map(|key| format!("`{key}`")).collect::<Vec<_>>().join(", ")
-    );
+    let shapes = branch_shapes(error.schema_path().as_str())?;
     let keys_given = error.instance().as_object().map(|map| map.keys().cloned().collect::<Vec<_>>()).unwrap_or_default();
+    // One branch's key is there beside unknown fields: that branch's errors name them.
+    let present: Vec<usize> =
+        (0..shapes.len()).filter(|&position| matches!(&shapes[position], BranchShape::Key(key) if keys_given.contains(key))).collect();
+    if let [position] = present.as_slice()
+        && let Some(branch) = branches.get(*position)
+    {
+        return Some(branch.iter().flat_map(|inner| findings(inner, index)).collect());
+    }
+    let keys: Vec<&str> =
+        shapes.iter().filter_map(|shape| if let BranchShape::Key(key) = shape { Some(key.as_str()) } else { None }).collect();
+    let constants: Vec<String> = shapes
+        .iter()
+        .filter_map(|shape| if let BranchShape::Constant(value) = shape { Some(format!("`{value}`")) } else { None })
+        .collect();
+    let listed = keys.iter().map(|key| format!("`{key}`")).collect::<Vec<_>>().join(", ");
+    let mapping = if keys.len() == 1 { format!("a mapping with {listed}") } else { format!("a mapping with exactly one of {listed}") };
+    let expected = if constants.is_empty() { mapping } else { format!("{}, or {mapping}", constants.join(", ")) };
+    let mut message = format!("invalid value {} at {}: expected {expected}", error.instance(), describe(pointer));
     if let Some(suggestion) =
-        keys_given.iter().filter(|key| !keys.contains(key)).find_map(|key| closest(key, keys.iter().map(String::as_str)))
+        keys_given.iter().filter(|key| !keys.contains(&key.as_str())).find_map(|key| closest(key, keys.iter().copied()))
     {
         message.push_str(&format!("; did you mean `{suggestion}`?"));
     }
     Some(vec![(message, VALUES_HELP, index.value(pointer))])
 }
 
-/// Returns the keys that tell the branches of the `oneOf` at `schema_path` apart, when each
-/// branch is a mapping with one required key.
-fn branch_keys(schema_path: &str) -> Option<Vec<String>> {
+/// One branch of a `oneOf` of mappings and constants.
+enum BranchShape {
+    /// A mapping distinguished by the one key it requires.
+    Key(String),
+    /// A constant.
+    Constant(String),
+}
+
+/// Returns the shape of each branch of the `oneOf` at `schema_path`, when each is a mapping
+/// with one required key or a text constant.
+fn branch_shapes(schema_path: &str) -> Option<Vec<BranchShape>> {
     let branches = schema().pointer(schema_path)?.as_array()?;
     branches
         .iter()
-        .map(|branch| match branch.get("required")?.as_array()?.as_slice() {
-            [key] => key.as_str().map(str::to_owned),
-            _ => None,
+        .map(|branch| {
+            if let Some(constant) = branch.get("const").and_then(serde_json::Value::as_str) {
+                return Some(BranchShape::Constant(constant.to_owned()));
+            }
+            match branch.get("required")?.as_array()?.as_slice() {
+                [key] => key.as_str().map(|key| BranchShape::Key(key.to_owned())),
+                _ => None,
+            }
         })
         .collect()
 }
@@ -355,10 +416,19 @@ fn choice_finding(error: &ValidationError<'_>, accepted: &[serde_json::Value], o
     let pointer = error.instance_path().as_str();
     let names: Vec<String> = accepted.iter().map(|value| value.as_str().map_or_else(|| value.to_string(), str::to_owned)).collect();
     let values = names.iter().map(|name| format!("`{name}`")).collect::<Vec<_>>().join(", ");
-    let expected = if other_kinds.is_empty() { format!("one of {values}") } else { format!("{values}, or {}", other_kinds.join(" or ")) };
+    let expected = match (names.len(), other_kinds.is_empty()) {
+        (1, true) => values,
+        (_, true) => format!("one of {values}"),
+        (_, false) => format!("{values}, or {}", other_kinds.join(" or ")),
+    };
     let mut message = format!("invalid value {} at {}; expected {expected}", error.instance(), describe(pointer));
+    // With one accepted value the message names it already, unless only its case differs.
     if let Some(name) = error.instance().as_str().and_then(|text| closest(text, names.iter().map(String::as_str))) {
-        message.push_str(&format!("; did you mean `{name}`?"));
+        if names.len() > 1 || !other_kinds.is_empty() {
+            message.push_str(&format!("; did you mean `{name}`?"));
+        } else if name.eq_ignore_ascii_case(error.instance().as_str().unwrap_or_default()) {
+            message.push_str("; the case matters");
+        }
     }
     (message, VALUES_HELP, index.value(pointer))
 }
@@ -457,10 +527,40 @@ mod tests {
         assert_eq!(
             messages,
             [
-                "invalid value \"ünï\" at routes[0].name: a name starts with an ASCII letter or digit, followed by letters, digits, `.`, `_` or `-`",
+                "invalid value \"ünï\" at routes[0].name: a name has only ASCII letters, digits, `.`, `_` and `-`, and starts with a letter or digit; `ü` at character 1 is not allowed",
                 "invalid value \"orders\" at routes[0].match.path.prefix: a path starts with `/`",
             ]
         );
+    }
+
+    #[test]
+    fn rejected_character_is_named() {
+        let messages = messages_for(
+            "apiVersion: gatectl.dev/v1\nkind: gateway\nupstreams:\n  - name: bestellübersicht\n    targets: [{host: a, port: 80}]\n",
+        );
+        assert_eq!(
+            messages,
+            [
+                "invalid value \"gateway\" at kind; expected `Gateway`; the case matters",
+                "invalid value \"bestellübersicht\" at upstreams[0].name: a name has only ASCII letters, digits, `.`, `_` and `-`, and starts with a letter or digit; `ü` at character 8 is not allowed",
+            ]
+        );
+        assert_eq!(super::first_rejected("^(env:[A-Za-z0-9_]+|file:.+)$", "env:MY-VAR"), Some((7, '-')));
+        assert_eq!(super::first_rejected("^(env:[A-Za-z0-9_]+|file:.+)$", "MY_VAR"), None);
+    }
+
+    #[test]
+    fn length_errors_are_short_and_single() {
+        let long = "a".repeat(200);
+        let messages = messages_for(&format!(
+            "apiVersion: gatectl.dev/v1\nkind: Gateway\nupstreams:\n  - name: {long}\n    targets: [{{host: a, port: 80}}]\n  - name: \"\"\n    targets: [{{host: a, port: 80}}]\n"
+        ));
+        assert_eq!(messages.len(), 2, "one finding per value: {messages:#?}");
+        assert!(
+            messages[0].starts_with(&format!("invalid value \"{}…\" at upstreams[0].name: longer than ", "a".repeat(40))),
+            "{messages:#?}"
+        );
+        assert!(messages[1].starts_with("invalid value \"\" at upstreams[1].name: "), "{messages:#?}");
     }
 
     #[test]
@@ -480,6 +580,16 @@ mod tests {
             messages_for(&spec("{exact: /a, prefix: /b}")),
             [
                 "invalid value {\"exact\":\"/a\",\"prefix\":\"/b\"} at routes[0].match.path: expected a mapping with exactly one of `exact`, `prefix`, `template`"
+            ]
+        );
+        assert_eq!(messages_for(&spec("{prefix: /a, prefx: /b}")), ["unknown field `prefx` in routes[0].match.path"]);
+        let hash_on = messages_for(
+            "apiVersion: gatectl.dev/v1\nkind: Gateway\nupstreams:\n  - name: app\n    targets: [{host: a, port: 80}]\n    loadBalancing: {algorithm: consistent-hash, hashOn: {heder: X-A}}\n",
+        );
+        assert_eq!(
+            hash_on,
+            [
+                "invalid value {\"heder\":\"X-A\"} at upstreams[0].loadBalancing.hashOn: expected `consumer`, `client-ip`, or a mapping with `header`; did you mean `header`?"
             ]
         );
     }

@@ -174,6 +174,15 @@ impl<'a> Reader<'a> {
                 if error.info().contains("recursion limit") {
                     return Err(ReadError::TooDeep { limit: self.limits.max_depth, span });
                 }
+                // A tab after a key's colon reads as a blank in an editor, so the message names it.
+                if error.info().contains("':' must be followed by a valid YAML whitespace")
+                    && let Some(tab) = offset.checked_sub(1).filter(|&before| self.file.text.as_bytes().get(before) == Some(&b'\t'))
+                {
+                    return Err(ReadError::Syntax {
+                        message: "a tab follows the `:`; write a space after a key's colon".to_owned(),
+                        span: Span::new(self.source, tab, tab + 1),
+                    });
+                }
                 // The parser reports an alias to an undefined anchor before the reader sees it.
                 if error.info().contains("unknown anchor") {
                     let rest = self.file.text.as_bytes().get(offset..).unwrap_or_default();
@@ -703,6 +712,13 @@ mod tests {
         let Err(error) = parse(text) else { panic!("a tab in the indentation must fail") };
         assert!(matches!(error, ReadError::Syntax { .. }), "{error:?}");
         assert_eq!(error.span().start, text.find('\t').unwrap(), "{error:?}");
+    }
+
+    #[test]
+    fn tab_after_colon_is_named_at_the_tab() {
+        let error = parse("kind:\tGateway\n").unwrap_err();
+        assert!(error.to_string().contains("a tab follows the `:`"), "{error:?}");
+        assert_eq!((error.span().start, error.span().end), (5, 6));
     }
 
     #[test]

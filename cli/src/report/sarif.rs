@@ -16,7 +16,6 @@ pub(super) fn render(diagnostics: &[Diagnostic], sources: &SourceMap) -> String 
                 "id": rule.id,
                 "shortDescription": { "text": rule.summary },
                 "help": { "text": rule.help },
-                "helpUri": format!("https://gatectl.dev/docs/rules#{}", rule.id),
                 "defaultConfiguration": { "level": level(rule.severity) },
             })
         })
