@@ -37,31 +37,56 @@ pub enum Command {
     Rollback(commands::rollback::RollbackArgs),
 }
 
-/// Parses the `--output FILE` of `plan`, `bundle build` and `import`, and refuses a bare format
-/// name. On `validate`, `apply`, `status` and `rollback` the same flag takes a format, so
-/// `--output json` here is far more likely a slip than a file meant to be called `json`.
-pub fn output_file(value: &str) -> Result<std::path::PathBuf, String> {
-    const FORMATS: [&str; 8] = ["json", "text", "yaml", "yml", "human", "markdown", "sarif", "github"];
-    if FORMATS.iter().any(|format| value.eq_ignore_ascii_case(format)) {
+/// Names of formats that `--output` takes on `validate`, `apply`, `status` and `rollback`.
+const FORMAT_NAMES: [&str; 8] = ["json", "text", "yaml", "yml", "human", "markdown", "sarif", "github"];
+
+/// Refuses a bare format name as the file `--output` writes on `plan`, `bundle build` and
+/// `import`: there `--output json` is far more likely a slip than a file meant to be `json`.
+/// `advice` says how to get what the user probably wanted.
+fn output_file(value: &str, advice: &str) -> Result<std::path::PathBuf, String> {
+    if FORMAT_NAMES.iter().any(|format| value.eq_ignore_ascii_case(format)) {
         return Err(format!(
-            "`{value}` is a format name, but this command's --output takes the file to write; give a file name such as `out.{}`, or `./{value}` for a file named {value}",
-            if value.starts_with('y') || value.starts_with('Y') { "yaml" } else { "json" }
+            "`{value}` is a format name, but this command's --output takes the file to write; {advice}, or `./{value}` for a file named {value}"
         ));
     }
     Ok(std::path::PathBuf::from(value))
 }
 
+/// Parses `plan --output`.
+pub fn plan_file(value: &str) -> Result<std::path::PathBuf, String> {
+    output_file(value, "a plan is always JSON, so give a file name such as `plan.json`")
+}
+
+/// Parses `bundle build --output`.
+pub fn bundle_file(value: &str) -> Result<std::path::PathBuf, String> {
+    output_file(value, "a bundle is always JSON, so give a file name such as `bundle.json`")
+}
+
+/// Parses `import --output`, where `-` stands for standard output.
+pub fn import_file(value: &str) -> Result<std::path::PathBuf, String> {
+    if value == "-" {
+        return Ok(std::path::PathBuf::from(value));
+    }
+    let advice = if value.eq_ignore_ascii_case("json") {
+        "to write JSON, add `--format json` and give a file name such as `gateway.json`"
+    } else {
+        "give a file name such as `gateway.yaml`, and `--format json` for JSON"
+    };
+    output_file(value, advice)
+}
+
 #[cfg(test)]
 mod tests {
-    use super::output_file;
+    use super::{import_file, plan_file};
 
     #[test]
     fn output_file_refuses_a_format_name() {
-        let error = output_file("JSON").unwrap_err();
-        assert!(error.contains("`JSON` is a format name"), "{error}");
-        assert!(error.contains("`out.json`"), "{error}");
-        assert!(output_file("yaml").unwrap_err().contains("`out.yaml`"));
-        assert_eq!(output_file("./json").unwrap(), std::path::PathBuf::from("./json"));
-        assert_eq!(output_file("plan.json").unwrap(), std::path::PathBuf::from("plan.json"));
+        let error = plan_file("YAML").unwrap_err();
+        assert!(error.contains("`YAML` is a format name"), "{error}");
+        assert!(error.contains("`plan.json`"), "{error}");
+        assert!(import_file("json").unwrap_err().contains("add `--format json`"));
+        assert_eq!(plan_file("./json").unwrap(), std::path::PathBuf::from("./json"));
+        assert_eq!(plan_file("plan.json").unwrap(), std::path::PathBuf::from("plan.json"));
+        assert_eq!(import_file("-").unwrap(), std::path::PathBuf::from("-"));
     }
 }

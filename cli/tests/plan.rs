@@ -246,6 +246,14 @@ fn format_name_as_output_file_is_refused() {
     assert!(!directory.path().join("json").exists());
     assert!(!directory.path().join("yaml").exists());
 
+    // `-o -` of import is standard output, as for most tools.
+    let openapi = "openapi: 3.0.3\ninfo: {title: t, version: '1'}\npaths:\n  /a:\n    get:\n      responses: {'200': {description: ok}}\n";
+    std::fs::write(directory.path().join("api.yaml"), openapi).unwrap();
+    let imported = gatectl(&["import", "api.yaml", "-o", "-"], directory.path());
+    assert_eq!(exit_code(&imported), 0, "{}", text(&imported.stderr));
+    assert!(text(&imported.stdout).contains("kind: Gateway"), "{}", text(&imported.stdout));
+    assert!(!directory.path().join("-").exists());
+
     let output = plan(directory.path(), &["--target", "a.json"]);
     assert_eq!(exit_code(&output), 0, "{}", text(&output.stderr));
 }

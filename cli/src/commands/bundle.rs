@@ -58,7 +58,7 @@ pub struct BuildArgs {
     #[arg(long, value_name = "COMMIT")]
     pub source_commit: Option<String>,
     /// File the bundle is written to.
-    #[arg(short = 'o', long = "output", value_name = "FILE", value_parser = crate::args::output_file)]
+    #[arg(short = 'o', long = "output", value_name = "FILE", value_parser = crate::args::bundle_file)]
     pub output: PathBuf,
 }
 

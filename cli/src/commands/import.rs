@@ -9,8 +9,8 @@ pub struct ImportArgs {
     /// OpenAPI 2.0, 3.0 or 3.1 files (YAML or JSON); several files are merged into one spec.
     #[arg(required = true)]
     pub paths: Vec<PathBuf>,
-    /// File to write the spec to; standard output when absent.
-    #[arg(long, short = 'o', value_name = "FILE", value_parser = crate::args::output_file)]
+    /// File to write the spec to; standard output when absent or `-`.
+    #[arg(long, short = 'o', value_name = "FILE", value_parser = crate::args::import_file)]
     pub output: Option<PathBuf>,
     /// Format of the generated spec.
     #[arg(long, value_enum, default_value = "yaml")]
@@ -45,7 +45,7 @@ pub fn run(args: ImportArgs) -> ExitStatus {
     };
     let sources: Vec<String> = args.paths.iter().map(|path| path.display().to_string()).collect();
     let text = render(&imported.spec, args.format, &args.schema_ref, &sources);
-    let written = match &args.output {
+    let written = match args.output.as_ref().filter(|path| path.as_os_str() != "-") {
         Some(path) => std::fs::write(path, text).map_err(|error| format!("cannot write {}: {error}", path.display())),
         None => {
             out!("{text}");

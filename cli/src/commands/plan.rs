@@ -36,7 +36,7 @@ pub struct PlanArgs {
     #[arg(long = "canary", value_name = "TARGET")]
     pub canaries: Vec<String>,
     /// File the plan is written to.
-    #[arg(short = 'o', long = "output", value_name = "FILE", value_parser = crate::args::output_file)]
+    #[arg(short = 'o', long = "output", value_name = "FILE", value_parser = crate::args::plan_file)]
     pub output: PathBuf,
     /// Maximum number of entities one target may lose before the plan is rejected.
     #[arg(long, value_name = "N", default_value_t = 10)]
