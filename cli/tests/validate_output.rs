@@ -63,6 +63,13 @@ fn non_ascii_column_matches_json() {
 
     assert_eq!((findings[0]["line"].as_u64(), findings[0]["column"].as_u64()), (Some(8), Some(45)), "{findings:#?}");
     assert!(human.contains("[spec.yaml:8:45]"), "{human}");
+
+    // Old Mac line ends: a lone CR ends a line in every format.
+    std::fs::write(directory.path().join("spec.yaml"), spec.replace('\n', "\r")).unwrap();
+    let findings = json(&validate_in(directory.path(), &["--format", "json", "spec.yaml"]));
+    let human = stderr(&validate_in(directory.path(), &["spec.yaml"]));
+    assert_eq!((findings[0]["line"].as_u64(), findings[0]["column"].as_u64()), (Some(8), Some(45)), "{findings:#?}");
+    assert!(human.contains("[spec.yaml:8:45]"), "{human}");
 }
 
 #[test]

@@ -195,7 +195,8 @@ fn read_file(
             let id = sources.add(SourceFile::new(path, lossy));
             diagnostics.push(
                 Diagnostic::error("invalid-encoding", format!("the file is not valid UTF-8 (invalid byte at offset {offset})"))
-                    .at(Some(Span::new(id, lossy_offset, lossy_offset + 1)))
+                    // The invalid byte reads as one replacement character in the text shown.
+                    .at(Some(Span::new(id, lossy_offset, lossy_offset + char::REPLACEMENT_CHARACTER.len_utf8())))
                     .with_help("save the file as UTF-8"),
             );
             return None;
@@ -447,10 +448,17 @@ mod tests {
 
     #[test]
     fn non_utf8_is_reported_with_position() {
-        let loaded = load_bytes(vec![(PathBuf::from("bad.yaml"), b"a: \xff\n".to_vec())], 1, ReadLimits::default());
+        let loaded = load_bytes(
+            vec![(PathBuf::from("bad.yaml"), "é: \u{e9}\u{e9}".bytes().chain([0xff, b'\n']).collect())],
+            1,
+            ReadLimits::default(),
+        );
         assert_eq!(loaded.diagnostics[0].rule, "invalid-encoding");
-        let location = loaded.sources.locate(loaded.diagnostics[0].span.unwrap());
-        assert_eq!((location.line, location.column), (1, 4));
+        let span = loaded.diagnostics[0].span.unwrap();
+        let location = loaded.sources.locate(span);
+        assert_eq!((location.line, location.column), (1, 6));
+        let file = loaded.sources.get(span.source);
+        assert_eq!(file.line_column(span.end), (1, 7), "the span covers one character");
     }
 
     #[test]

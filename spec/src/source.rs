@@ -51,9 +51,15 @@ impl SourceFile {
     }
 
     fn line_starts(&self) -> &[usize] {
+        // Lines end at LF, CR LF or a lone CR, as YAML and the human report count them.
         self.line_starts.get_or_init(|| {
+            let bytes = self.text.as_bytes();
             let mut starts = vec![0];
-            starts.extend(self.text.bytes().enumerate().filter(|&(_, byte)| byte == b'\n').map(|(index, _)| index + 1));
+            for (index, &byte) in bytes.iter().enumerate() {
+                if byte == b'\n' || (byte == b'\r' && bytes.get(index + 1) != Some(&b'\n')) {
+                    starts.push(index + 1);
+                }
+            }
             starts
         })
     }
@@ -146,6 +152,15 @@ mod tests {
         assert_eq!(file.line_column(3), (2, 1));
         let x = file.text.find('x').unwrap();
         assert_eq!(file.line_column(x), (2, 8));
+    }
+
+    #[test]
+    fn lone_carriage_return_ends_a_line() {
+        let file = SourceFile::new("a.yaml", "a: 1\rb: 2\r\nc: 3\nd: 4");
+        assert_eq!(file.line_column(5), (2, 1));
+        assert_eq!(file.line_column(11), (3, 1));
+        assert_eq!(file.line_column(16), (4, 1));
+        assert_eq!(file.offset_of(2, 0), 5);
     }
 
     #[test]
