@@ -270,12 +270,23 @@ fn decode(loaded: &mut LoadedSpec) {
             let message = error.inner().to_string();
             let field = pointer.rsplit('/').next().unwrap_or_default();
             let is_timestamp = TIMESTAMP_FIELDS.contains(&field);
-            let help = if is_timestamp { TIMESTAMP_HELP } else { "see docs/spec.md for the values this field accepts" };
+            let is_network = pointer.starts_with("/settings/trustedProxies/");
+            let help = match (is_timestamp, is_network) {
+                (true, _) => TIMESTAMP_HELP,
+                (_, true) => {
+                    "write an IP address or a CIDR block such as 10.0.0.0/8 or 2001:db8::/32; a prefix length is at most 32 for IPv4 and 128 for IPv6"
+                }
+                _ => "see docs/spec.md for the values this field accepts",
+            };
             let span = loaded.index.value(&pointer);
             let source = span.map(|span| &loaded.sources.get(span.source).text[span.start..span.end]).unwrap_or_default();
             // Plain YAML text is quoted as the schema messages quote strings.
             let value = if source.starts_with(['"', '\'']) { source.to_owned() } else { serde_json::Value::from(source).to_string() };
-            let kind = if is_timestamp { "timestamp" } else { "value" };
+            let kind = match (is_timestamp, is_network) {
+                (true, _) => "timestamp",
+                (_, true) => "network",
+                _ => "value",
+            };
             let diagnostic =
                 Diagnostic::error("schema", format!("invalid {kind} {value} at {}: {message}", crate::schema::describe(&pointer)))
                     .at(span)
@@ -344,6 +355,14 @@ mod tests {
             "{:?}",
             loaded.diagnostics[0]
         );
+    }
+
+    #[test]
+    fn invalid_network_gets_cidr_help() {
+        let loaded = load_str("spec.yaml", "apiVersion: gatectl.dev/v1\nkind: Gateway\nsettings:\n  trustedProxies: [10.0.0.0/33]\n");
+        let diagnostic = &loaded.diagnostics[0];
+        assert!(diagnostic.message.starts_with("invalid network \"10.0.0.0/33\" at settings.trustedProxies[0]"), "{diagnostic:?}");
+        assert!(diagnostic.help.as_deref().is_some_and(|help| help.contains("at most 32 for IPv4")), "{diagnostic:?}");
     }
 
     #[test]
