@@ -42,7 +42,7 @@ const FORMAT_NAMES: [&str; 8] = ["json", "text", "yaml", "yml", "human", "markdo
 
 /// Refuses a bare format name as the file `--output` writes on `plan`, `bundle build` and
 /// `import`: there `--output json` is far more likely a slip than a file meant to be `json`.
-/// `advice` says how to get what the user probably wanted.
+/// `advice` tells how to get what the user probably wanted.
 fn output_file(value: &str, advice: &str) -> Result<std::path::PathBuf, String> {
     if FORMAT_NAMES.iter().any(|format| value.eq_ignore_ascii_case(format)) {
         return Err(format!(

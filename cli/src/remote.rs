@@ -123,7 +123,7 @@ pub struct RuntimeStatus {
     pub activated_at: Option<String>,
     #[serde(default)]
     pub traffic: Traffic,
-    /// The compiled configuration. Every runtime sends it, so a JSON answer without it comes
+    /// The compiled configuration. Every runtime sends it, so a JSON response without it comes
     /// from another server.
     pub config: ConfigStatus,
 }

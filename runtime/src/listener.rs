@@ -208,7 +208,7 @@ async fn serve_connection(
     record_rejected_head(&gateway, &activity, peer, idle.opened, ended.as_deref());
 }
 
-/// Logs and counts a request that was answered before it reached the proxy: a head that
+/// Logs and counts a request that got its response before it reached the proxy: a head that
 /// hyper's HTTP/1 parser rejected (400, 414 or 431, written by hyper), or one that did not
 /// arrive within the header timeout (408, written by [`TimedStream`]). The access-log line has
 /// an empty method, path and route, because no head was parsed. Its latency is the time the
@@ -235,7 +235,7 @@ fn record_rejected_head(
             };
             let request_id = crate::observe::new_request_id();
             tracing::debug!(%error, request.id = %request_id, client.addr = %peer, status, "request head rejected by the HTTP/1 parser");
-            // hyper's answer is not seen here, so its size is not counted.
+            // hyper's response is not seen here, so its size is not counted.
             (status, request_id, 0)
         }
         (None, Some((request_id, size))) => (408, request_id.to_owned(), size),

@@ -507,7 +507,7 @@ async fn send(
     facts.upstream_latency = Some(sent.elapsed());
 
     let outcome = match result {
-        // A body still arriving is why the upstream had not answered: the client's fault.
+        // A body still arriving is why the upstream has not responded, so the client is at fault.
         Err(_elapsed) if !request_body.finished.load(Ordering::Relaxed) => {
             tracing::debug!(route = %route.name, received = request_body.received.load(Ordering::Relaxed), "the request body was still arriving at the total timeout");
             return Err(ProxyError::BodyTimeout);
@@ -534,7 +534,7 @@ async fn send(
 }
 
 /// Waits for the upstream's response head. The response timeout counts from the end of the
-/// request body, because an upstream cannot be expected to answer a request it has not fully
+/// request body, because an upstream cannot be expected to respond to a request it has not fully
 /// received; the total timeout counts from now.
 async fn response_within<F: Future>(
     exchange: F,

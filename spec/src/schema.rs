@@ -179,8 +179,8 @@ fn findings(error: &ValidationError<'_>, index: &LocationIndex) -> Vec<Finding> 
         ValidationErrorKind::MaxLength { limit } => {
             let text = error.instance().as_str().unwrap_or_default();
             // A long value is shown by its start only, so the message stays readable.
-            let shown: String = text.chars().take(40).collect();
-            let shown = if shown.len() < text.len() { format!("\"{shown}…\"") } else { error.instance().to_string() };
+            let preview: String = text.chars().take(40).collect();
+            let shown = if preview.len() < text.len() { format!("\"{preview}…\"") } else { error.instance().to_string() };
             vec![(format!("invalid value {shown} at {place}: longer than {limit} characters"), VALUES_HELP, index.value(&pointer))]
         }
         ValidationErrorKind::MinLength { limit } => {

@@ -459,7 +459,7 @@ fn run_wave(number: usize, targets: &[&Target], done: &[String], rollout: &Rollo
 
     for ((target, bar), report) in targets.iter().zip(&bars).zip(reports.iter_mut()) {
         if done.iter().any(|url| url == target.client.url()) {
-            // Its bar says so once the wave ends.
+            // Its bar reports that once the wave ends.
             report.outcome = "alreadyApplied";
             continue;
         }

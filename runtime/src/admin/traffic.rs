@@ -56,7 +56,7 @@ impl TrafficWindow {
             *bucket = Bucket { second, requests: 0, errors: 0 };
         }
         bucket.requests += 1;
-        // 501 answers a request the client should not have sent, such as a transfer coding the
+        // 501 is the response to a request the client should not have sent, such as a transfer coding the
         // gateway does not implement, so clients could otherwise fail a rollout's health gate.
         if status >= 500 && status != 501 {
             bucket.errors += 1;
