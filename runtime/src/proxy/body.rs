@@ -135,11 +135,19 @@ pub struct LimitedBody<B> {
     hold: Option<ActivityHold>,
 }
 
-impl<B> LimitedBody<B> {
+impl<B: Body> LimitedBody<B> {
+    /// Wraps a request body. An empty one is finished from the start, because an upstream
+    /// client need not poll it before the response arrives.
     pub fn new(inner: B, limit: u64, timeout: Duration, trailers: TrailerPolicy) -> Self {
-        Self { inner, limit, timeout, timer: None, progress: Arc::default(), trailers, hold: None }
+        let progress = Arc::<BodyProgress>::default();
+        if inner.is_end_stream() {
+            progress.finish();
+        }
+        Self { inner, limit, timeout, timer: None, progress, trailers, hold: None }
     }
+}
 
+impl<B> LimitedBody<B> {
     /// Keeps `hold` until the body has ended, failed or been dropped.
     pub fn holding(mut self, hold: Option<ActivityHold>) -> Self {
         self.hold = hold;
