@@ -485,7 +485,7 @@ async fn send(
     let response_timeout = route.timeouts.response.unwrap_or(pool.timeouts.response).as_std();
     let total_timeout = route.timeouts.total.unwrap_or(pool.timeouts.total).as_std();
 
-    target.in_flight.fetch_add(1, Ordering::Relaxed);
+    let counted = InFlight::count(&target.in_flight);
     let sent = Instant::now();
     facts.deadline = Some(tokio::time::Instant::now() + total_timeout);
     let exchange = async {
@@ -503,7 +503,7 @@ async fn send(
         }
     };
     let result = response_within(exchange, request_body, response_timeout, total_timeout).await;
-    target.in_flight.fetch_sub(1, Ordering::Relaxed);
+    drop(counted);
     facts.upstream_latency = Some(sent.elapsed());
 
     let outcome = match result {
@@ -531,6 +531,23 @@ async fn send(
     let success = outcome.as_ref().is_ok_and(|response| !response.status().is_server_error());
     pool.record_passive(target_index, success);
     outcome
+}
+
+/// Counts a request in a target's `in_flight` until dropped, also when the client leaves and
+/// the request's future is dropped while it waits for the upstream.
+struct InFlight<'a>(&'a std::sync::atomic::AtomicU64);
+
+impl<'a> InFlight<'a> {
+    fn count(counter: &'a std::sync::atomic::AtomicU64) -> Self {
+        counter.fetch_add(1, Ordering::Relaxed);
+        Self(counter)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// Waits for the upstream's response head. The response timeout counts from the end of the

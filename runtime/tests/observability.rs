@@ -249,6 +249,9 @@ async fn request_closed_by_client_is_logged_as_499() {
     let metrics = client().get(gateway.admin_url("/metrics")).bearer_auth(ADMIN_TOKEN).send().await.unwrap().text().await.unwrap();
     assert!(metrics.contains("gatectl_requests_total{route=\"orders\",consumer=\"\",status_class=\"4xx\"} 1"), "{metrics}");
     assert!(metrics.contains("gatectl_requests_in_flight 0"), "{metrics}");
+    let status: serde_json::Value =
+        client().get(gateway.admin_url("/status")).bearer_auth(ADMIN_TOKEN).send().await.unwrap().json().await.unwrap();
+    assert_eq!(status["upstreams"][0]["targets"][0]["inFlight"], 0, "the target still counts the request: {status}");
 }
 
 #[tokio::test]
