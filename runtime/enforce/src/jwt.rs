@@ -108,7 +108,7 @@ struct CachedToken {
 pub(crate) struct JwtVerifier {
     config: JwtProvider,
     static_keys: Vec<VerificationKey>,
-    jwks: Option<JwksCache>,
+    jwks: Option<Arc<JwksCache>>,
     pub forward_claims: Vec<(String, HeaderName)>,
     clock: Arc<dyn Clock>,
     /// Verified claims by SHA-256 of the token, so signatures are not checked again.
@@ -119,7 +119,7 @@ impl JwtVerifier {
     pub async fn new(config: &JwtProvider, client: &reqwest::Client, clock: Arc<dyn Clock>) -> Result<Self, JwtSetupError> {
         let static_keys = config.keys.iter().map(load_static_key).collect::<Result<Vec<_>, _>>()?;
         let jwks = match &config.jwks {
-            Some(source) => Some(JwksCache::fetch_initial(source.clone(), client.clone(), clock.clone()).await?),
+            Some(source) => Some(Arc::new(JwksCache::fetch_initial(source.clone(), client.clone(), clock.clone()).await?)),
             None => None,
         };
         if static_keys.is_empty() && jwks.is_none() {

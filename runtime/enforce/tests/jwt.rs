@@ -346,6 +346,59 @@ async fn unknown_kid_refetches_once_per_cooldown() {
     assert_eq!(server.request_count(), 4, "expired set refetched once");
 }
 
+/// Serves `body` as a JWKS document on 127.0.0.1, answering each request after `delay`.
+async fn slow_jwks_server(body: Arc<std::sync::Mutex<String>>, delay: Duration) -> String {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let body = body.clone();
+            tokio::spawn(async move {
+                let mut stream = tokio::io::BufReader::new(stream);
+                let mut line = String::new();
+                while stream.read_line(&mut line).await.is_ok_and(|read| read > 2) {
+                    line.clear();
+                }
+                tokio::time::sleep(delay).await;
+                let body = body.lock().unwrap().clone();
+                let response = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncache-control: max-age=3600\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = stream.get_mut().write_all(response.as_bytes()).await;
+            });
+        }
+    });
+    format!("http://{address}/jwks")
+}
+
+#[tokio::test]
+async fn refetch_finishes_after_its_client_leaves() {
+    let first = rsa_key(Algorithm::RS256, "k1");
+    let second = rsa_key(Algorithm::RS256, "k2");
+    let body = Arc::new(std::sync::Mutex::new(jwks_body(&[&first])));
+    let url = slow_jwks_server(body.clone(), Duration::from_millis(300)).await;
+    let clock = Arc::new(ManualClock::starting_now());
+    let spec = spec_from(json!({
+        "apiVersion": "gatectl.dev/v1", "kind": "Gateway",
+        "authProviders": [{"name": "bearer", "jwt": {"jwks": {"url": url, "refetchCooldown": "30s", "minCacheTime": "60s"}}}],
+        "routes": [{"name": "open", "match": {"path": {"exact": "/open"}}, "upstream": "u", "security": [{"bearer": []}]}]
+    }));
+    let enforcer = enforcer(&spec, clock.clone()).await;
+    *body.lock().unwrap() = jwks_body(&[&first, &second]);
+    clock.advance(Duration::from_secs(31));
+    let token = sign(&second, Some("k2"), &claims(&clock, json!({})));
+
+    // The first k2 token's client leaves while the refetch it started is running.
+    let abandoned = tokio::time::timeout(Duration::from_millis(50), check(&enforcer, "open", &token)).await;
+    assert!(abandoned.is_err(), "the check ended before the slow JWKS answered");
+    tokio::time::sleep(Duration::from_millis(600)).await;
+
+    // The refetch went on without it, so k2 verifies though the cooldown has not passed.
+    assert!(check(&enforcer, "open", &token).await.is_ok());
+}
+
 #[tokio::test]
 async fn jwk_headers_are_never_used() {
     let (_, enforcer, clock) = rsa_setup("30s").await;

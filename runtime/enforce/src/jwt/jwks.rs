@@ -65,7 +65,7 @@ impl JwksCache {
     }
 
     /// Returns the current key set, refreshing it first when its cache time is over.
-    pub async fn keys(&self) -> Arc<Vec<VerificationKey>> {
+    pub async fn keys(self: &Arc<Self>) -> Arc<Vec<VerificationKey>> {
         let now = self.clock.unix_millis();
         let (expired, cooled_down) = {
             let cached = self.cached.read().unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -79,7 +79,7 @@ impl JwksCache {
 
     /// Fetches the set again because a token named an unknown `kid`, unless the cooldown since
     /// the last fetch has not passed. Returns whether a fetch happened.
-    pub async fn refetch_for_unknown_kid(&self) -> bool {
+    pub async fn refetch_for_unknown_kid(self: &Arc<Self>) -> bool {
         let now = self.clock.unix_millis();
         let cooled_down = {
             let cached = self.cached.read().unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -100,7 +100,14 @@ impl JwksCache {
         now.saturating_sub(cached.last_attempt) >= self.source.refetch_cooldown.as_std().as_millis() as u64
     }
 
-    async fn refresh(&self) -> bool {
+    /// Fetches the set in a task of its own, so that a client who leaves while it runs cannot
+    /// cancel a fetch that has already used up the cooldown.
+    async fn refresh(self: &Arc<Self>) -> bool {
+        let cache = self.clone();
+        tokio::spawn(async move { cache.refresh_now().await }).await.unwrap_or(false)
+    }
+
+    async fn refresh_now(&self) -> bool {
         let _guard = self.fetch_lock.lock().await;
         let now = self.clock.unix_millis();
         {
