@@ -507,8 +507,9 @@ async fn send(
     facts.upstream_latency = Some(sent.elapsed());
 
     let outcome = match result {
-        // A body still arriving is why the upstream has not responded, so the client is at fault.
-        Err(_elapsed) if !request_body.finished.load(Ordering::Relaxed) => {
+        // A body the gateway still waits for is why the upstream has not responded, so the client
+        // is at fault. A body the upstream stopped reading is the upstream's.
+        Err(_elapsed) if is_awaiting_client(request_body) => {
             tracing::debug!(route = %route.name, received = request_body.received.load(Ordering::Relaxed), "the request body was still arriving at the total timeout");
             return Err(ProxyError::BodyTimeout);
         }
@@ -531,6 +532,11 @@ async fn send(
     let success = outcome.as_ref().is_ok_and(|response| !response.status().is_server_error());
     pool.record_passive(target_index, success);
     outcome
+}
+
+/// Tells whether a request body is unfinished because the client has not sent the rest yet.
+fn is_awaiting_client(body: &BodyProgress) -> bool {
+    !body.finished.load(Ordering::Relaxed) && body.awaiting_client.load(Ordering::Relaxed)
 }
 
 /// Counts a request in a target's `in_flight` until dropped, also when the client leaves and
@@ -572,8 +578,11 @@ async fn response_within<F: Future>(
         let response_deadline = if body.finished.load(Ordering::Relaxed) {
             let finished_ago = crate::upstream::now_millis().saturating_sub(body.finished_at.load(Ordering::Relaxed));
             now.checked_sub(Duration::from_millis(finished_ago)).unwrap_or(now) + response_timeout
-        } else {
+        } else if is_awaiting_client(body) {
             now + response_timeout
+        } else {
+            // The upstream stopped reading the body: its response timeout runs.
+            return Err(elapsed);
         };
         if response_deadline <= now || now >= total_deadline {
             return Err(elapsed);

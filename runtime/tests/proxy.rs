@@ -543,6 +543,31 @@ async fn response_timeout_starts_after_request_body() {
 }
 
 #[tokio::test]
+async fn upstream_that_stops_reading_body_is_504() {
+    // An upstream that reads the request head, then neither reads the body nor responds.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let mut head = [0u8; 512];
+            let _ = stream.read(&mut head).await;
+            held.push(stream);
+        }
+    });
+    let spec = format!(
+        "apiVersion: gatectl.dev/v1\nkind: Gateway\nupstreams:\n  - name: app\n    targets: [{{host: 127.0.0.1, port: {port}}}]\nroutes:\n  - name: all\n    match: {{path: {{prefix: /}}}}\n    upstream: app\n    maxBodyBytes: 20000000\n    timeouts: {{response: 300ms, total: 5s}}\n"
+    );
+    let gateway = Gateway::start(&spec).await;
+
+    // Far more than the socket buffers hold, sent at once.
+    let body = vec![b'x'; 9_000_000];
+    let response = client().post(gateway.url("/upload")).body(body).send().await.unwrap();
+
+    assert_eq!(response.status().as_u16(), 504, "the client sent everything it could; the upstream stopped reading");
+}
+
+#[tokio::test]
 async fn silent_new_connection_closes_without_response() {
     let upstream = Upstream::start("app").await;
     let settings = "settings:\n  limits: {headerTimeout: 200ms}\n";

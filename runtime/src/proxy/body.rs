@@ -50,6 +50,9 @@ pub struct BodyProgress {
     pub finished: AtomicBool,
     /// When `finished` was set, in milliseconds of [`crate::upstream::now_millis`].
     pub finished_at: AtomicU64,
+    /// The last read found no data from the client yet: the client, not the upstream, is the
+    /// one the body waits for.
+    pub awaiting_client: AtomicBool,
 }
 
 impl BodyProgress {
@@ -170,6 +173,7 @@ where
             this.hold = None;
             this.progress.finish();
         }
+        this.progress.awaiting_client.store(polled.is_pending(), Ordering::Relaxed);
         let frame = match polled {
             Poll::Pending => {
                 let timeout = this.timeout;
