@@ -44,6 +44,9 @@ const FORMAT_NAMES: [&str; 8] = ["json", "text", "yaml", "yml", "human", "markdo
 /// `import`: there `--output json` is far more likely a slip than a file meant to be `json`.
 /// `advice` tells how to get what the user probably wanted.
 fn output_file(value: &str, advice: &str) -> Result<std::path::PathBuf, String> {
+    if value == "-" {
+        return Err(format!("this command writes a file, not standard output; {advice}"));
+    }
     if FORMAT_NAMES.iter().any(|format| value.eq_ignore_ascii_case(format)) {
         return Err(format!(
             "`{value}` is a format name, but this command's --output takes the file to write; {advice}, or `./{value}` for a file named {value}"
@@ -88,5 +91,6 @@ mod tests {
         assert_eq!(plan_file("./json").unwrap(), std::path::PathBuf::from("./json"));
         assert_eq!(plan_file("plan.json").unwrap(), std::path::PathBuf::from("plan.json"));
         assert_eq!(import_file("-").unwrap(), std::path::PathBuf::from("-"));
+        assert!(plan_file("-").unwrap_err().contains("writes a file, not standard output"));
     }
 }

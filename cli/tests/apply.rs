@@ -297,6 +297,10 @@ fn status_compares_config_spec_by_hash() {
     assert_eq!(other[0]["drift"]["drifted"], true);
     assert!(other[0]["drift"]["summary"].is_null(), "the admin API does not return a --config spec: {other:#}");
 
+    let diff = fleet.run(&["diff", "--live", &url, "served.yaml"]);
+    assert_eq!(code(&diff), 2, "{}", text(&diff.stdout));
+    assert!(text(&diff.stderr).contains("serves a spec given with --config"), "{}", text(&diff.stderr));
+
     // The echo upstream answers JSON too, but it is no runtime.
     let echo = fleet.run(&["status", "--target", &format!("http://{}", fleet.upstream)]);
     assert_eq!(code(&echo), 2, "{}", text(&echo.stdout));
@@ -322,7 +326,7 @@ fn stale_plan_is_refused() {
     assert_eq!(code(&again), 0, "{}", text(&again.stderr));
     let again_text = text(&again.stderr);
     assert_eq!(again_text.matches("already runs the planned bundle").count(), 2, "{again_text}");
-    assert!(again_text.contains("applied bundle version 2 to 0 target(s); 2 already ran it"), "{again_text}");
+    assert!(again_text.contains("nothing to push: every target already runs bundle version 2"), "{again_text}");
     assert!(!again_text.contains("watching the health gate"), "{again_text}");
 
     let stale = fleet.apply("b.json", "100ms");

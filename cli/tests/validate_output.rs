@@ -70,6 +70,8 @@ fn non_ascii_column_matches_json() {
     let human = stderr(&validate_in(directory.path(), &["spec.yaml"]));
     assert_eq!((findings[0]["line"].as_u64(), findings[0]["column"].as_u64()), (Some(8), Some(45)), "{findings:#?}");
     assert!(human.contains("[spec.yaml:8:45]"), "{human}");
+    assert!(human.contains(" 8 │     match: {path: {prefix: /äöü}, methods: [GETX]}\n"), "{human}");
+    assert!(!human.contains('\r'), "a CR would move the cursor back: {human:?}");
 }
 
 #[test]

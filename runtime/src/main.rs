@@ -141,12 +141,16 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
         Some(path) => Some(load_spec(path, &flags.overlays)?),
     };
     let admin_token = match (&flags.admin_token_file, &flags.admin_token) {
-        (Some(path), _) => Some(
-            std::fs::read_to_string(path)
+        (Some(path), _) => {
+            let token = std::fs::read_to_string(path)
                 .map_err(|error| anyhow::anyhow!("cannot read admin token file {}: {error}", path.display()))?
                 .trim()
-                .to_owned(),
-        ),
+                .to_owned();
+            if token.is_empty() {
+                anyhow::bail!("admin token file {} is empty; write the token into it", path.display());
+            }
+            Some(token)
+        }
         (None, token) => token.clone(),
     };
     let admin_tls = admin_tls(&flags);

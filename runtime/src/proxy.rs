@@ -529,7 +529,11 @@ async fn send(
         }
         Ok(Ok(response)) => Ok(response),
     };
-    let success = outcome.as_ref().is_ok_and(|response| !response.status().is_server_error());
+    // A 501 answers the client's request, not the target's health, as in the traffic window.
+    let success = outcome.as_ref().is_ok_and(|response| {
+        let status = response.status();
+        !status.is_server_error() || status == http::StatusCode::NOT_IMPLEMENTED
+    });
     pool.record_passive(target_index, success);
     outcome
 }

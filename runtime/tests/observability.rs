@@ -168,6 +168,25 @@ async fn admin_listener_needs_a_token() {
 }
 
 #[tokio::test]
+async fn empty_admin_token_file_is_named() {
+    let directory = tempfile::tempdir().unwrap();
+    let token_file = directory.path().join("token");
+    std::fs::write(&token_file, "\n").unwrap();
+
+    let output = runtime_binary()
+        .env("GATECTL_ADMIN_TOKEN", "from-the-environment")
+        .args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--admin-token-file"])
+        .arg(&token_file)
+        .output()
+        .await
+        .unwrap();
+
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("is empty; write the token into it"), "{stderr}");
+}
+
+#[tokio::test]
 async fn metrics_count_requests_by_route() {
     let upstream = Upstream::start("app").await;
     let gateway = Gateway::start(&spec_for(&upstream)).await;

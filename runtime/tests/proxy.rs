@@ -503,7 +503,9 @@ async fn keep_alive_then_idle_close() {
         assert_eq!(json_body_of(&response)["uri"], path);
     }
 
-    // An idle connection is closed without a response once the idle timeout passes.
+    // An empty line between requests is ignored, so the connection stays idle, and an idle
+    // connection is closed without a response once the idle timeout passes.
+    stream.write_all(b"\r\n").await.unwrap();
     let mut rest = Vec::new();
     let read = tokio::time::timeout(std::time::Duration::from_secs(10), stream.read_to_end(&mut rest)).await;
     assert!(read.is_ok(), "the idle connection was not closed");

@@ -229,7 +229,9 @@ fn pattern_words(pattern: &str) -> Option<&'static str> {
         "^(env:[A-Za-z0-9_]+|file:.+)$" => {
             "a secret is read from `env:NAME`, where NAME has only ASCII letters, digits and `_`, or from `file:PATH`"
         }
-        "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$" => "a header name has only ASCII letters, digits and the characters ! # $ % & ' * + . ^ _ ` | ~ -",
+        "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$" => {
+            "a header name has only ASCII letters, digits, the characters ! # $ % & ' * + . ^ _ | ~ - and the backtick"
+        }
         "^https?://" => "a URL starts with `http://` or `https://`",
         "^sha256:[0-9a-f]+$" => "a hash is `sha256:` followed by lowercase hexadecimal digits",
         _ => return None,

@@ -422,8 +422,12 @@ fn execute(rollout: &Rollout, connection: &Connection) -> Result<Report, String>
     if report.outcome == "applied" {
         let pushed = report.waves.iter().flat_map(|wave| &wave.targets).filter(|target| target.outcome == "applied").count();
         let skipped = targets.len() - pushed;
-        let already = if skipped > 0 { format!("; {skipped} already ran it") } else { String::new() };
-        progress.line(&format!("applied bundle version {} to {pushed} target(s){already}", plan.bundle.version));
+        let line = match (pushed, skipped) {
+            (0, _) => format!("nothing to push: every target already runs bundle version {}", plan.bundle.version),
+            (_, 0) => format!("applied bundle version {} to {pushed} target(s)", plan.bundle.version),
+            _ => format!("applied bundle version {} to {pushed} target(s); {skipped} already ran it", plan.bundle.version),
+        };
+        progress.line(&line);
     }
     Ok(report)
 }

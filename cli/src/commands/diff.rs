@@ -145,7 +145,16 @@ fn usage_error(message: &str) -> ExitStatus {
 /// Only the bundle's hash is checked here, because the runtime verified its signature.
 fn read_live(url: &str, remote: &RemoteArgs) -> Result<Spec, String> {
     let client = remote.connect()?.target(url)?;
-    let Some(bytes) = client.active_bundle()? else { return Ok(Spec::empty()) };
+    let Some(bytes) = client.active_bundle()? else {
+        // A runtime serves a `--config` spec without a bundle, and the admin API does not return
+        // that spec: compared with nothing, every entity would read as added.
+        if !client.status()?.config.hash.is_empty() {
+            return Err(format!(
+                "target {url} serves a spec given with --config and no bundle, and the admin API does not return that spec; diff against the spec file itself, or compare hashes with `gatectl status --spec`"
+            ));
+        }
+        return Ok(Spec::empty());
+    };
     let live = super::plan::read_bundle(&bytes, None).map_err(|error| format!("target {url}: the active bundle is invalid: {error}"))?;
     Ok(live.spec)
 }

@@ -120,6 +120,10 @@ fn snippet(sources: &SourceMap, span: Span, redact: bool) -> (Snippet, SourceSpa
     let file = sources.get(span.source);
     let name = display_path(&file.path);
     let masked = mask_url_passwords(&file.text);
+    // A lone CR ends a line in YAML. Shown as LF, of the same length, it cannot move the
+    // terminal's cursor back over the snippet.
+    let masked =
+        if file.text.contains('\r') { Some(lone_carriage_returns_as_newlines(masked.as_deref().unwrap_or(&file.text))) } else { masked };
     if !redact {
         let text = masked.map_or_else(|| file.text.clone(), Arc::from);
         return (Snippet { name, text }, to_source_span(span));
@@ -132,6 +136,18 @@ fn snippet(sources: &SourceMap, span: Span, redact: bool) -> (Snippet, SourceSpa
     let hidden_length = hidden.chars().count();
     let redacted = format!("{before}{}{after}", "*".repeat(hidden_length));
     (Snippet { name, text: Arc::from(redacted) }, SourceSpan::new(span.start.into(), hidden_length))
+}
+
+/// Replaces each CR that no LF follows with an LF.
+fn lone_carriage_returns_as_newlines(text: &str) -> String {
+    let mut bytes = text.as_bytes().to_vec();
+    for index in 0..bytes.len() {
+        if bytes[index] == b'\r' && bytes.get(index + 1) != Some(&b'\n') {
+            bytes[index] = b'\n';
+        }
+    }
+    // Only ASCII bytes changed, so the text is still UTF-8.
+    String::from_utf8(bytes).unwrap_or_default()
 }
 
 /// Replaces each byte of every URL password (`scheme://user:password@host`) with `*`, keeping

@@ -289,7 +289,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for TimedStream<S> {
                 this.activity.mark_http2();
                 return result;
             }
-            if this.phase == Phase::Idle && !received.is_empty() {
+            // Empty lines before a request line are ignored (RFC 9112 section 2.2), so they
+            // leave the connection idle.
+            if this.phase == Phase::Idle && received.iter().any(|&byte| byte != b'\r' && byte != b'\n') {
                 this.enter(Phase::Head);
             }
             let activity = &this.activity;
