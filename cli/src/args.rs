@@ -42,7 +42,7 @@ const FORMAT_NAMES: [&str; 8] = ["json", "text", "yaml", "yml", "human", "markdo
 
 /// Refuses a bare format name as the file `--output` writes on `plan`, `bundle build` and
 /// `import`: there `--output json` is far more likely a slip than a file meant to be `json`.
-/// `advice` tells how to get what the user probably wanted.
+/// `advice` is the way to get what the user probably wanted.
 fn output_file(value: &str, advice: &str) -> Result<std::path::PathBuf, String> {
     if value == "-" {
         return Err(format!("this command writes a file, not standard output; {advice}"));

@@ -529,7 +529,7 @@ async fn send(
         }
         Ok(Ok(response)) => Ok(response),
     };
-    // A 501 answers the client's request, not the target's health, as in the traffic window.
+    // A 501 is about the client's request, not the target's health, as in the traffic window.
     let success = outcome.as_ref().is_ok_and(|response| {
         let status = response.status();
         !status.is_server_error() || status == http::StatusCode::NOT_IMPLEMENTED
@@ -561,8 +561,8 @@ impl Drop for InFlight<'_> {
 }
 
 /// Waits for the upstream's response head. The response timeout counts from the end of the
-/// request body, because an upstream cannot be expected to respond to a request it has not fully
-/// received; the total timeout counts from now.
+/// request body, because an upstream cannot be expected to respond before it has the whole
+/// request. The total timeout counts from now.
 async fn response_within<F: Future>(
     exchange: F,
     body: &BodyProgress,

@@ -520,7 +520,7 @@ async fn response_timeout_starts_after_request_body() {
         .replace("    targets:", "    healthChecks:\n      passive: {consecutiveFailures: 1, ejectionTime: 1h}\n    targets:");
     let gateway = Gateway::start(&spec).await;
 
-    // A body that keeps arriving for longer than the response timeout: the upstream answers
+    // A body that keeps arriving for longer than the response timeout: the upstream responds
     // once it has all of it.
     let mut steady = TcpStream::connect(gateway.address).await.unwrap();
     steady.write_all(b"POST /x HTTP/1.1\r\nHost: gw.test\r\nContent-Length: 6\r\n\r\nab").await.unwrap();
@@ -550,11 +550,11 @@ async fn upstream_that_stops_reading_body_is_504() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     tokio::spawn(async move {
-        let mut held = Vec::new();
+        let mut open_connections = Vec::new();
         while let Ok((mut stream, _)) = listener.accept().await {
             let mut head = [0u8; 512];
             let _ = stream.read(&mut head).await;
-            held.push(stream);
+            open_connections.push(stream);
         }
     });
     let spec = format!(

@@ -143,7 +143,7 @@ async fn all_targets_ejected_is_503() {
     let gateway = Gateway::start(&pool_spec(&[(&a, 100), (&b, 100)], "{algorithm: round-robin}", health)).await;
 
     let http = client();
-    // A 501 says the target does not implement what the client asked for, not that it fails.
+    // A 501 means the target does not implement what the client asked for, not that it fails.
     for _ in 0..4 {
         assert_eq!(http.get(gateway.url("/status/501")).send().await.unwrap().status().as_u16(), 501);
     }

@@ -180,8 +180,8 @@ fn findings(error: &ValidationError<'_>, index: &LocationIndex) -> Vec<Finding> 
             let text = error.instance().as_str().unwrap_or_default();
             // A long value is shown by its start only, so the message stays readable.
             let preview: String = text.chars().take(40).collect();
-            let shown = if preview.len() < text.len() { format!("\"{preview}…\"") } else { error.instance().to_string() };
-            vec![(format!("invalid value {shown} at {place}: longer than {limit} characters"), VALUES_HELP, index.value(&pointer))]
+            let quoted = if preview.len() < text.len() { format!("\"{preview}…\"") } else { error.instance().to_string() };
+            vec![(format!("invalid value {quoted} at {place}: longer than {limit} characters"), VALUES_HELP, index.value(&pointer))]
         }
         ValidationErrorKind::MinLength { limit } => {
             let expected = if *limit == 1 { "empty".to_owned() } else { format!("shorter than {limit} characters") };

@@ -346,7 +346,7 @@ async fn unknown_kid_refetches_once_per_cooldown() {
     assert_eq!(server.request_count(), 4, "expired set refetched once");
 }
 
-/// Serves `body` as a JWKS document on 127.0.0.1, answering each request after `delay`.
+/// Serves `body` as a JWKS document on 127.0.0.1, responding to each request after `delay`.
 async fn slow_jwks_server(body: Arc<std::sync::Mutex<String>>, delay: Duration) -> String {
     use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
