@@ -18,7 +18,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, watch};
 use tokio_rustls::TlsAcceptor;
 
-use crate::proxy::{ConnectionInfo, Gateway, handle};
+use crate::proxy::{ConnectionInfo, Gateway, Unstarted, handle};
 use head_timeout::{ConnectionActivity, TimedStream};
 
 /// Maximum request head size that hyper buffers, in bytes. Heads under it but over
@@ -155,13 +155,14 @@ async fn serve_connection(
     let service_gateway = gateway.clone();
     let service = service_fn(move |request| {
         let guard = service_activity.begin();
-        let gateway = service_gateway.clone();
+        let unstarted = Unstarted::new(service_gateway.clone(), &request, info.peer.ip());
         let activity = service_activity.clone();
         let info = info.clone();
         async move {
             // A bug that panics while handling a request must cost that request, not the
             // connection: the client gets a 500 instead of a closed socket.
-            let handled = futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(handle(gateway, info, request, guard))).await;
+            let handled =
+                futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(handle(unstarted, info, request, guard))).await;
             let response = match handled {
                 Ok(result) => result?,
                 Err(_) => crate::error::typed_problem_response(

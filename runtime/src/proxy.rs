@@ -38,6 +38,7 @@ use crate::upstream::balancer::BalanceKey;
 use crate::upstream::connections::{self, ExchangeError};
 use body::{BodyProgress, LimitedBody, ObservedBody, ProxyBody, TrailerPolicy};
 use exchange::Exchange;
+pub use exchange::Unstarted;
 use gatectl_spec::model::UpstreamScheme;
 
 /// The W3C trace context header.
@@ -99,12 +100,12 @@ impl RequestFacts {
 /// response. `guard` is kept until the response body has been sent or dropped. The request body
 /// keeps the connection counted as busy on its own until it has been read.
 pub async fn handle(
-    gateway: Arc<Gateway>,
+    unstarted: Unstarted,
     connection: Arc<ConnectionInfo>,
     request: Request<Incoming>,
     guard: ActivityGuard,
 ) -> Result<Response<ProxyBody>, Infallible> {
-    let started = Instant::now();
+    let (gateway, started) = unstarted.start();
     let config = gateway.store.current();
     let in_flight = gateway.metrics.request_started();
 

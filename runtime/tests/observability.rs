@@ -274,6 +274,27 @@ async fn request_closed_by_client_is_logged_as_499() {
 }
 
 #[tokio::test]
+async fn request_closed_right_after_its_head_is_logged() {
+    let upstream = Upstream::start("app").await;
+    let gateway = Gateway::start(&spec_for(&upstream).replace("prefix: /orders", "prefix: /slow")).await;
+
+    // hyper may drop such a request before its handling starts; it is logged all the same.
+    for _ in 0..20 {
+        let mut stream = tokio::net::TcpStream::connect(gateway.address).await.unwrap();
+        stream.write_all(b"GET /slow/1000 HTTP/1.1\r\nHost: a\r\n\r\n").await.unwrap();
+        drop(stream);
+    }
+
+    let lines = gateway.access_log_lines(20).await;
+    assert_eq!(lines.len(), 20, "{lines:#?}");
+    for line in &lines {
+        assert_eq!(line["status"], 499, "{line}");
+        assert_eq!(line["path"], "/slow/1000", "{line}");
+        assert_eq!(line["method"], "GET", "{line}");
+    }
+}
+
+#[tokio::test]
 async fn access_log_keeps_every_concurrent_line_whole() {
     let upstream = Upstream::start("app").await;
     let gateway = Gateway::start(&spec_for(&upstream)).await;

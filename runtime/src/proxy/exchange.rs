@@ -1,6 +1,8 @@
 //! The life of one request until its response exists: the access-log line and count of a
 //! request that ends before it, because its client left or its handler panicked.
 
+use std::net::IpAddr;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Instant, SystemTime};
 
@@ -65,6 +67,59 @@ impl Drop for Exchange<'_> {
             bytes_out: 0,
             total_latency_ms: milliseconds(elapsed),
             upstream_latency_ms: facts.upstream_latency.map(milliseconds),
+        });
+    }
+}
+
+/// A request that hyper has handed over and whose handling has not started. hyper drops such a
+/// request unstarted when its client closes right after the head. The drop then writes a 499
+/// line with the head's method and path, and no route, which is not known yet.
+pub struct Unstarted {
+    gateway: Option<Arc<Gateway>>,
+    client: IpAddr,
+    method: http::Method,
+    uri: http::Uri,
+    received: Instant,
+}
+
+impl Unstarted {
+    pub fn new(gateway: Arc<Gateway>, request: &http::Request<hyper::body::Incoming>, client: IpAddr) -> Self {
+        Self { gateway: Some(gateway), client, method: request.method().clone(), uri: request.uri().clone(), received: Instant::now() }
+    }
+
+    /// Starts the handling: returns the gateway and when the request was received.
+    pub(super) fn start(mut self) -> (Arc<Gateway>, Instant) {
+        let gateway = self.gateway.take().expect("a request starts once");
+        (gateway, self.received)
+    }
+}
+
+impl Drop for Unstarted {
+    fn drop(&mut self) {
+        let Some(gateway) = self.gateway.take() else { return };
+        let elapsed = self.received.elapsed();
+        let request_id = crate::observe::new_request_id();
+        tracing::debug!(request.id = %request_id, "the client closed the connection before its request started");
+        gateway.metrics.request_finished("", None, "", 499, elapsed.as_secs_f64());
+        if !gateway.access_log.is_enabled() {
+            return;
+        }
+        gateway.access_log.record(AccessRecord {
+            timestamp: SystemTime::now(),
+            request_id,
+            trace: TraceContext::from_header(None),
+            client_address: self.client,
+            consumer: String::new(),
+            route: String::new(),
+            upstream_target: String::new(),
+            method: Some(self.method.clone()),
+            path: self.uri.path().to_owned(),
+            path_parameters: Vec::new(),
+            status: 499,
+            bytes_in: 0,
+            bytes_out: 0,
+            total_latency_ms: milliseconds(elapsed),
+            upstream_latency_ms: None,
         });
     }
 }
