@@ -154,10 +154,10 @@ pub struct HistoryEntry {
     pub active: bool,
 }
 
-/// Describes an error response: `what` returned the status, then the problem's title, detail
-/// and diagnostics.
-fn problem_message(what: &str, status: StatusCode, problem: &Problem) -> String {
-    let mut message = format!("{what} returned {status}");
+/// Describes an error response: `request` returned the status, then the problem's title,
+/// detail and diagnostics.
+fn problem_message(request: &str, status: StatusCode, problem: &Problem) -> String {
+    let mut message = format!("{request} returned {status}");
     // A title that only repeats the reason phrase after the status adds nothing.
     let title = problem.title.as_ref().filter(|title| Some(title.as_str()) != status.canonical_reason());
     for part in [title, problem.detail.as_ref()].into_iter().flatten() {

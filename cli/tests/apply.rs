@@ -301,7 +301,7 @@ fn status_compares_config_spec_by_hash() {
     assert_eq!(code(&diff), 2, "{}", text(&diff.stdout));
     assert!(text(&diff.stderr).contains("serves a spec given with --config"), "{}", text(&diff.stderr));
 
-    // The echo upstream answers JSON too, but it is no runtime.
+    // The echo upstream responds with JSON too, but it is no runtime.
     let echo = fleet.run(&["status", "--target", &format!("http://{}", fleet.upstream)]);
     assert_eq!(code(&echo), 2, "{}", text(&echo.stdout));
     assert!(text(&echo.stderr).contains("not what the admin API returns"), "{}", text(&echo.stderr));
@@ -321,7 +321,7 @@ fn stale_plan_is_refused() {
     assert_eq!(code(&applied), 0, "{}", text(&applied.stderr));
     let a_hash = fleet.status(0)["hash"].clone();
 
-    // Applying the same plan again pushes nothing, and says so once per target.
+    // Applying the same plan again pushes nothing, and reports that once per target.
     let again = fleet.apply("a.json", "100ms");
     assert_eq!(code(&again), 0, "{}", text(&again.stderr));
     let again_text = text(&again.stderr);

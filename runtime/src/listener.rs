@@ -18,7 +18,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, watch};
 use tokio_rustls::TlsAcceptor;
 
-use crate::proxy::{ConnectionInfo, Gateway, Unstarted, handle};
+use crate::proxy::{ConnectionInfo, Gateway, Unrouted, Unstarted, handle};
 use head_timeout::{ConnectionActivity, TimedStream};
 
 /// Maximum request head size that hyper buffers, in bytes. Heads under it but over
@@ -209,11 +209,11 @@ async fn serve_connection(
     record_rejected_head(&gateway, &activity, peer, idle.opened, ended.as_deref());
 }
 
-/// Logs and counts a request that got its response before it reached the proxy: a head that
-/// hyper's HTTP/1 parser rejected (400, 414 or 431, written by hyper), or one that did not
-/// arrive within the header timeout (408, written by [`TimedStream`]). The access-log line has
-/// an empty method, path and route, because no head was parsed. Its latency is the time the
-/// connection waited for that head.
+/// Logs and counts a request that got its response before it reached the proxy. Its head was
+/// rejected by hyper's HTTP/1 parser (400, 414 or 431, written by hyper), or did not arrive
+/// within the header timeout (408, written by [`TimedStream`]). No head was parsed, so the
+/// access-log line has an empty method, path and route. Its latency is the time the connection
+/// waited for that head.
 fn record_rejected_head(
     gateway: &Gateway,
     activity: &ConnectionActivity,
@@ -242,25 +242,16 @@ fn record_rejected_head(
         (None, Some((request_id, size))) => (408, request_id.to_owned(), size),
         (None, None) => return,
     };
-    let waited = activity.waiting_for(opened);
-    gateway.metrics.request_finished("", None, "", status, waited.as_secs_f64());
-    gateway.access_log.record(crate::observe::access_log::AccessRecord {
-        timestamp: std::time::SystemTime::now(),
+    let unrouted = Unrouted {
         request_id,
-        trace: crate::observe::TraceContext::from_header(None),
-        client_address: peer.ip(),
-        consumer: String::new(),
-        route: String::new(),
-        upstream_target: String::new(),
+        client: peer.ip(),
         method: None,
         path: String::new(),
-        path_parameters: Vec::new(),
         status,
-        bytes_in: 0,
         bytes_out,
-        total_latency_ms: crate::proxy::milliseconds(waited),
-        upstream_latency_ms: None,
-    });
+        waited: activity.waiting_for(opened),
+    };
+    unrouted.record(gateway);
 }
 
 /// State a connection's driver reads to close an idle HTTP/2 connection.

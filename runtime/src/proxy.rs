@@ -38,7 +38,7 @@ use crate::upstream::balancer::BalanceKey;
 use crate::upstream::connections::{self, ExchangeError};
 use body::{BodyProgress, LimitedBody, ObservedBody, ProxyBody, TrailerPolicy};
 use exchange::Exchange;
-pub use exchange::Unstarted;
+pub use exchange::{Unrouted, Unstarted};
 use gatectl_spec::model::UpstreamScheme;
 
 /// The W3C trace context header.
@@ -223,7 +223,7 @@ async fn close_if_body_stalls(body: Arc<BodyProgress>, connection: AbortHandle, 
 
 /// Returns `duration` in milliseconds, to the microsecond, so that log lines carry no float
 /// noise such as `0.44366300000000003`.
-pub(crate) fn milliseconds(duration: Duration) -> f64 {
+fn milliseconds(duration: Duration) -> f64 {
     duration.as_micros() as f64 / 1000.0
 }
 

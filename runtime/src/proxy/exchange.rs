@@ -97,28 +97,56 @@ impl Unstarted {
 impl Drop for Unstarted {
     fn drop(&mut self) {
         let Some(gateway) = self.gateway.take() else { return };
-        let elapsed = self.received.elapsed();
         let request_id = crate::observe::new_request_id();
         tracing::debug!(request.id = %request_id, "the client closed the connection before its request started");
-        gateway.metrics.request_finished("", None, "", 499, elapsed.as_secs_f64());
+        let unrouted = Unrouted {
+            request_id,
+            client: self.client,
+            method: Some(self.method.clone()),
+            path: self.uri.path().to_owned(),
+            status: 499,
+            bytes_out: 0,
+            waited: self.received.elapsed(),
+        };
+        unrouted.record(&gateway);
+    }
+}
+
+/// A request answered before routing, for its access-log line and its count.
+pub struct Unrouted {
+    pub request_id: String,
+    pub client: IpAddr,
+    /// The method and path are empty when the head was never parsed.
+    pub method: Option<http::Method>,
+    pub path: String,
+    pub status: u16,
+    pub bytes_out: u64,
+    /// Time from the request's arrival, or from the start of the wait for its head.
+    pub waited: std::time::Duration,
+}
+
+impl Unrouted {
+    /// Counts the request and writes its access-log line, with an empty route and consumer.
+    pub fn record(self, gateway: &Gateway) {
+        gateway.metrics.request_finished("", None, "", self.status, self.waited.as_secs_f64());
         if !gateway.access_log.is_enabled() {
             return;
         }
         gateway.access_log.record(AccessRecord {
             timestamp: SystemTime::now(),
-            request_id,
+            request_id: self.request_id,
             trace: TraceContext::from_header(None),
             client_address: self.client,
             consumer: String::new(),
             route: String::new(),
             upstream_target: String::new(),
-            method: Some(self.method.clone()),
-            path: self.uri.path().to_owned(),
+            method: self.method,
+            path: self.path,
             path_parameters: Vec::new(),
-            status: 499,
+            status: self.status,
             bytes_in: 0,
-            bytes_out: 0,
-            total_latency_ms: milliseconds(elapsed),
+            bytes_out: self.bytes_out,
+            total_latency_ms: milliseconds(self.waited),
             upstream_latency_ms: None,
         });
     }
