@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Data-plane benchmark: gatectl-runtime beside nginx, HAProxy and a direct connection, all on
-# 127.0.0.1, each proxy with one worker, measured with wrk in alternating rounds.
+# Data-plane benchmark: gatectl-runtime beside nginx, HAProxy, a bare forwarder and a direct
+# connection, all on 127.0.0.1, each proxy with one worker, measured with wrk in alternating
+# rounds. Besides requests per second, it records each proxy's CPU time per request.
 #
 # Usage: bench/run.sh [--duration SECONDS] [--rounds N] [--connections N]
 # Installs nginx, haproxy and wrk through apt-get when missing. Everything it starts is stopped
@@ -31,7 +32,7 @@ fi
 export PATH="$PATH:/usr/sbin"
 
 echo "bench: building release binaries"
-cargo build --release --locked -q -p gatectl-runtime -p gatectl
+cargo build --release --locked -q -p gatectl-runtime -p gatectl -p gatectl-bare-forwarder
 
 work=$(mktemp -d)
 results=bench/results
@@ -53,6 +54,7 @@ UPSTREAM_PORT=18080
 NGINX_PORT=18081
 HAPROXY_PORT=18082
 RUNTIME_PORT=18083
+FORWARDER_PORT=18089
 ADMIN_PORT=18093
 
 # The upstream: nginx returning a short JSON body itself (one worker, no logging).
@@ -93,6 +95,7 @@ http {
 CONF
 nginx -c "$work/nginx.conf" -p "$work" &
 pids+=($!)
+nginx_master_pid=$!
 
 # HAProxy with one thread and server-side keep-alive.
 cat > "$work/haproxy.cfg" <<CONF
@@ -113,6 +116,13 @@ backend app
 CONF
 haproxy -f "$work/haproxy.cfg" -db &
 pids+=($!)
+haproxy_pid=$!
+
+# The bare forwarder: what any proxy could at most serve on this machine (see its crate docs).
+"${CARGO_TARGET_DIR:-target}/release/gatectl-bare-forwarder" "127.0.0.1:$FORWARDER_PORT" \
+  "127.0.0.1:$UPSTREAM_PORT" &
+pids+=($!)
+forwarder_pid=$!
 
 # gatectl-runtime configurations. Every profile routes `/` to the upstream; `auth` adds an RS256
 # JWT requirement, `limit` a rate limit too high to reject anything (so only its cost shows), and
@@ -195,24 +205,32 @@ start_runtime() { # spec-file port admin-port [extra flags...]
 }
 
 peak_rss_kib() { awk '/VmHWM/ {print $2}' "/proc/$1/status"; }
+# User and system CPU time of a process so far, in clock ticks (fields 14 and 15 of its stat).
+cpu_ticks() { awk '{print $14, $15}' "/proc/$1/stat"; }
 
 sleep 0.5
-declare -A targets=([direct]=$UPSTREAM_PORT [nginx]=$NGINX_PORT [haproxy]=$HAPROXY_PORT)
+declare -A targets=([direct]=$UPSTREAM_PORT [nginx]=$NGINX_PORT [haproxy]=$HAPROXY_PORT
+  [bare-forwarder]=$FORWARDER_PORT)
 declare -A headers=()
+# The process whose CPU time a target's run is charged with: nginx's one worker, not its master.
+nginx_worker_pid=$(pgrep -P "$nginx_master_pid" | head -1)
+declare -A processes=([nginx]=$nginx_worker_pid [haproxy]=$haproxy_pid [bare-forwarder]=$forwarder_pid)
 
 plain_pid=$(start_runtime "$(write_spec plain 10 no no false)" $RUNTIME_PORT $ADMIN_PORT)
 targets[gatectl]=$RUNTIME_PORT
+processes[gatectl]=$plain_pid
 idle_rss=$(peak_rss_kib "$plain_pid")
-start_runtime "$(write_spec full 10 yes yes true)" $((RUNTIME_PORT + 1)) $((ADMIN_PORT + 1)) > /dev/null
+processes[gatectl-jwt-limit-log]=$(start_runtime "$(write_spec full 10 yes yes true)" $((RUNTIME_PORT + 1)) $((ADMIN_PORT + 1)))
 targets[gatectl-jwt-limit-log]=$((RUNTIME_PORT + 1))
 headers[gatectl-jwt-limit-log]="Authorization: Bearer $token"
-start_runtime "$(write_spec limit-memory 10 no yes false)" $((RUNTIME_PORT + 2)) $((ADMIN_PORT + 2)) > /dev/null
+processes[gatectl-limit-memory]=$(start_runtime "$(write_spec limit-memory 10 no yes false)" $((RUNTIME_PORT + 2)) $((ADMIN_PORT + 2)))
 targets[gatectl-limit-memory]=$((RUNTIME_PORT + 2))
-start_runtime "$(write_spec limit-redis 10 no yes false)" $((RUNTIME_PORT + 3)) $((ADMIN_PORT + 3)) \
-  --redis-url "redis://127.0.0.1:$REDIS_PORT/0" > /dev/null
+processes[gatectl-limit-redis]=$(start_runtime "$(write_spec limit-redis 10 no yes false)" $((RUNTIME_PORT + 3)) $((ADMIN_PORT + 3)) \
+  --redis-url "redis://127.0.0.1:$REDIS_PORT/0")
 targets[gatectl-limit-redis]=$((RUNTIME_PORT + 3))
 many_pid=$(start_runtime "$(write_spec routes-10000 10000 no no false)" $((RUNTIME_PORT + 4)) $((ADMIN_PORT + 4)))
 targets[gatectl-10k-routes]=$((RUNTIME_PORT + 4))
+processes[gatectl-10k-routes]=$many_pid
 many_rss=$(peak_rss_kib "$many_pid")
 
 for name in "${!targets[@]}"; do
@@ -226,21 +244,28 @@ for round in $(seq 1 "$rounds"); do
   # The 10-route and 10,000-route runtimes, whose ratio is a goal, run next to each other and
   # swap places every round, so that a drift of the machine over a round favours neither.
   if [ $((round % 2)) = 1 ]; then pair=(gatectl gatectl-10k-routes); else pair=(gatectl-10k-routes gatectl); fi
-  order=(direct nginx haproxy "${pair[@]}" gatectl-jwt-limit-log gatectl-limit-memory gatectl-limit-redis)
+  order=(direct nginx haproxy bare-forwarder "${pair[@]}" gatectl-jwt-limit-log gatectl-limit-memory
+    gatectl-limit-redis)
   for name in "${order[@]}"; do
     port=${targets[$name]}
+    process=${processes[$name]:-}
     echo "bench: round $round/$rounds $name"
     {
       echo "=== round=$round target=$name"
+      [ -n "$process" ] && read -r user_before system_before < <(cpu_ticks "$process")
       if [ -n "${headers[$name]:-}" ]; then
         wrk -t1 -c"$connections" -d"${duration}s" --latency -H "${headers[$name]}" "http://127.0.0.1:$port/"
       else
         wrk -t1 -c"$connections" -d"${duration}s" --latency "http://127.0.0.1:$port/"
       fi
+      if [ -n "$process" ]; then
+        read -r user_after system_after < <(cpu_ticks "$process")
+        echo "cpu ticks: user $((user_after - user_before)) system $((system_after - system_before)) per second $(getconf CLK_TCK)"
+      fi
     } >> "$raw"
   done
   # Added latency: one connection, closed loop (wrk2-style constant rate is not packaged here).
-  for name in direct nginx haproxy gatectl; do
+  for name in direct nginx haproxy bare-forwarder gatectl; do
     port=${targets[$name]}
     {
       echo "=== round=$round target=$name-latency"

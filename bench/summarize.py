@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """Summarises bench/run.sh's raw wrk output: median requests per second per target, latency
-percentiles, ratios to the direct connection and between proxies, and added latency."""
+percentiles, CPU time per request of each proxy, ratios to the direct connection and between
+proxies, and added latency."""
+import math
 import re
 import statistics
 import sys
@@ -33,6 +35,16 @@ def parse(path: str):
         errors = re.search(r"Non-2xx or 3xx responses: (\d+)", line)
         if errors:
             current["non2xx"] = int(errors.group(1))
+        requests = re.match(r"\s+(\d+) requests in", line)
+        if requests:
+            current["requests"] = int(requests.group(1))
+        cpu = re.match(r"cpu ticks: user (\d+) system (\d+) per second (\d+)", line)
+        if cpu and current.get("requests"):
+            user, system, per_second = (int(value) for value in cpu.groups())
+            to_us = 1_000_000 / per_second / current["requests"]
+            current["user_us"] = user * to_us
+            current["system_us"] = system * to_us
+            current["cpu_us"] = (user + system) * to_us
     return runs
 
 
@@ -49,11 +61,24 @@ def main() -> None:
         non2xx = sum(run.get("non2xx", 0) for run in r)
         print(f"{name:<20}{median(r, 'rps'):>16.0f}{median(r, 'p50'):>10.2f}{median(r, 'p90'):>10.2f}{median(r, 'p99'):>10.2f}{non2xx:>10}")
     rps = {name: median(r, "rps") for name, r in throughput.items()}
+    cpu = {name: median(r, "cpu_us") for name, r in throughput.items()}
+    cpu = {name: value for name, value in cpu.items() if not math.isnan(value)}
+    if cpu:
+        print()
+        print("CPU time of the proxy process per request, median of rounds:")
+        print(f"{'target':<24}{'user us':>10}{'system us':>12}{'total us':>10}")
+        for name in cpu:
+            r = throughput[name]
+            print(f"{name:<24}{median(r, 'user_us'):>10.1f}{median(r, 'system_us'):>12.1f}{cpu[name]:>10.1f}")
+        print()
+        for reference in ("haproxy", "nginx", "bare-forwarder"):
+            if "gatectl" in cpu and reference in cpu:
+                print(f"{reference} CPU per request / gatectl CPU per request = {cpu[reference] / cpu['gatectl']:.2f}")
     print()
     for name, value in rps.items():
         if name != "direct":
             print(f"{name} / direct = {value / rps['direct']:.2f}")
-    for proxy in ("nginx", "haproxy"):
+    for proxy in ("nginx", "haproxy", "bare-forwarder"):
         if "gatectl" in rps and proxy in rps:
             print(f"gatectl / {proxy} = {rps['gatectl'] / rps[proxy]:.2f}")
     pairs = [

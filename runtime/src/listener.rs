@@ -148,9 +148,9 @@ async fn serve_connection(
         timeout: settings.idle_timeout,
         first_request_timeout: settings.header_timeout.min(settings.idle_timeout),
     };
-    let info = Arc::new(ConnectionInfo::new(peer, tls.is_some()));
     // Read once per connection: a configuration swap applies from the next connection on.
     let request_id_header = gateway.store.current().request_id_header.clone();
+    let info = Arc::new(ConnectionInfo::new(peer, tls.is_some(), request_id_header.clone()));
     let service_activity = activity.clone();
     let service_gateway = gateway.clone();
     let service = service_fn(move |request| {
@@ -162,15 +162,10 @@ async fn serve_connection(
             // A bug that panics while handling a request must cost that request, not the
             // connection: the client gets a 500 instead of a closed socket.
             let handled =
-                futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(handle(unstarted, info, request, guard))).await;
+                futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(handle(unstarted, &info, request, guard))).await;
             let response = match handled {
                 Ok(result) => result?,
-                Err(_) => crate::error::typed_problem_response(
-                    "urn:gatectl:problem:internal-error",
-                    http::StatusCode::INTERNAL_SERVER_ERROR,
-                    "the gateway failed while handling the request; its log has the details",
-                    &crate::observe::new_request_id(),
-                ),
+                Err(_) => panic_response(&info.request_id_header),
             };
             if response.status() == http::StatusCode::SWITCHING_PROTOCOLS {
                 activity.mark_switched();
@@ -207,6 +202,22 @@ async fn serve_connection(
         }
     };
     record_rejected_head(&gateway, &activity, peer, idle.opened, ended.as_deref());
+}
+
+/// The 500 for a request whose handler panicked. It carries the request ID of the request's
+/// access-log line, or a new one when the panic came before the request had an ID.
+fn panic_response(request_id_header: &http::HeaderName) -> http::Response<crate::proxy::body::ProxyBody> {
+    let request_id = crate::proxy::take_panicked_request_id().unwrap_or_else(crate::observe::new_request_id);
+    let mut response = crate::error::typed_problem_response(
+        "urn:gatectl:problem:internal-error",
+        http::StatusCode::INTERNAL_SERVER_ERROR,
+        "the gateway failed while handling the request; its log has the details",
+        &request_id,
+    );
+    if let Ok(value) = http::HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert(request_id_header.clone(), value);
+    }
+    response
 }
 
 /// Logs and counts a request that got its response before it reached the proxy. Its head was

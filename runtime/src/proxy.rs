@@ -38,7 +38,7 @@ use crate::upstream::balancer::BalanceKey;
 use crate::upstream::connections::{self, ExchangeError};
 use body::{BodyProgress, LimitedBody, ObservedBody, ProxyBody, TrailerPolicy};
 use exchange::Exchange;
-pub use exchange::{Unrouted, Unstarted};
+pub use exchange::{Unrouted, Unstarted, take_panicked_request_id};
 use gatectl_spec::model::UpstreamScheme;
 
 /// The W3C trace context header.
@@ -61,12 +61,15 @@ pub struct ConnectionInfo {
     pub is_tls: bool,
     /// The peer's IP address as a header value, for `X-Forwarded-For`.
     peer_ip_value: HeaderValue,
+    /// The request ID header of the configuration active when the connection opened, for
+    /// responses made outside a request's handling.
+    pub request_id_header: http::HeaderName,
 }
 
 impl ConnectionInfo {
-    pub fn new(peer: SocketAddr, is_tls: bool) -> Self {
+    pub fn new(peer: SocketAddr, is_tls: bool, request_id_header: http::HeaderName) -> Self {
         let peer_ip_value = HeaderValue::from_str(&peer.ip().to_string()).expect("an IP address is a valid header value");
-        Self { peer, is_tls, peer_ip_value }
+        Self { peer, is_tls, peer_ip_value, request_id_header }
     }
 }
 
@@ -101,7 +104,7 @@ impl RequestFacts {
 /// keeps the connection counted as busy on its own until it has been read.
 pub async fn handle(
     unstarted: Unstarted,
-    connection: Arc<ConnectionInfo>,
+    connection: &ConnectionInfo,
     request: Request<Incoming>,
     guard: ActivityGuard,
 ) -> Result<Response<ProxyBody>, Infallible> {
@@ -131,8 +134,10 @@ pub async fn handle(
         request_body: None,
     };
     let mut exchange = Exchange { gateway: &gateway, config: &config, started, request_id, trace, method, facts, answered: false };
+    #[cfg(test)]
+    exchange::panic_on_test_header(&request);
     let incoming = IncomingRequest { request, raw_head_bytes: head.raw_bytes, guard: &guard };
-    let forwarded = forward(&gateway, &config, &connection, incoming, &exchange.request_id, &exchange.trace, &mut exchange.facts);
+    let forwarded = forward(&gateway, &config, connection, incoming, &exchange.request_id, &exchange.trace, &mut exchange.facts);
     let result = RequestScope::new(labels.clone(), forwarded).await;
     exchange.answered = true;
     let facts = &mut exchange.facts;

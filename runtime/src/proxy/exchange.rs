@@ -1,6 +1,7 @@
 //! The life of one request until its response exists: the access-log line and count of a
 //! request that ends before it, because its client left or its handler panicked.
 
+use std::cell::RefCell;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -27,13 +28,30 @@ pub(super) struct Exchange<'a> {
     pub(super) answered: bool,
 }
 
+thread_local! {
+    /// The request ID of the exchange dropped by the panic unwinding on this thread, kept for
+    /// the 500 response that the connection's `catch_unwind` sends next, on the same thread.
+    static PANICKED_REQUEST_ID: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// Takes the request ID of the request whose handler panicked on this thread, so that the 500
+/// response carries the ID of its access-log line. `None` when the panic came before the
+/// request had an ID.
+pub fn take_panicked_request_id() -> Option<String> {
+    PANICKED_REQUEST_ID.with(|cell| cell.borrow_mut().take())
+}
+
 impl Drop for Exchange<'_> {
     fn drop(&mut self) {
         if self.answered {
             return;
         }
         // A future that panics drops its variables while the panic unwinds through its poll.
-        let status = if std::thread::panicking() { 500 } else { 499 };
+        let panicking = std::thread::panicking();
+        if panicking {
+            PANICKED_REQUEST_ID.with(|cell| *cell.borrow_mut() = Some(self.request_id.clone()));
+        }
+        let status = if panicking { 500 } else { 499 };
         let elapsed = self.started.elapsed();
         let compiled = self.facts.route.map(|index| &self.config.routes[index]);
         let route = compiled.map_or("", |route| route.name.as_str());
@@ -68,6 +86,15 @@ impl Drop for Exchange<'_> {
             total_latency_ms: milliseconds(elapsed),
             upstream_latency_ms: facts.upstream_latency.map(milliseconds),
         });
+    }
+}
+
+/// Panics when the request carries [`tests::PANIC_HEADER`], so that tests can exercise what a
+/// bug that panics in a handler costs.
+#[cfg(test)]
+pub(super) fn panic_on_test_header<B>(request: &http::Request<B>) {
+    if request.headers().contains_key(tests::PANIC_HEADER) {
+        panic!("a deliberate panic requested by a test");
     }
 }
 
@@ -153,9 +180,29 @@ impl Unrouted {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::Duration;
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use crate::observe::access_log::AccessLogTarget;
+    use crate::{Runtime, RuntimeOptions};
+
+    /// A request with this header makes its handler panic once its exchange exists.
+    pub(in crate::proxy) const PANIC_HEADER: &str = "x-gatectl-test-panic";
+
+    const SPEC: &str = "apiVersion: gatectl.dev/v1
+kind: Gateway
+upstreams:
+  - name: app
+    targets: [{ host: 127.0.0.1, port: 9 }]
+routes:
+  - name: all
+    match: { path: { prefix: / } }
+    upstream: app
+";
 
     /// Records, when dropped, whether a panic was unwinding.
     struct Probe(Arc<AtomicBool>);
@@ -182,5 +229,44 @@ mod tests {
 
         assert!(result.is_err());
         assert!(seen.load(Ordering::SeqCst), "the probe was dropped after the panic had ended");
+    }
+
+    #[tokio::test]
+    async fn panic_response_has_request_id_of_log_line() {
+        let directory = tempfile::tempdir().unwrap();
+        let log = directory.path().join("access.log");
+        let loaded = gatectl_spec::load::load_str("spec.yaml", SPEC);
+        let options = RuntimeOptions {
+            spec: Some(loaded.spec.expect("the test spec is valid")),
+            listen: vec!["127.0.0.1:0".parse().unwrap()],
+            access_log: Some(AccessLogTarget::File(log.clone())),
+            ..RuntimeOptions::default()
+        };
+        let runtime = Runtime::start(options).await.unwrap();
+
+        let mut stream = tokio::net::TcpStream::connect(runtime.proxy_addresses()[0]).await.unwrap();
+        let request = format!("GET /a HTTP/1.1\r\nHost: test\r\n{PANIC_HEADER}: yes\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await.unwrap();
+        let line = first_log_line(&log).await;
+
+        assert!(response.starts_with("HTTP/1.1 500 "), "{response}");
+        let header_id = response.lines().find_map(|line| line.strip_prefix("x-request-id: ")).expect("a request ID header");
+        assert!(response.contains(&format!("\"requestId\":\"{header_id}\"")), "{response}");
+        assert_eq!(line["requestId"], header_id);
+        assert_eq!(line["status"], 500);
+    }
+
+    /// Reads the access log's first whole line, waiting up to five seconds for it.
+    async fn first_log_line(path: &std::path::Path) -> serde_json::Value {
+        for _ in 0..100 {
+            let text = tokio::fs::read_to_string(path).await.unwrap_or_default();
+            if let Some((line, _)) = text.split_once('\n') {
+                return serde_json::from_str(line).unwrap();
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the access log got no line within five seconds");
     }
 }
