@@ -39,6 +39,12 @@ use observe::access_log::{AccessLog, AccessLogTarget};
 use observe::metrics::Metrics;
 use proxy::Gateway;
 
+/// Time the connections still open at the drain timeout get to close.
+const ABANDON_WAIT: Duration = Duration::from_secs(2);
+
+/// Time the access log gets at shutdown to write the lines queued before it.
+const ACCESS_LOG_FLUSH_WAIT: Duration = Duration::from_secs(5);
+
 /// How to start the runtime.
 #[derive(Debug, Clone)]
 pub struct RuntimeOptions {
@@ -114,6 +120,7 @@ pub struct RunningRuntime {
     proxy_addresses: Vec<SocketAddr>,
     admin_address: Option<SocketAddr>,
     store: Arc<ConfigStore>,
+    gateway: Arc<Gateway>,
     drain: Arc<Drain>,
     admin_stop: watch::Sender<bool>,
     accept_tasks: Vec<JoinHandle<()>>,
@@ -202,7 +209,16 @@ impl Runtime {
             tokio::spawn(admin::serve(socket, admin, admin_tls, admin_stopped));
         }
 
-        Ok(RunningRuntime { proxy_addresses, admin_address, store, drain, admin_stop, accept_tasks, drain_timeout: options.drain_timeout })
+        Ok(RunningRuntime {
+            proxy_addresses,
+            admin_address,
+            store,
+            gateway,
+            drain,
+            admin_stop,
+            accept_tasks,
+            drain_timeout: options.drain_timeout,
+        })
     }
 }
 
@@ -260,7 +276,8 @@ impl RunningRuntime {
     }
 
     /// Stops accepting connections, lets in-flight requests finish within the drain timeout and
-    /// reports how many connections were still open when it passed.
+    /// reports how many connections were still open when it passed. Those connections are then
+    /// closed, their unfinished requests logged with status 503, and the access log written out.
     pub async fn shutdown(self) -> DrainOutcome {
         tracing::info!(connections = self.drain.active_connections(), timeout = ?self.drain_timeout, "shutdown started; draining connections");
         self.drain.start();
@@ -273,8 +290,15 @@ impl RunningRuntime {
         if finished {
             tracing::info!("drain finished; every in-flight request completed");
         } else {
-            tracing::warn!(abandoned_connections, "drain timeout passed with connections still open");
+            tracing::warn!(abandoned_connections, "drain timeout passed with connections still open; closing them");
+            self.drain.abandon();
+            // Abandoned connections close when next polled, so this wait is short. Its bound
+            // keeps a connection that fails to close from stopping the exit.
+            if tokio::time::timeout(ABANDON_WAIT, self.drain.wait()).await.is_err() {
+                tracing::warn!(connections = self.drain.active_connections(), "connections did not close after the drain timeout");
+            }
         }
+        self.gateway.access_log.flush(ACCESS_LOG_FLUSH_WAIT).await;
         DrainOutcome { abandoned_connections }
     }
 }

@@ -33,23 +33,42 @@ pub struct ConnectionSettings {
     pub idle_timeout: Duration,
 }
 
-/// Counts open client connections and signals them to drain.
+/// Counts open client connections and signals them to drain, then, at the drain timeout, to
+/// close with their requests unfinished.
 #[derive(Debug)]
 pub struct Drain {
     signal: watch::Sender<bool>,
+    abandon: watch::Sender<bool>,
     active: AtomicUsize,
     closed: Notify,
 }
 
 impl Default for Drain {
     fn default() -> Self {
-        Self { signal: watch::channel(false).0, active: AtomicUsize::new(0), closed: Notify::new() }
+        Self { signal: watch::channel(false).0, abandon: watch::channel(false).0, active: AtomicUsize::new(0), closed: Notify::new() }
     }
 }
 
 impl Drain {
     pub fn start(&self) {
         self.signal.send_replace(true);
+    }
+
+    /// Closes every connection still open, after the drain timeout has passed.
+    pub fn abandon(&self) {
+        self.abandon.send_replace(true);
+    }
+
+    /// Returns whether the drain timeout has passed and connections are being closed.
+    pub fn is_abandoned(&self) -> bool {
+        *self.abandon.borrow()
+    }
+
+    /// Waits until the drain timeout has passed.
+    async fn abandoned(&self) {
+        let mut abandoned = self.abandon.subscribe();
+        // The sender lives as long as `self`, so the wait cannot fail.
+        let _ = abandoned.wait_for(|abandoned| *abandoned).await;
     }
 
     pub fn active_connections(&self) -> usize {
@@ -82,6 +101,13 @@ impl Drain {
 /// One open connection counted by [`Drain`] until dropped.
 #[derive(Debug)]
 pub struct DrainHold(Arc<Drain>);
+
+impl DrainHold {
+    /// Waits until the drain timeout has passed and the connection has to close.
+    pub async fn abandoned(&self) {
+        self.0.abandoned().await;
+    }
+}
 
 impl Drop for DrainHold {
     fn drop(&mut self) {
@@ -339,7 +365,13 @@ where
         }
         return None;
     }
-    let result = connection.await;
+    let result = tokio::select! {
+        result = connection => result,
+        () = drain.abandoned() => {
+            tracing::debug!("closing a connection still in use at the drain timeout");
+            return None;
+        }
+    };
     if let Err(error) = &result {
         tracing::debug!(%error, "client connection ended with an error while shutting down");
     }

@@ -96,6 +96,32 @@ async fn shutdown_drains_in_flight_request() {
 }
 
 #[tokio::test]
+async fn drain_timeout_logs_unfinished_requests() {
+    let upstream = Upstream::start("app").await;
+    let gateway = Gateway::start_with(&spec_for(&upstream, "/"), |options| options.drain_timeout = Duration::from_millis(300)).await;
+    let access_log = gateway.access_log.clone();
+    // One request waits for its response head, the other for the rest of its response body.
+    let waiting = tokio::spawn(client().get(gateway.url("/slow/5000")).send());
+    let streaming = client().get(gateway.url("/drip/5000")).send().await.unwrap();
+    while upstream.request_count() < 2 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    let outcome = gateway.runtime.shutdown().await;
+    // Read at once: the shutdown returns only after the access log is written.
+    let text = std::fs::read_to_string(&access_log).unwrap();
+
+    assert_eq!(outcome.abandoned_connections, 2);
+    let lines: Vec<serde_json::Value> = text.lines().map(|line| serde_json::from_str(line).unwrap()).collect();
+    let status_of = |path: &str| lines.iter().find(|line| line["path"] == path).map(|line| line["status"].clone());
+    assert_eq!(lines.len(), 2, "{text}");
+    assert_eq!(status_of("/slow/5000"), Some(serde_json::json!(503)));
+    assert_eq!(status_of("/drip/5000"), Some(serde_json::json!(200)));
+    assert!(waiting.await.unwrap().is_err(), "the waiting request must end with its closed connection");
+    assert!(streaming.text().await.is_err(), "the streamed body must end with its closed connection");
+}
+
+#[tokio::test]
 async fn taken_port_is_reported_once_with_advice() {
     let occupied = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = occupied.local_addr().unwrap().to_string();

@@ -86,8 +86,19 @@ fn method_text<S: serde::Serializer>(method: &Option<Method>, serializer: S) -> 
 /// The sending side of the access log, cheap to clone.
 #[derive(Clone, Debug)]
 pub struct AccessLog {
-    sender: Option<SyncSender<AccessRecord>>,
+    sender: Option<SyncSender<Message>>,
     dropped: Arc<AtomicU64>,
+}
+
+/// A message to the writer thread: a record from the request path, or a flush at shutdown.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "records are the messages sent per request, and boxing them would add an allocation to each"
+)]
+enum Message {
+    Record(AccessRecord),
+    /// Write every line queued before this message, then signal the sender.
+    Flush(SyncSender<()>),
 }
 
 /// Destination of access-log lines.
@@ -130,35 +141,51 @@ impl AccessLog {
     /// Queues a record; when the writer is behind, the record is dropped and counted.
     pub fn record(&self, record: AccessRecord) {
         let Some(sender) = &self.sender else { return };
-        if sender.try_send(record).is_err() {
+        if sender.try_send(Message::Record(record)).is_err() {
             let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
             if dropped.is_power_of_two() {
                 tracing::warn!(dropped, "access-log writer is behind; records were dropped");
             }
         }
     }
+
+    /// Waits until the lines of every record queued so far are written, or until `timeout`
+    /// passes, so that the last requests' lines are not lost when the process exits.
+    pub async fn flush(&self, timeout: Duration) {
+        let Some(sender) = self.sender.clone() else { return };
+        let waited = tokio::task::spawn_blocking(move || {
+            let (done, finished) = std::sync::mpsc::sync_channel(1);
+            // A full queue is waited on too: its records come before the flush.
+            if sender.send(Message::Flush(done)).is_err() {
+                return false;
+            }
+            finished.recv_timeout(timeout).is_ok()
+        });
+        if !matches!(waited.await, Ok(true)) {
+            tracing::warn!(?timeout, "the access-log writer did not finish its queued lines in time");
+        }
+    }
 }
 
 /// Writes records until every sender is gone. When idle, it waits on the channel for the next
 /// record. Then it writes what is queued, sleeps for [`BATCH_INTERVAL`], and goes on taking
-/// batches until an interval passes without a record.
-fn write_records(receiver: Receiver<AccessRecord>, mut writer: Box<dyn Write + Send>) {
-    let mut batch = Vec::with_capacity(WRITE_BUFFER_BYTES);
-    let mut clock = SecondCache::default();
+/// batches until an interval passes without a record. A flush request writes the batch at once.
+fn write_records(receiver: Receiver<Message>, writer: Box<dyn Write + Send>) {
+    let mut output = Output { writer, batch: Vec::with_capacity(WRITE_BUFFER_BYTES), clock: SecondCache::default() };
     while let Ok(first) = receiver.recv() {
-        format_line(&mut batch, &first, &mut clock);
+        output.take(first);
         loop {
             let disconnected = loop {
                 match receiver.try_recv() {
-                    Ok(record) => format_line(&mut batch, &record, &mut clock),
+                    Ok(message) => output.take(message),
                     Err(TryRecvError::Empty) => break false,
                     Err(TryRecvError::Disconnected) => break true,
                 }
-                if batch.len() >= WRITE_BUFFER_BYTES {
-                    write_batch(&mut writer, &mut batch);
+                if output.batch.len() >= WRITE_BUFFER_BYTES {
+                    output.write();
                 }
             };
-            write_batch(&mut writer, &mut batch);
+            output.write();
             if disconnected {
                 return;
             }
@@ -166,10 +193,11 @@ fn write_records(receiver: Receiver<AccessRecord>, mut writer: Box<dyn Write + S
             let wake_at = Instant::now() + BATCH_INTERVAL;
             match receiver.recv_timeout(BATCH_INTERVAL) {
                 // A record that arrives early waits with the others until the interval ends.
-                Ok(record) => {
-                    format_line(&mut batch, &record, &mut clock);
+                Ok(message @ Message::Record(_)) => {
+                    output.take(message);
                     std::thread::sleep(wake_at.saturating_duration_since(Instant::now()));
                 }
+                Ok(flush @ Message::Flush(_)) => output.take(flush),
                 Err(RecvTimeoutError::Timeout) => break,
                 Err(RecvTimeoutError::Disconnected) => return,
             }
@@ -177,14 +205,35 @@ fn write_records(receiver: Receiver<AccessRecord>, mut writer: Box<dyn Write + S
     }
 }
 
-fn write_batch(writer: &mut Box<dyn Write + Send>, batch: &mut Vec<u8>) {
-    if batch.is_empty() {
-        return;
+/// The writer thread's destination and the batch of lines not yet written to it.
+struct Output {
+    writer: Box<dyn Write + Send>,
+    batch: Vec<u8>,
+    clock: SecondCache,
+}
+
+impl Output {
+    /// Adds a record's line to the batch, or writes the batch for a flush request.
+    fn take(&mut self, message: Message) {
+        match message {
+            Message::Record(record) => format_line(&mut self.batch, &record, &mut self.clock),
+            Message::Flush(done) => {
+                self.write();
+                // The shutdown may have stopped waiting, so the signal may find no receiver.
+                let _ = done.send(());
+            }
+        }
     }
-    if let Err(error) = writer.write_all(batch).and_then(|()| writer.flush()) {
-        tracing::warn!(%error, "writing the access log failed");
+
+    fn write(&mut self) {
+        if self.batch.is_empty() {
+            return;
+        }
+        if let Err(error) = self.writer.write_all(&self.batch).and_then(|()| self.writer.flush()) {
+            tracing::warn!(%error, "writing the access log failed");
+        }
+        self.batch.clear();
     }
-    batch.clear();
 }
 
 /// The date and time to the second of the last line, which most lines share.

@@ -13,9 +13,10 @@ use crate::observe::TraceContext;
 use crate::observe::access_log::AccessRecord;
 
 /// A request from its start until its response exists. Dropped before that, because the client
-/// closed the connection or the handler panicked, it writes the access-log line and the count
-/// that the response body would have written. The status is 499, the code nginx logs for a
-/// client that closed the request, or 500 after a panic.
+/// closed the connection, the handler panicked or the drain timeout closed the connection, it
+/// writes the access-log line and the count that the response body would have written. The
+/// status is 499, the code nginx logs for a client that closed the request, 500 after a panic,
+/// or 503 at the drain timeout.
 pub(super) struct Exchange<'a> {
     pub(super) gateway: &'a Gateway,
     pub(super) config: &'a CompiledConfig,
@@ -51,12 +52,14 @@ impl Drop for Exchange<'_> {
         if panicking {
             PANICKED_REQUEST_ID.with(|cell| *cell.borrow_mut() = Some(self.request_id.clone()));
         }
-        let status = if panicking { 500 } else { 499 };
+        let status = dropped_status(panicking, self.gateway);
         let elapsed = self.started.elapsed();
         let compiled = self.facts.route.map(|index| &self.config.routes[index]);
         let route = compiled.map_or("", |route| route.name.as_str());
-        if status == 499 {
-            tracing::debug!(request.id = %self.request_id, route, "the client closed the connection before the response");
+        match status {
+            499 => tracing::debug!(request.id = %self.request_id, route, "the client closed the connection before the response"),
+            503 => tracing::warn!(request.id = %self.request_id, route, "the drain timeout closed the connection before the response"),
+            _ => {}
         }
         self.gateway.metrics.request_finished(
             route,
@@ -125,17 +128,31 @@ impl Drop for Unstarted {
     fn drop(&mut self) {
         let Some(gateway) = self.gateway.take() else { return };
         let request_id = crate::observe::new_request_id();
-        tracing::debug!(request.id = %request_id, "the client closed the connection before its request started");
+        let status = dropped_status(std::thread::panicking(), &gateway);
+        if status == 499 {
+            tracing::debug!(request.id = %request_id, "the client closed the connection before its request started");
+        }
         let unrouted = Unrouted {
             request_id,
             client: self.client,
             method: Some(self.method.clone()),
             path: self.uri.path().to_owned(),
-            status: 499,
+            status,
             bytes_out: 0,
             waited: self.received.elapsed(),
         };
         unrouted.record(&gateway);
+    }
+}
+
+/// Returns the status logged for a request dropped before its response existed.
+fn dropped_status(panicking: bool, gateway: &Gateway) -> u16 {
+    if panicking {
+        500
+    } else if gateway.drain.is_abandoned() {
+        503
+    } else {
+        499
     }
 }
 
