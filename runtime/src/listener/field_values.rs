@@ -193,13 +193,13 @@ impl FieldValueCleaner {
                 }
                 State::RequestLine => {
                     let rest = &received[index..];
-                    let end = rest.iter().position(|&byte| byte == b'\n');
+                    let end = memchr::memchr(b'\n', rest);
                     self.push_method(&rest[..end.unwrap_or(rest.len())]);
                     end
                 }
                 State::Name => {
                     let rest = &received[index..];
-                    let end = rest.iter().position(|&byte| byte == b':' || byte == b'\n');
+                    let end = memchr::memchr2(b':', b'\n', rest);
                     self.push_name(&rest[..end.unwrap_or(rest.len())]);
                     end
                 }
@@ -313,10 +313,10 @@ impl FieldValueCleaner {
 /// value is only searched for its end.
 fn clean_value(rest: &mut [u8], protected: bool) -> (Option<usize>, bool) {
     let mut replaced = false;
-    for (offset, byte) in rest.iter_mut().enumerate() {
-        if *byte >= 0x20 && *byte != 0x7f {
-            continue;
-        }
+    let mut offset = 0;
+    loop {
+        offset += printable_prefix(&rest[offset..]);
+        let Some(byte) = rest.get_mut(offset) else { return (None, replaced) };
         match *byte {
             b'\n' => return (Some(offset), replaced),
             b'\t' | b'\r' => {}
@@ -326,8 +326,30 @@ fn clean_value(rest: &mut [u8], protected: bool) -> (Option<usize>, bool) {
                 replaced = true;
             }
         }
+        offset += 1;
     }
-    (None, replaced)
+}
+
+/// Returns how many bytes at the start of `bytes` are neither control characters nor DEL. Long
+/// values such as tokens and cookies are checked eight bytes at a time.
+fn printable_prefix(bytes: &[u8]) -> usize {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGH_BITS: u64 = u64::from_ne_bytes([0x80; 8]);
+    let mut checked = 0;
+    for word in bytes.chunks_exact(8) {
+        let word = u64::from_ne_bytes(word.try_into().expect("chunks of eight bytes"));
+        // A byte's high bit is set in `below_space` only if some byte of the word is under
+        // 0x20, and in `delete` only if some byte is 0x7F (the usual zero-byte test).
+        let below_space = word.wrapping_sub(ONES * 0x20) & !word & HIGH_BITS;
+        let xored = word ^ (ONES * 0x7f);
+        let delete = xored.wrapping_sub(ONES) & !xored & HIGH_BITS;
+        if below_space | delete != 0 {
+            break;
+        }
+        checked += 8;
+    }
+    let rest = &bytes[checked..];
+    checked + rest.iter().position(|&byte| byte < 0x20 || byte == 0x7f).unwrap_or(rest.len())
 }
 
 fn next_state(state: State, byte: u8) -> State {
@@ -441,6 +463,23 @@ mod tests {
         ] {
             let stream = [head, &after[..]].concat();
             assert_eq!(cleaned(&[&stream]), stream, "{:?}", String::from_utf8_lossy(head));
+        }
+    }
+
+    #[test]
+    fn printable_prefix_stops_at_first_control_byte() {
+        for filler in [b'a', 0x80, 0xff] {
+            for length in 0..24 {
+                for position in 0..length {
+                    for byte in 0..=u8::MAX {
+                        let mut bytes = vec![filler; length];
+                        bytes[position] = byte;
+                        let expected = if byte < 0x20 || byte == 0x7f { position } else { length };
+
+                        assert_eq!(super::printable_prefix(&bytes), expected, "byte {byte:#04x} at {position} of {length}");
+                    }
+                }
+            }
         }
     }
 

@@ -91,10 +91,7 @@ pub struct AccessLog {
 }
 
 /// A message to the writer thread: a record from the request path, or a flush at shutdown.
-#[expect(
-    clippy::large_enum_variant,
-    reason = "records are the messages sent per request, and boxing them would add an allocation to each"
-)]
+#[expect(clippy::large_enum_variant, reason = "records are the messages sent per request, and boxing them would add an allocation to each")]
 enum Message {
     Record(AccessRecord),
     /// Write every line queued before this message, then signal the sender.
