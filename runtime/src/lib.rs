@@ -279,13 +279,22 @@ impl RunningRuntime {
     /// reports how many connections were still open when it passed. Those connections are then
     /// closed, their unfinished requests logged with status 503, and the access log written out.
     pub async fn shutdown(self) -> DrainOutcome {
+        self.shutdown_or(std::future::pending()).await
+    }
+
+    /// Shuts down as [`RunningRuntime::shutdown`] does, but ends the drain early, as if its
+    /// timeout had passed, once `force` completes: a second SIGTERM, for example.
+    pub async fn shutdown_or(self, force: impl Future<Output = ()>) -> DrainOutcome {
         tracing::info!(connections = self.drain.active_connections(), timeout = ?self.drain_timeout, "shutdown started; draining connections");
         self.drain.start();
         self.admin_stop.send_replace(true);
         for task in self.accept_tasks {
             let _ = task.await;
         }
-        let finished = tokio::time::timeout(self.drain_timeout, self.drain.wait()).await.is_ok();
+        let finished = tokio::select! {
+            finished = tokio::time::timeout(self.drain_timeout, self.drain.wait()) => finished.is_ok(),
+            () = force => self.drain.active_connections() == 0,
+        };
         let abandoned_connections = if finished { 0 } else { self.drain.active_connections() };
         if finished {
             tracing::info!("drain finished; every in-flight request completed");

@@ -10,6 +10,7 @@ use gatectl_runtime::admin::tls::AdminTlsOptions;
 use gatectl_runtime::observe::access_log::AccessLogTarget;
 use gatectl_runtime::{Runtime, RuntimeOptions};
 use gatectl_spec::load::{LoadOptions, load};
+use tokio::signal::unix::{Signal, SignalKind, signal};
 
 /// mimalloc keeps per-thread free lists, so the many small allocations of each request (header
 /// maps, bodies, futures) stay cheap. With glibc's allocator they took about a fifth of the
@@ -170,16 +171,22 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
             ..BundleOptions::default()
         },
     };
+    let mut signals = ShutdownSignals::listen()?;
     let running = Runtime::start(options).await?;
     let proxy: Vec<String> = running.proxy_addresses().iter().map(ToString::to_string).collect();
     let admin = running.admin_address().map(|address| address.to_string()).unwrap_or_default();
     tracing::info!(proxy = %proxy.join(","), %admin, "gatectl-runtime started");
 
-    wait_for_signal().await?;
-    let outcome = running.shutdown().await;
-    if outcome.abandoned_connections > 0 {
-        anyhow::bail!("{} connections were still open when the drain timeout passed", outcome.abandoned_connections);
-    }
+    signals.next().await;
+    // A second signal ends the drain at once, as nginx's fast shutdown does. An operator need
+    // not wait out the drain timeout or send SIGKILL, which would lose the access log's tail.
+    let second_signal = async {
+        signals.next().await;
+        tracing::warn!("second signal received; closing the open connections now");
+    };
+    // The shutdown logs the connections it cuts at the timeout. They do not fail the exit,
+    // because long-lived connections such as WebSocket tunnels end this way on every shutdown.
+    running.shutdown_or(second_signal).await;
     Ok(())
 }
 
@@ -233,14 +240,23 @@ fn load_spec(path: &PathBuf, overlays: &[PathBuf]) -> anyhow::Result<gatectl_spe
     anyhow::bail!(message)
 }
 
-async fn wait_for_signal() -> anyhow::Result<()> {
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    tokio::select! {
-        _ = terminate.recv() => tracing::info!("SIGTERM received"),
-        result = tokio::signal::ctrl_c() => {
-            result?;
-            tracing::info!("SIGINT received");
+/// SIGTERM and SIGINT, listened to from start-up on, so that no signal is missed between two
+/// waits.
+struct ShutdownSignals {
+    terminate: Signal,
+    interrupt: Signal,
+}
+
+impl ShutdownSignals {
+    fn listen() -> std::io::Result<Self> {
+        Ok(Self { terminate: signal(SignalKind::terminate())?, interrupt: signal(SignalKind::interrupt())? })
+    }
+
+    /// Waits for the next SIGTERM or SIGINT.
+    async fn next(&mut self) {
+        tokio::select! {
+            _ = self.terminate.recv() => tracing::info!("SIGTERM received"),
+            _ = self.interrupt.recv() => tracing::info!("SIGINT received"),
         }
     }
-    Ok(())
 }

@@ -10,7 +10,9 @@
 //!    rejected with 400. Servlet
 //!    containers such as Tomcat drop the parameters and then read the segment as `..`, so the
 //!    upstream would resolve a path the gateway did not route.
-//! 4. Dot segments are removed (RFC 3986 section 5.2.4). Empty segments (`//`) are kept.
+//! 4. Dot segments are removed (RFC 3986 section 5.2.4), and runs of slashes are merged into one,
+//!    as nginx does by default. Otherwise `//admin` would miss a route with the prefix `/admin`
+//!    and its authentication, while an upstream that merges slashes serves it as `/admin`.
 //!
 //! Routing matches the normalised path, and the same path is forwarded upstream.
 
@@ -27,7 +29,9 @@ pub fn normalize_path(raw: &str) -> Result<String, ProxyError> {
         [".", ".."].iter().any(|dots| segment.strip_prefix(dots).is_some_and(|rest| rest.starts_with(';') || rest.starts_with("%3B")))
     };
     if (decoded.contains(';') || decoded.contains("%3B")) && decoded.split('/').any(parameter_dot) {
-        return Err(ProxyError::BadRequest("dot segments with path parameters (`..;`) are not accepted in the request path"));
+        return Err(ProxyError::BadRequest(
+            "a `.` or `..` segment with path parameters (such as `..;`) is not accepted in the request path",
+        ));
     }
     Ok(remove_dot_segments(&decoded))
 }
@@ -74,7 +78,8 @@ fn hex_value(byte: &u8) -> Option<u8> {
     }
 }
 
-/// Removes `.` and `..` segments as RFC 3986 section 5.2.4 describes, on an absolute path.
+/// Removes `.` and `..` segments as RFC 3986 section 5.2.4 describes, on an absolute path, and
+/// drops empty segments but a last one, which keeps a trailing slash.
 fn remove_dot_segments(path: &str) -> String {
     let mut segments: Vec<&str> = Vec::new();
     let parts: Vec<&str> = path[1..].split('/').collect();
@@ -87,6 +92,7 @@ fn remove_dot_segments(path: &str) -> String {
                 segments.pop();
                 ends_in_directory = position == last;
             }
+            "" if position != last => {}
             segment => {
                 segments.push(segment);
                 ends_in_directory = false;
@@ -136,7 +142,11 @@ mod tests {
             ("/a/b/..", "/a/"),
             ("/../../x", "/x"),
             ("/", "/"),
-            ("/items//details", "/items//details"),
+            ("/items//details", "/items/details"),
+            ("//admin/x", "/admin/x"),
+            ("///a//b//", "/a/b/"),
+            ("/x/..//admin", "/admin"),
+            ("//", "/"),
             ("/caf%c3%a9", "/caf%C3%A9"),
         ];
         for (raw, expected) in cases {

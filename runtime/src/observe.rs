@@ -41,6 +41,9 @@ pub fn new_request_id() -> String {
 pub struct TraceContext {
     /// The `traceparent` value sent upstream: `00-{trace id}-{span id}-{flags}`.
     pub traceparent: String,
+    /// Whether the request's own `traceparent` was valid, so that its trace goes on. Otherwise a
+    /// new trace starts here, and the request's `tracestate` does not belong to it.
+    pub continued: bool,
 }
 
 /// Byte range of the trace ID in a version 00 `traceparent`.
@@ -53,7 +56,9 @@ impl TraceContext {
         random.fill_bytes(&mut span);
         let mut traceparent = String::with_capacity(55);
         traceparent.push_str("00-");
-        match incoming.and_then(parse_traceparent) {
+        let parsed = incoming.and_then(parse_traceparent);
+        let continued = parsed.is_some();
+        match parsed {
             Some((trace_id, flags)) => {
                 traceparent.push_str(trace_id);
                 traceparent.push('-');
@@ -70,7 +75,7 @@ impl TraceContext {
                 traceparent.push_str("-01");
             }
         }
-        Self { traceparent }
+        Self { traceparent, continued }
     }
 
     /// Returns the trace ID: 32 lowercase hexadecimal digits.

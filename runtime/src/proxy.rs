@@ -44,6 +44,9 @@ use gatectl_spec::model::UpstreamScheme;
 /// The W3C trace context header.
 const TRACEPARENT: http::HeaderName = http::HeaderName::from_static("traceparent");
 
+/// The W3C trace state header, which belongs to the trace its `traceparent` names.
+const TRACESTATE: http::HeaderName = http::HeaderName::from_static("tracestate");
+
 /// State shared by every connection.
 #[derive(Debug)]
 pub struct Gateway {
@@ -117,7 +120,11 @@ pub async fn handle(
     // the spaces at its ends, so it is never kept.
     let incoming_id = if head.request_id_cleaned { None } else { request.headers().get(&config.request_id_header) };
     let request_id = request_id(incoming_id);
-    let trace = TraceContext::from_header(request.headers().get(TRACEPARENT));
+    // Two `traceparent` headers make the context invalid (W3C Trace Context, section 3.2), as one
+    // invalid header does.
+    let mut traceparents = request.headers().get_all(TRACEPARENT).iter();
+    let first = traceparents.next();
+    let trace = TraceContext::from_header(if traceparents.next().is_some() { None } else { first });
     let method = request.method().clone();
     let labels = RequestLabels::new(&request_id, trace.trace_id());
 
@@ -166,7 +173,7 @@ pub async fn handle(
     let record = gateway.access_log.is_enabled().then(|| AccessRecord {
         timestamp: SystemTime::now(),
         request_id,
-        trace: std::mem::replace(&mut exchange.trace, TraceContext { traceparent: String::new() }),
+        trace: std::mem::replace(&mut exchange.trace, TraceContext { traceparent: String::new(), continued: false }),
         client_address: facts.client_ip,
         consumer: facts.consumer.clone(),
         route: facts.route_name(&config).to_owned(),
@@ -360,6 +367,9 @@ async fn forward(
     }
     if let Ok(value) = HeaderValue::from_str(&trace.traceparent) {
         parts.headers.insert(TRACEPARENT, value);
+    }
+    if !trace.continued {
+        parts.headers.remove(TRACESTATE);
     }
     route.request_headers.apply(&mut parts.headers);
     for template in &route.request_header_templates {

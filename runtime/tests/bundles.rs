@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use gatectl_runtime::admin::bundles::BundleOptions;
 use gatectl_runtime::{RunningRuntime, Runtime, RuntimeOptions};
 use gatectl_spec::bundle::{self, BundleMetadata, SignerKey, TrustedKeys};
-use support::{ADMIN_TOKEN, Upstream, client, closed_port, parse_spec};
+use support::{ADMIN_TOKEN, Upstream, client, closed_port, parse_spec, raw_exchange};
 
 /// Returns a spec that sends `/svc` to an upstream at `port`, plus `extra` routes `/r{n}` to
 /// the same upstream.
@@ -225,6 +225,23 @@ async fn restart_resumes_bundle_from_state_dir() {
     let (_, history) = admin.get("/bundles").await;
     let versions: Vec<u64> = history.as_array().unwrap().iter().map(|entry| entry["version"].as_u64().unwrap()).collect();
     assert_eq!(versions, vec![2, 1]);
+}
+
+#[tokio::test]
+async fn stalled_upload_gets_408() {
+    let signer = signer("ci");
+    let mut options = options(&trusted(&signer), None);
+    options.bundles.upload_stall_timeout = Duration::from_millis(300);
+    let runtime = Runtime::start(options).await.unwrap();
+    let head = format!("POST /bundles HTTP/1.1\r\nHost: admin\r\nAuthorization: Bearer {ADMIN_TOKEN}\r\nContent-Length: 1000\r\n\r\n");
+    let mut request = head.into_bytes();
+    request.extend_from_slice(&[b'x'; 100]);
+
+    // The client sends 100 of its 1,000 bytes and then waits, reading until the connection closes.
+    let response = raw_exchange(runtime.admin_address().unwrap(), &request).await;
+
+    assert!(response.starts_with("HTTP/1.1 408 "), "{response}");
+    assert!(response.contains("after 100 bytes"), "{response}");
 }
 
 #[tokio::test]

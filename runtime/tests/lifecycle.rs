@@ -4,7 +4,8 @@ mod support;
 
 use std::time::Duration;
 
-use support::{ADMIN_TOKEN, Gateway, Upstream, client, parse_spec};
+use support::{ADMIN_TOKEN, Gateway, Upstream, client, parse_spec, runtime_binary};
+use tokio::io::AsyncBufReadExt;
 
 fn spec_for(upstream: &Upstream, route_path: &str) -> String {
     format!(
@@ -119,6 +120,69 @@ async fn drain_timeout_logs_unfinished_requests() {
     assert_eq!(status_of("/drip/5000"), Some(serde_json::json!(200)));
     assert!(waiting.await.unwrap().is_err(), "the waiting request must end with its closed connection");
     assert!(streaming.text().await.is_err(), "the streamed body must end with its closed connection");
+}
+
+#[tokio::test]
+async fn second_signal_ends_drain_at_once() {
+    let upstream = Upstream::start("app").await;
+    let directory = tempfile::tempdir().unwrap();
+    let spec = directory.path().join("spec.yaml");
+    let access_log = directory.path().join("access.log");
+    std::fs::write(&spec, spec_for(&upstream, "/")).unwrap();
+    let mut child = runtime_binary()
+        .args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--admin-token", ADMIN_TOKEN, "--drain-timeout", "60s"])
+        .arg("--config")
+        .arg(&spec)
+        .arg("--access-log")
+        .arg(&access_log)
+        .spawn()
+        .unwrap();
+    let mut log = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let proxy = started_proxy_address(&mut log).await;
+    let waiting = tokio::spawn(client().get(format!("http://{proxy}/slow/30000")).send());
+    while upstream.request_count() == 0 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    let pid = child.id().unwrap().to_string();
+    send_terminate(&pid);
+    // The second signal must come after the first is handled, which its log line shows.
+    wait_for_log_message(&mut log, "shutdown started; draining connections").await;
+    send_terminate(&pid);
+    let status =
+        tokio::time::timeout(Duration::from_secs(10), child.wait()).await.expect("the runtime exits well before its drain timeout");
+
+    assert_eq!(status.unwrap().code(), Some(0));
+    let text = std::fs::read_to_string(&access_log).unwrap();
+    assert!(text.contains("\"path\":\"/slow/30000\",\"status\":503"), "{text}");
+    assert!(waiting.await.unwrap().is_err(), "the waiting request ends with its closed connection");
+}
+
+fn send_terminate(pid: &str) {
+    let status = std::process::Command::new("kill").args(["-TERM", pid]).status().unwrap();
+    assert!(status.success(), "kill -TERM {pid} failed");
+}
+
+type LogLines = tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStderr>>;
+
+/// Reads the runtime's JSON log until the start line, and returns the proxy address it reports.
+async fn started_proxy_address(log: &mut LogLines) -> std::net::SocketAddr {
+    let line = wait_for_log_message(log, "gatectl-runtime started").await;
+    line["fields"]["proxy"].as_str().unwrap().parse().unwrap()
+}
+
+/// Reads the runtime's JSON log until a line with `message`, for at most ten seconds.
+async fn wait_for_log_message(log: &mut LogLines, message: &str) -> serde_json::Value {
+    let found = async {
+        while let Some(line) = log.next_line().await.unwrap() {
+            let Ok(entry) = serde_json::from_str::<serde_json::Value>(&line) else { continue };
+            if entry["fields"]["message"] == message {
+                return entry;
+            }
+        }
+        panic!("the runtime exited before it logged `{message}`");
+    };
+    tokio::time::timeout(Duration::from_secs(10), found).await.expect("the runtime logs the message within ten seconds")
 }
 
 #[tokio::test]

@@ -176,6 +176,10 @@ async fn dot_segments_resolve_before_routing() {
         ("/info/%2e%2e/private", "/private"),
         ("/info/.%2e/private", "/private"),
         ("/info/%2E%2E/private/x", "/private/x"),
+        // Merged slashes: an upstream that merges them serves `//private` as `/private` too.
+        ("//private/x", "/private/x"),
+        ("/info/..//private", "/private"),
+        ("/private//x///y", "/private/x/y"),
     ];
     for (raw, normalised) in cases {
         let request = format!("GET {raw} HTTP/1.1\r\nHost: gw.test\r\nConnection: close\r\n\r\n");

@@ -181,6 +181,12 @@ pub const RULES: &[Rule] = &[
         "write segments such as `/users/{id}`, each parameter filling a whole segment",
     ),
     semantic(
+        "unmatchable-path",
+        Error,
+        "A route's exact or prefix path is not in the normalised form that request paths take before routing, so no request can match it.",
+        "write the path as the gateway normalises requests: one slash between segments, no `.` or `..` segments, no `%2F` or `%00`, escapes of letters, digits and `-._~` decoded, other escapes in upper case",
+    ),
+    semantic(
         "invalid-header-name",
         Error,
         "A header name contains characters that HTTP does not allow.",

@@ -14,8 +14,8 @@ pub struct KeygenArgs {
     /// overwritten.
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
-    /// Key id that signatures and the public key file name; derived from the public key's
-    /// SHA-256 when absent.
+    /// Key id that signatures carry and the public key file is named after. Without it, the id
+    /// is derived from the public key's SHA-256.
     #[arg(long = "id", value_name = "KEY_ID")]
     pub key_id: Option<String>,
 }

@@ -8,6 +8,7 @@
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use bytes::Bytes;
 use chrono::Utc;
@@ -33,6 +34,9 @@ pub struct BundleOptions {
     pub history: usize,
     /// Largest bundle accepted, in bytes.
     pub max_bytes: usize,
+    /// Time an upload may go without sending a byte before it is rejected with 408. A bound on
+    /// progress, not on the whole upload, so a large bundle on a slow link still arrives.
+    pub upload_stall_timeout: Duration,
 }
 
 impl Default for BundleOptions {
@@ -42,6 +46,7 @@ impl Default for BundleOptions {
             state_dir: None,
             history: crate::bundle_store::DEFAULT_HISTORY,
             max_bytes: bundle::DEFAULT_MAX_BUNDLE_BYTES,
+            upload_stall_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -267,7 +272,7 @@ pub async fn handle(bundles: &Bundles, request: Request<Incoming>, request_id: &
     let result = match (&method, path.as_str()) {
         (&Method::GET, "/bundles") => return json_response(StatusCode::OK, &history_json(bundles)),
         (&Method::GET, "/bundles/active") => return active_bundle(bundles, request_id),
-        (&Method::POST, "/bundles") => match read_body(request, bundles.options.max_bytes).await {
+        (&Method::POST, "/bundles") => match read_body(request, &bundles.options).await {
             Ok(bytes) => bundles.upload(bytes).await.map(|active| (StatusCode::CREATED, active)),
             Err(rejection) => Err(rejection),
         },
@@ -294,21 +299,45 @@ pub async fn handle(bundles: &Bundles, request: Request<Incoming>, request_id: &
 }
 
 /// Reads the request body, rejecting bodies beyond the bundle size limit before reading them
-/// whole.
-async fn read_body(request: Request<Incoming>, max_bytes: usize) -> Result<Bytes, Rejection> {
-    let limited = Limited::new(request.into_body(), max_bytes);
-    match limited.collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(error) if error.is::<http_body_util::LengthLimitError>() => Err(Rejection::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "Bundle too large",
-            format!("the bundle is larger than the limit of {max_bytes} bytes; split the spec or raise the runtime's limit"),
-        )),
-        Err(error) => Err(Rejection::new(
-            StatusCode::BAD_REQUEST,
-            "Upload failed",
-            format!("the request body could not be read: {error}; send the bundle again"),
-        )),
+/// whole, and uploads that stall.
+async fn read_body(request: Request<Incoming>, options: &BundleOptions) -> Result<Bytes, Rejection> {
+    let max_bytes = options.max_bytes;
+    let mut body = Limited::new(request.into_body(), max_bytes);
+    let mut received = Vec::new();
+    loop {
+        let Ok(frame) = tokio::time::timeout(options.upload_stall_timeout, body.frame()).await else {
+            return Err(Rejection::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "Upload stalled",
+                format!(
+                    "no part of the bundle arrived for {} seconds after {} bytes; send the bundle again",
+                    options.upload_stall_timeout.as_secs(),
+                    received.len()
+                ),
+            ));
+        };
+        match frame {
+            None => return Ok(Bytes::from(received)),
+            Some(Ok(frame)) => {
+                if let Some(data) = frame.data_ref() {
+                    received.extend_from_slice(data);
+                }
+            }
+            Some(Err(error)) if error.is::<http_body_util::LengthLimitError>() => {
+                return Err(Rejection::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "Bundle too large",
+                    format!("the bundle is larger than the limit of {max_bytes} bytes; split the spec or raise the runtime's limit"),
+                ));
+            }
+            Some(Err(error)) => {
+                return Err(Rejection::new(
+                    StatusCode::BAD_REQUEST,
+                    "Upload failed",
+                    format!("the request body could not be read: {error}; send the bundle again"),
+                ));
+            }
+        }
     }
 }
 

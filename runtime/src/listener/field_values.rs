@@ -338,8 +338,8 @@ fn printable_prefix(bytes: &[u8]) -> usize {
     let mut checked = 0;
     for word in bytes.chunks_exact(8) {
         let word = u64::from_ne_bytes(word.try_into().expect("chunks of eight bytes"));
-        // A byte's high bit is set in `below_space` only if some byte of the word is under
-        // 0x20, and in `delete` only if some byte is 0x7F (the usual zero-byte test).
+        // `below_space` is non-zero exactly when some byte of the word is under 0x20, and
+        // `delete` when some byte is 0x7F: the classic word-at-a-time test for a zero byte.
         let below_space = word.wrapping_sub(ONES * 0x20) & !word & HIGH_BITS;
         let xored = word ^ (ONES * 0x7f);
         let delete = xored.wrapping_sub(ONES) & !xored & HIGH_BITS;

@@ -75,7 +75,7 @@ impl Drop for Exchange<'_> {
         self.gateway.access_log.record(AccessRecord {
             timestamp: SystemTime::now(),
             request_id: std::mem::take(&mut self.request_id),
-            trace: std::mem::replace(&mut self.trace, TraceContext { traceparent: String::new() }),
+            trace: std::mem::replace(&mut self.trace, TraceContext { traceparent: String::new(), continued: false }),
             client_address: facts.client_ip,
             consumer: std::mem::take(&mut facts.consumer),
             route: route.to_owned(),

@@ -74,6 +74,33 @@ fn report_header(context: &mut Context<'_>, name: &str, at: &str, is_key: bool) 
     }
 }
 
+/// Names the first part of a route path that normalisation removes or rewrites in request
+/// paths: merged slashes, dot segments, escapes it decodes or upper-cases, and escapes it
+/// rejects. `None` for a path in normal form.
+fn unnormalised_part(path: &str) -> Option<String> {
+    if path.contains("//") {
+        return Some("`//`".to_owned());
+    }
+    if let Some(segment) = path.split('/').find(|segment| matches!(*segment, "." | "..")) {
+        return Some(format!("a `{segment}` segment"));
+    }
+    let bytes = path.as_bytes();
+    for (index, _) in path.match_indices('%') {
+        let escape = path.get(index..index + 3).unwrap_or(&path[index..]);
+        let value = (escape.len() == 3).then(|| u8::from_str_radix(&escape[1..], 16).ok()).flatten();
+        let problem = match value {
+            None => "an invalid escape",
+            Some(b'/') => "an encoded slash",
+            Some(0) => "an encoded NUL",
+            Some(value) if value.is_ascii_alphanumeric() || matches!(value, b'-' | b'.' | b'_' | b'~') => "an escape that is decoded",
+            Some(_) if bytes[index + 1..index + 3].iter().any(u8::is_ascii_lowercase) => "an escape in lower case",
+            Some(_) => continue,
+        };
+        return Some(format!("{problem} (`{escape}`)"));
+    }
+    None
+}
+
 fn check_routes(context: &mut Context<'_>) {
     let spec = context.spec;
     for (index, route) in spec.routes.iter().enumerate() {
@@ -89,6 +116,21 @@ fn check_routes(context: &mut Context<'_>) {
         {
             let at = pointer(&["routes", &index, "match", "path", "template"]);
             context.report("invalid-path-template", format!("invalid path template `{template}`: {error}"), &at);
+        }
+        let literal = match &route.matcher.path {
+            PathMatch::Exact(path) => Some(("exact", path)),
+            PathMatch::Prefix(path) => Some(("prefix", path)),
+            PathMatch::Template(_) => None,
+        };
+        if let Some((kind, path)) = literal
+            && let Some(problem) = unnormalised_part(path)
+        {
+            let at = pointer(&["routes", &index, "match", "path", kind]);
+            let message = format!(
+                "route `{}` can never match: its path `{path}` contains {problem}, which request paths lose before routing",
+                route.name
+            );
+            context.report("unmatchable-path", message, &at);
         }
         for (kind, changes) in [("requestHeaders", &route.request_headers), ("responseHeaders", &route.response_headers)] {
             for (position, name) in changes.remove.iter().enumerate() {
@@ -368,6 +410,36 @@ fn check_policies(context: &mut Context<'_>) {
                     );
                 }
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unnormalised_part;
+
+    #[test]
+    fn normal_paths_pass() {
+        for path in ["/", "/api", "/api/", "/caf%C3%A9", "/a;b/c", "/a..b/.c"] {
+            assert_eq!(unnormalised_part(path), None, "{path}");
+        }
+    }
+
+    #[test]
+    fn unnormalised_paths_are_named() {
+        let cases = [
+            ("/api//admin", "`//`"),
+            ("/a/./b", "a `.` segment"),
+            ("/a/..", "a `..` segment"),
+            ("/a%2Fb", "an encoded slash (`%2F`)"),
+            ("/a%00", "an encoded NUL (`%00`)"),
+            ("/%7Euser", "an escape that is decoded (`%7E`)"),
+            ("/caf%c3%a9", "an escape in lower case (`%c3`)"),
+            ("/a%zz", "an invalid escape (`%zz`)"),
+            ("/a%2", "an invalid escape (`%2`)"),
+        ];
+        for (path, problem) in cases {
+            assert_eq!(unnormalised_part(path).as_deref(), Some(problem), "{path}");
         }
     }
 }
