@@ -90,6 +90,7 @@ pub fn import(paths: &[PathBuf], options: &ImportOptions) -> Result<Imported, Im
             root_servers,
             schemes,
             unserved: Vec::new(),
+            unserved_upstreams: Vec::new(),
             warned_spans: HashSet::new(),
         };
         operations::import_paths(&mut documents, &mut context, &mut builder);
@@ -145,13 +146,17 @@ fn warn_unserved(context: &FileContext, root: &Node, builder: &mut Builder) {
     let more = context.unserved.len().saturating_sub(shown.len());
     let more = if more > 0 { format!(" and {more} more") } else { String::new() };
     let span = root.get("paths").map_or(root.span, |paths| paths.span);
+    let upstreams: Vec<String> = context.unserved_upstreams.iter().map(|name| format!("`{name}`")).collect();
     builder.warn(Warning::new(
         "no-server",
         Some(span),
         format!(
-            "no server is declared for {}{more}; they use an upstream with the placeholder target `{}`: set its `targets` in an overlay or add `servers` to the OpenAPI document",
+            "no server is declared for {}{more}; they use {} {} with the placeholder target `{}`: set {} `targets` in an overlay or add `servers` to the OpenAPI document",
             shown.join(", "),
-            operations::PLACEHOLDER_HOST
+            if upstreams.len() == 1 { "upstream" } else { "upstreams" },
+            upstreams.join(", "),
+            operations::PLACEHOLDER_HOST,
+            if upstreams.len() == 1 { "its" } else { "their" }
         ),
     ));
 }

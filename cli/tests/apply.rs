@@ -325,9 +325,23 @@ fn stale_plan_is_refused() {
     let again = fleet.apply("a.json", "100ms");
     assert_eq!(code(&again), 0, "{}", text(&again.stderr));
     let again_text = text(&again.stderr);
-    assert_eq!(again_text.matches("already runs the planned bundle").count(), 2, "{again_text}");
-    assert!(again_text.contains("nothing to push: every target already runs bundle version 2"), "{again_text}");
+    assert_eq!(again_text.matches("already runs the planned spec").count(), 2, "{again_text}");
+    assert!(again_text.contains("nothing to push: every target already runs the spec of bundle version 2"), "{again_text}");
     assert!(!again_text.contains("watching the health gate"), "{again_text}");
+
+    // A new plan of the same spec has a new version, but pushes nothing either: an unchanged
+    // spec adds no bundle to the history.
+    let unchanged = fleet.plan("a.yaml", "a-again.json");
+    assert_eq!(code(&unchanged), 0, "{}", text(&unchanged.stderr));
+    assert!(text(&unchanged.stderr).contains("every target already runs this spec"), "{}", text(&unchanged.stderr));
+    let unchanged = fleet.apply("a-again.json", "100ms");
+    assert_eq!(code(&unchanged), 0, "{}", text(&unchanged.stderr));
+    assert!(
+        text(&unchanged.stderr).contains("nothing to push: every target already runs the spec of bundle version 3"),
+        "{}",
+        text(&unchanged.stderr)
+    );
+    assert_eq!(fleet.status(0)["hash"], a_hash, "the live bundle stays the one applied before");
 
     let stale = fleet.apply("b.json", "100ms");
 

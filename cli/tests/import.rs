@@ -72,6 +72,7 @@ fn no_server_warns_and_uses_placeholder() {
     assert!(stderr.contains("warning[no-server]"), "{stderr}");
     assert!(stderr.contains("GET /ping"), "{stderr}");
     assert!(stderr.contains("GET /status"), "{stderr}");
+    assert!(stderr.contains(&format!("they use upstream `{}` with the placeholder target", spec.upstreams[0].name)), "{stderr}");
 }
 
 #[test]

@@ -120,6 +120,39 @@ fn first_target_is_canary_by_default() {
 }
 
 #[test]
+fn summary_lists_breaking_changes() {
+    let directory = workspace();
+    let path = directory.path();
+    live_bundle(path, "live.json", &spec(&["keep"], "Bearer x"), 2);
+    std::fs::write(path.join("new.yaml"), spec(&["keep"], "Bearer x").replace("prefix: /keep", "prefix: /moved")).unwrap();
+
+    let output = plan(path, &["--target", "live.json"]);
+
+    assert_eq!(exit_code(&output), 0, "{}", text(&output.stderr));
+    let stderr = text(&output.stderr);
+    assert!(stderr.contains("0 added, 1 changed, 0 removed; 1 breaking"), "{stderr}");
+    assert!(stderr.contains("    change route keep: "), "{stderr}");
+    assert!(stderr.contains("[breaking]"), "{stderr}");
+}
+
+#[test]
+fn unchanged_spec_is_noted() {
+    let directory = workspace();
+    let path = directory.path();
+    live_bundle(path, "live.json", &spec(&["keep"], "Bearer x"), 2);
+    std::fs::write(path.join("new.yaml"), spec(&["keep"], "Bearer x")).unwrap();
+
+    let output = plan(path, &["--target", "live.json"]);
+
+    assert_eq!(exit_code(&output), 0, "{}", text(&output.stderr));
+    let stderr = text(&output.stderr);
+    assert!(stderr.contains("file:live.json: live version 2"), "{stderr}");
+    assert!(stderr.contains("already runs this spec, nothing to push"), "{stderr}");
+    assert!(stderr.contains("note: every target already runs this spec"), "{stderr}");
+    assert_eq!(read_plan(path)["targets"][0]["runsThisSpec"], true);
+}
+
+#[test]
 fn too_many_deletes_rejected_with_list() {
     let directory = workspace();
     let path = directory.path();

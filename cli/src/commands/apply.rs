@@ -141,6 +141,8 @@ fn serialize_seconds<S: serde::Serializer>(duration: &Duration, serializer: S) -
 struct Rollout {
     plan: PlanFile,
     bundle: Vec<u8>,
+    /// The spec hash of the bundle's spec, which a runtime reports as `config.hash`.
+    spec_hash: String,
     gate: Gate,
 }
 
@@ -239,9 +241,9 @@ fn prepare(args: &ApplyArgs) -> Result<Rollout, ExitStatus> {
             plan::PLAN_FORMAT
         )));
     }
-    check_bundle(&plan, &bundle, &args.trusted_keys).map_err(|message| fail(&message))?;
+    let spec_hash = check_bundle(&plan, &bundle, &args.trusted_keys).map_err(|message| fail(&message))?;
     let gate = gate(&plan.health_gates, args).map_err(|message| fail(&message))?;
-    Ok(Rollout { plan, bundle, gate })
+    Ok(Rollout { plan, bundle, spec_hash, gate })
 }
 
 fn read_plan_file(path: &Path) -> Result<(PlanFile, Vec<u8>), String> {
@@ -310,7 +312,7 @@ fn confirm(plan: &PlanFile) -> Result<bool, ExitStatus> {
 }
 
 /// Checks that the bundle is the one the plan names, and its signature when keys are given.
-fn check_bundle(plan: &PlanFile, bundle: &[u8], trusted_key_paths: &[PathBuf]) -> Result<(), String> {
+fn check_bundle(plan: &PlanFile, bundle: &[u8], trusted_key_paths: &[PathBuf]) -> Result<String, String> {
     let trusted = if trusted_key_paths.is_empty() {
         None
     } else {
@@ -327,7 +329,7 @@ fn check_bundle(plan: &PlanFile, bundle: &[u8], trusted_key_paths: &[PathBuf]) -
             opened.hash, plan.bundle.hash
         ));
     }
-    Ok(())
+    gatectl_spec::bundle::spec_hash(&opened.spec).map_err(|error| format!("cannot hash the bundle's spec: {error}"))
 }
 
 fn gate(planned: &PlannedGates, args: &ApplyArgs) -> Result<Gate, String> {
@@ -372,7 +374,7 @@ fn execute(rollout: &Rollout, connection: &Connection) -> Result<Report, String>
     };
 
     let progress = Progress::for_stderr();
-    let (stale, done) = check_live(&targets, &plan.bundle.hash)?;
+    let (stale, done) = check_live(&targets, &plan.bundle.hash, &rollout.spec_hash)?;
     if !stale.is_empty() {
         for target in &stale {
             let shown = |hash: &Option<String>| hash.clone().unwrap_or_else(|| "no bundle".to_owned());
@@ -423,7 +425,7 @@ fn execute(rollout: &Rollout, connection: &Connection) -> Result<Report, String>
         let pushed = report.waves.iter().flat_map(|wave| &wave.targets).filter(|target| target.outcome == "applied").count();
         let skipped = targets.len() - pushed;
         let line = match (pushed, skipped) {
-            (0, _) => format!("nothing to push: every target already runs bundle version {}", plan.bundle.version),
+            (0, _) => format!("nothing to push: every target already runs the spec of bundle version {}", plan.bundle.version),
             (_, 0) => format!("applied bundle version {} to {pushed} target(s)", plan.bundle.version),
             _ => format!("applied bundle version {} to {pushed} target(s); {skipped} already ran it", plan.bundle.version),
         };
@@ -437,14 +439,17 @@ fn not_pushed(target: &str) -> TargetReport {
 }
 
 /// Compares each target's live hash with the plan. Returns the stale targets and the URLs of
-/// targets that already run the planned bundle (an apply that is run again skips them).
-fn check_live(targets: &[Target], planned_hash: &str) -> Result<(Vec<StaleTarget>, Vec<String>), String> {
+/// targets that already run the planned spec, from this bundle (an apply that is run again) or
+/// from another (a plan without changes). Apply skips those, so that an unchanged spec adds no
+/// bundle to the history.
+fn check_live(targets: &[Target], planned_hash: &str, spec_hash: &str) -> Result<(Vec<StaleTarget>, Vec<String>), String> {
     let mut stale = Vec::new();
     let mut done = Vec::new();
     for target in targets {
-        let live_hash = target.client.status()?.hash;
+        let status = target.client.status()?;
+        let live_hash = status.hash;
         let planned = target.planned_live.as_ref().map(|live| live.hash.clone());
-        if live_hash.as_deref() == Some(planned_hash) {
+        if live_hash.as_deref() == Some(planned_hash) || (live_hash.is_some() && status.config.hash == spec_hash) {
             done.push(target.client.url().to_owned());
         } else if live_hash != planned {
             stale.push(StaleTarget { target: target.client.url().to_owned(), planned_hash: planned, live_hash });
@@ -499,7 +504,7 @@ fn run_wave(number: usize, targets: &[&Target], done: &[String], rollout: &Rollo
     } else {
         for (bar, report) in bars.iter().zip(&reports) {
             if report.outcome == "alreadyApplied" {
-                bar.finish("already runs the planned bundle");
+                bar.finish("already runs the planned spec");
             } else {
                 bar.finish(&format!("healthy ({})", describe(report.after.as_ref())));
             }

@@ -67,7 +67,10 @@ fn create_key(args: CreateArgs) -> ExitStatus {
     if let Some(expires_at) = expires_at {
         entry.push_str(&format!("  expiresAt: {}\n", api_key::format_expiry(&expires_at)));
     }
-    errln!("# Add this entry under credentials.apiKeys of consumer `{}`. The key above is shown only once.", args.consumer);
+    errln!(
+        "# Add this entry under credentials.apiKeys of consumer `{}`. The key itself, written to standard output, is shown only once.",
+        args.consumer
+    );
     err!("{entry}");
     ExitStatus::Success
 }

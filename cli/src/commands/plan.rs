@@ -12,7 +12,7 @@ use gatectl_spec::bundle::{self, BundleMetadata, CompiledBundle, EntityCounts, T
 use gatectl_spec::{Duration, Spec};
 use serde::Serialize;
 
-use crate::diff::{self, Changes, EntityChange, Operation};
+use crate::diff::{self, Changes, Class, EntityChange, Operation};
 use crate::exit::ExitStatus;
 use crate::remote::{Connection, RemoteArgs};
 
@@ -126,6 +126,8 @@ pub struct TargetPlan {
     pub summary: ChangeSummary,
     /// Entity changes, values redacted, as `gatectl diff --format json` lists them.
     pub changes: Vec<EntityChange>,
+    /// The live bundle's spec is the planned one, so `apply` skips the target.
+    pub runs_this_spec: bool,
 }
 
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
@@ -270,7 +272,9 @@ fn write(args: &PlanArgs, mut built: BuiltPlan) -> Result<(), String> {
     text.push('\n');
     std::fs::write(&args.output, text).map_err(|error| format!("cannot write {}: {error}", args.output.display()))?;
     errln!("wrote plan to {}", args.output.display());
-    if built.signed_bundle.is_none() {
+    if !built.plan.targets.is_empty() && built.plan.targets.iter().all(|target| target.runs_this_spec) {
+        errln!("note: every target already runs this spec, so `gatectl apply` will push nothing");
+    } else if built.signed_bundle.is_none() {
         errln!(
             "note: the plan carries no bundle, so it is for review only and `gatectl apply` will refuse it; plan again with --signing-key FILE or GATECTL_SIGNING_KEY to roll it out"
         );
@@ -329,7 +333,13 @@ fn make(args: &PlanArgs) -> Result<Result<BuiltPlan, ExitStatus>, String> {
     let hash = compiled.hash.clone();
     let signed_bundle = signer.map(|signer| compiled.sign(&signer).to_bytes());
 
-    let target_plans: Vec<TargetPlan> = states.iter().map(|state| plan_target(state, &spec)).collect();
+    let planned_spec_hash = bundle::spec_hash(&spec).map_err(|error| error.to_string())?;
+    let mut target_plans = Vec::new();
+    for state in &states {
+        let runs_this_spec =
+            state.live.is_some() && bundle::spec_hash(&state.spec).map_err(|error| error.to_string())? == planned_spec_hash;
+        target_plans.push(TargetPlan { runs_this_spec, ..plan_target(state, &spec) });
+    }
     let most_deletes = target_plans.iter().map(|target| target.summary.removed).max().unwrap_or(0);
     let plan = Plan {
         plan_format: PLAN_FORMAT,
@@ -476,6 +486,7 @@ fn plan_target(state: &LiveState, spec: &Spec) -> TargetPlan {
             risky: summary.risky,
         },
         changes: changes.entities,
+        runs_this_spec: false,
     }
 }
 
@@ -501,6 +512,10 @@ fn print_summary(plan: &Plan) {
             None => "no live bundle".to_owned(),
         };
         let summary = &target.summary;
+        if target.runs_this_spec {
+            errln!("  {}: {live}; already runs this spec, nothing to push", target.target);
+            continue;
+        }
         errln!(
             "  {}: {live}; {} added, {} changed, {} removed; {} breaking, {} risky",
             target.target,
@@ -510,8 +525,15 @@ fn print_summary(plan: &Plan) {
             summary.breaking,
             summary.risky
         );
+        // Deletions, then every other change a reviewer must look at, most severe first.
         for change in target.changes.iter().filter(|change| change.operation == Operation::Removed) {
-            errln!("    delete {} {}", change.kind.as_str(), change.name);
+            errln!("    delete {} {} [{}]", change.kind.as_str(), change.name, change.class.as_str());
+        }
+        for class in [Class::Breaking, Class::Risky] {
+            for change in target.changes.iter().filter(|change| change.operation != Operation::Removed && change.class == class) {
+                let verb = if change.operation == Operation::Added { "add" } else { "change" };
+                errln!("    {verb} {} {}: {} [{}]", change.kind.as_str(), change.name, change.reason, class.as_str());
+            }
         }
     }
     for wave in &plan.waves {

@@ -195,12 +195,15 @@ fn check(url: &str, client: AdminClient, to: Option<&str>) -> Result<Step, Strin
     let hash = match to {
         Some(hash) if history.iter().any(|entry| entry.hash == hash) => hash.to_owned(),
         Some(hash) => {
-            return Err(format!("target {url}: its history has no bundle {hash}; list it with `GET /bundles` on the admin listener"));
+            return Err(format!("target {url}: its history has no bundle {hash}; `gatectl status --target {url} --history` lists the bundles it has"));
         }
         None => match &active {
             None => return Err(format!("target {url} runs no bundle, so there is nothing to roll back")),
             Some(active) => previous(&history, active).ok_or_else(|| {
-                format!("target {url}: the history has no bundle older than the active one, so there is nothing to roll back to")
+                format!(
+                    "target {url}: the history has no bundle older than the active one, so there is nothing to roll back to; \
+                     `gatectl status --target {url} --history` lists the bundles it has, and `gatectl apply` rolls out an earlier spec as a new version"
+                )
             })?,
         },
     };

@@ -29,6 +29,8 @@ pub struct FileContext {
     pub schemes: SchemeTable,
     /// Operations that have no server at any level, for one warning per file.
     pub unserved: Vec<String>,
+    /// The upstreams with the placeholder target that those operations use.
+    pub unserved_upstreams: Vec<String>,
     /// Server lists and relative servers already warned about.
     pub warned_spans: HashSet<Span>,
 }
@@ -317,6 +319,9 @@ fn upstream_for(context: &mut FileContext, builder: &mut Builder, operation: &Op
         override_error = error;
         upstream
     });
+    if server.is_none() && !context.unserved_upstreams.contains(&name) {
+        context.unserved_upstreams.push(name.clone());
+    }
     if let Some((url, span)) = relative {
         builder.warn(Warning::new(
             "relative-server",
