@@ -2,6 +2,7 @@
 //! ALPN over TLS), with graceful draining.
 
 mod field_values;
+mod head_answers;
 pub mod head_timeout;
 pub mod tls;
 
@@ -67,7 +68,7 @@ impl Drain {
     /// Waits until the drain timeout has passed.
     async fn abandoned(&self) {
         let mut abandoned = self.abandon.subscribe();
-        // The sender lives as long as `self`, so the wait cannot fail.
+        // The sender is a field of `self`, so it outlives this wait and the wait cannot fail.
         let _ = abandoned.wait_for(|abandoned| *abandoned).await;
     }
 
@@ -266,15 +267,21 @@ fn record_rejected_head(
         .filter(|error| !error.to_string().starts_with("internal error"));
     let (status, request_id, bytes_out) = match (parse_error, activity.head_timeout_answer()) {
         (Some(error), _) => {
-            let status = match error.to_string().as_str() {
-                "URI too long" => 414,
-                _ if error.is_parse_too_large() => 431,
-                _ => 400,
+            // The stream wrote the gateway's response in place of hyper's. Without that record,
+            // hyper's own response had another shape and went out uncounted.
+            let (status, request_id, bytes_out) = match activity.rejection_answer() {
+                Some((status, request_id, size)) => (status, request_id.to_owned(), size),
+                None => {
+                    let status = match error.to_string().as_str() {
+                        "URI too long" => 414,
+                        _ if error.is_parse_too_large() => 431,
+                        _ => 400,
+                    };
+                    (status, crate::observe::new_request_id(), 0)
+                }
             };
-            let request_id = crate::observe::new_request_id();
             tracing::debug!(%error, request.id = %request_id, client.addr = %peer, status, "request head rejected by the HTTP/1 parser");
-            // hyper's response is not seen here, so its size is not counted.
-            (status, request_id, 0)
+            (status, request_id, bytes_out)
         }
         (None, Some((request_id, size))) => (408, request_id.to_owned(), size),
         (None, None) => return,

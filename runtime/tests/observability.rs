@@ -264,6 +264,14 @@ async fn rejected_heads_are_logged_and_counted() {
     }
     assert_eq!(lines[1]["requestId"], timeout_id.as_str(), "the 408's log line has the ID the client got");
     assert_eq!(lines[1]["bytesOut"], timed_out.len(), "the 408's log line counts the bytes sent");
+    // The parser's rejections get problem+json bodies with the request ID of their log lines.
+    for (response, line, kind) in [(&conflicting, &lines[0], "bad-request"), (&long_uri, &lines[2], "uri-too-long")] {
+        let body = json_body_of(response);
+        assert_eq!(body["type"], format!("urn:gatectl:problem:{kind}"), "{response}");
+        assert_eq!(body["requestId"], line["requestId"], "{response}");
+        assert!(response.contains(&format!("x-request-id: {}\r\n", line["requestId"].as_str().unwrap())), "{response}");
+        assert_eq!(line["bytesOut"], response.len(), "{line}");
+    }
     assert!(lines[1]["totalLatencyMs"].as_f64().unwrap() >= 250.0, "{}", lines[1]);
 
     let metrics = client().get(gateway.admin_url("/metrics")).bearer_auth(ADMIN_TOKEN).send().await.unwrap().text().await.unwrap();

@@ -18,6 +18,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
 use super::field_values::{FieldValueCleaner, HeadFacts};
+use super::head_answers::{parser_rejection_status, rejection_answer, timeout_answer};
 use crate::upstream::now_millis;
 
 /// Requests in progress on one connection, shared by the connection's IO and its service.
@@ -39,6 +40,9 @@ pub struct ConnectionActivity {
     abort: tokio::sync::Notify,
     /// The request ID and size of the 408 sent when a head did not arrive in time.
     head_timeout_answer: std::sync::OnceLock<(String, u64)>,
+    /// The status, request ID and size of the response that replaced hyper's for a head its
+    /// parser rejected.
+    rejection_answer: std::sync::OnceLock<(u16, String, u64)>,
 }
 
 /// How many heads' facts are kept for their requests. A client that pipelines more requests
@@ -129,6 +133,12 @@ impl ConnectionActivity {
         self.head_timeout_answer.get().map(|(request_id, size)| (request_id.as_str(), *size))
     }
 
+    /// Returns the status, request ID and size in bytes of the response that replaced hyper's
+    /// for a head its parser rejected, if the connection got one.
+    pub fn rejection_answer(&self) -> Option<(u16, &str, u64)> {
+        self.rejection_answer.get().map(|(status, request_id, size)| (*status, request_id.as_str(), *size))
+    }
+
     /// Returns how long the connection has waited for its next request head: since the last
     /// request ended, or since `opened` before the first.
     pub fn waiting_for(&self, opened: u64) -> Duration {
@@ -196,6 +206,16 @@ pub struct TimedStream<S> {
     preface_matched: Option<usize>,
     answer: Vec<u8>,
     cleaner: FieldValueCleaner,
+    /// The problem+json response being written in place of hyper's response to a rejected head.
+    rewrite: Option<Rewrite>,
+}
+
+/// A response written in place of the one hyper is writing.
+struct Rewrite {
+    bytes: Vec<u8>,
+    written: usize,
+    /// How many of hyper's bytes it replaces, reported to hyper once it is written.
+    replaces: usize,
 }
 
 /// The first bytes of every HTTP/2 connection (RFC 9113 section 3.4).
@@ -225,6 +245,7 @@ impl<S> TimedStream<S> {
             preface_matched: Some(0),
             answer: Vec::new(),
             cleaner: FieldValueCleaner::new(request_id_header),
+            rewrite: None,
         }
     }
 
@@ -251,17 +272,6 @@ impl<S> TimedStream<S> {
             self.sleep.as_mut().reset(self.deadline);
         }
     }
-}
-
-fn timeout_answer(request_id_header: &http::HeaderName, request_id: &str) -> Vec<u8> {
-    let body = format!(
-        "{{\"type\":\"urn:gatectl:problem:request-timeout\",\"title\":\"Request Timeout\",\"status\":408,\"detail\":\"the request head was not received in time\",\"requestId\":\"{request_id}\"}}"
-    );
-    format!(
-        "HTTP/1.1 408 Request Timeout\r\ncontent-type: application/problem+json\r\ncontent-length: {}\r\n{request_id_header}: {request_id}\r\nconnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .into_bytes()
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for TimedStream<S> {
@@ -353,9 +363,48 @@ impl<S: AsyncWrite + Unpin> TimedStream<S> {
     }
 }
 
+impl<S: AsyncWrite + Unpin> TimedStream<S> {
+    /// Tells whether `data` is hyper's response to a head its parser rejected: its shape, on an
+    /// HTTP/1.1 connection with no request in progress.
+    fn is_parser_rejection(&self, data: &[u8]) -> Option<u16> {
+        if matches!(self.phase, Phase::Off | Phase::Answering(_) | Phase::Closed) || self.activity.in_progress.load(Ordering::SeqCst) > 0 {
+            return None;
+        }
+        parser_rejection_status(data)
+    }
+
+    /// Writes the gateway's response in place of hyper's `data`, and reports all of `data`
+    /// written once it is.
+    fn poll_rewrite(&mut self, context: &mut Context<'_>) -> Poll<std::io::Result<usize>> {
+        let Some(rewrite) = &mut self.rewrite else { return Poll::Ready(Ok(0)) };
+        while rewrite.written < rewrite.bytes.len() {
+            let count = ready!(Pin::new(&mut self.inner).poll_write(context, &rewrite.bytes[rewrite.written..]))?;
+            if count == 0 {
+                return Poll::Ready(Ok(0));
+            }
+            rewrite.written += count;
+        }
+        let replaces = rewrite.replaces;
+        self.rewrite = None;
+        Poll::Ready(Ok(replaces))
+    }
+}
+
 impl<S: AsyncWrite + Unpin> AsyncWrite for TimedStream<S> {
     fn poll_write(mut self: Pin<&mut Self>, context: &mut Context<'_>, data: &[u8]) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(context, data)
+        let this = &mut *self;
+        if this.rewrite.is_none()
+            && let Some(status) = this.is_parser_rejection(data)
+        {
+            let request_id = crate::observe::new_request_id();
+            let bytes = rejection_answer(status, this.cleaner.request_id_header(), &request_id);
+            let _ = this.activity.rejection_answer.set((status, request_id, bytes.len() as u64));
+            this.rewrite = Some(Rewrite { bytes, written: 0, replaces: data.len() });
+        }
+        if this.rewrite.is_some() {
+            return this.poll_rewrite(context);
+        }
+        Pin::new(&mut this.inner).poll_write(context, data)
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<std::io::Result<()>> {
@@ -371,6 +420,12 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for TimedStream<S> {
         context: &mut Context<'_>,
         buffers: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
+        // A response to replace goes through `poll_write`, one buffer at a time.
+        if let Some(first) = buffers.iter().find(|buffer| !buffer.is_empty())
+            && (self.rewrite.is_some() || self.is_parser_rejection(first).is_some())
+        {
+            return self.poll_write(context, first);
+        }
         Pin::new(&mut self.inner).poll_write_vectored(context, buffers)
     }
 
