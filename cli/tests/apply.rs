@@ -297,6 +297,15 @@ fn status_compares_config_spec_by_hash() {
     assert_eq!(other[0]["drift"]["drifted"], true);
     assert!(other[0]["drift"]["summary"].is_null(), "the admin API does not return a --config spec: {other:#}");
 
+    // The runtime serves the spec without a bundle: the plan changes nothing there, and its
+    // bundle would start the runtime's history.
+    let planned = fleet.run(&["plan", "served.yaml", "--target", &url, "--signing-key", "keys/release.key.pem", "-o", "served.json"]);
+    assert_eq!(code(&planned), 0, "{}", text(&planned.stderr));
+    assert!(text(&planned.stderr).contains("serves this spec from --config without a bundle"), "{}", text(&planned.stderr));
+    let target = &read_json(&fleet.path().join("served.json"))["targets"][0];
+    assert_eq!(target["summary"]["added"], 0, "{target:#}");
+    assert_eq!(target["servesSpecFromConfig"], true);
+
     let diff = fleet.run(&["diff", "--live", &url, "served.yaml"]);
     assert_eq!(code(&diff), 2, "{}", text(&diff.stdout));
     assert!(text(&diff.stderr).contains("serves a spec given with --config"), "{}", text(&diff.stderr));

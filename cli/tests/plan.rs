@@ -153,6 +153,23 @@ fn unchanged_spec_is_noted() {
 }
 
 #[test]
+fn canary_is_a_target_that_needs_the_bundle() {
+    let directory = workspace();
+    let path = directory.path();
+    live_bundle(path, "current.json", &spec(&["keep"], "Bearer x"), 2);
+    live_bundle(path, "behind.json", &spec(&["old"], "Bearer x"), 2);
+    std::fs::write(path.join("new.yaml"), spec(&["keep"], "Bearer x")).unwrap();
+
+    let output = plan(path, &["--target", "current.json", "--target", "behind.json"]);
+
+    assert_eq!(exit_code(&output), 0, "{}", text(&output.stderr));
+    let waves = &read_plan(path)["waves"];
+    assert_eq!(waves[0]["targets"], serde_json::json!(["file:behind.json"]), "{waves:#}");
+    assert_eq!(waves[0]["canary"], true);
+    assert_eq!(waves[1]["targets"], serde_json::json!(["file:current.json"]), "{waves:#}");
+}
+
+#[test]
 fn too_many_deletes_rejected_with_list() {
     let directory = workspace();
     let path = directory.path();

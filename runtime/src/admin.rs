@@ -10,13 +10,14 @@ pub mod traffic;
 
 use std::convert::Infallible;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::Bytes;
 use http::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue, WWW_AUTHENTICATE};
 use http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use subtle::ConstantTimeEq;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -33,6 +34,9 @@ pub struct Admin {
     pub metrics: Arc<Metrics>,
     pub token: String,
     pub bundles: Arc<bundles::Bundles>,
+    /// Time an admin client has to send a whole request head, from the start of the
+    /// connection or the end of its last request, before the connection is closed.
+    pub header_timeout: std::time::Duration,
 }
 
 /// Serves admin requests until `stop` turns true, over TLS when `tls` is given and plain HTTP
@@ -46,17 +50,38 @@ pub async fn serve(listener: TcpListener, admin: Arc<Admin>, tls: Option<tls::Ad
         let Ok((stream, peer)) = accepted else { continue };
         let admin = admin.clone();
         let tls = tls.clone();
+        let header_timeout = admin.header_timeout;
         tokio::spawn(async move {
+            // Set by the first request, so that a connection that sends no whole head within
+            // the header timeout is closed. hyper's own head timer starts only with the first
+            // byte of a head, after the protocol detection has read the first bytes.
+            let started = Arc::new(AtomicBool::new(false));
+            let service_started = started.clone();
             let service = service_fn(move |request| {
+                service_started.store(true, Ordering::Relaxed);
                 let admin = admin.clone();
                 async move { Ok::<_, Infallible>(route(&admin, request).await) }
             });
-            let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-            let result = match tls {
-                None => builder.serve_connection(TokioIo::new(stream), service).await,
-                Some(tls) => {
-                    let Some(stream) = tls.accept(stream, peer).await else { return };
-                    builder.serve_connection(TokioIo::new(stream), service).await
+            let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            builder.http1().timer(TokioTimer::new()).header_read_timeout(header_timeout);
+            let served = async {
+                match tls {
+                    None => builder.serve_connection(TokioIo::new(stream), service).await,
+                    Some(tls) => {
+                        let Some(stream) = tls.accept(stream, peer).await else { return Ok(()) };
+                        builder.serve_connection(TokioIo::new(stream), service).await
+                    }
+                }
+            };
+            tokio::pin!(served);
+            let result = tokio::select! {
+                result = &mut served => result,
+                () = tokio::time::sleep(header_timeout) => {
+                    if !started.load(Ordering::Relaxed) {
+                        tracing::debug!(client.addr = %peer, "admin connection sent no request head within the header timeout; closing it");
+                        return;
+                    }
+                    served.await
                 }
             };
             if let Err(error) = result {

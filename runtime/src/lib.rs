@@ -66,6 +66,8 @@ pub struct RuntimeOptions {
     pub access_log: Option<AccessLogTarget>,
     /// Time in-flight requests get to finish after shutdown starts.
     pub drain_timeout: Duration,
+    /// Time an admin client has to send a whole request head.
+    pub admin_header_timeout: Duration,
     /// Redis URL (`redis://host:port/db`) of the rate-limit and quota counters shared by
     /// replicas. Counters stay in this process's memory when `None`.
     pub redis_url: Option<String>,
@@ -83,6 +85,7 @@ impl Default for RuntimeOptions {
             admin_tls: None,
             access_log: None,
             drain_timeout: Duration::from_secs(30),
+            admin_header_timeout: Duration::from_secs(10),
             redis_url: None,
             bundles: admin::bundles::BundleOptions::default(),
         }
@@ -205,7 +208,8 @@ impl Runtime {
             let client_certificates = options.admin_tls.as_ref().is_some_and(|tls| tls.client_ca.is_some());
             tracing::info!(address = %bound, tls = admin_tls.is_some(), client_certificates, "admin listener bound");
             admin_address = Some(bound);
-            let admin = Arc::new(admin::Admin { store: store.clone(), metrics, token, bundles });
+            let admin =
+                Arc::new(admin::Admin { store: store.clone(), metrics, token, bundles, header_timeout: options.admin_header_timeout });
             tokio::spawn(admin::serve(socket, admin, admin_tls, admin_stopped));
         }
 
@@ -299,7 +303,7 @@ impl RunningRuntime {
         if finished {
             tracing::info!("drain finished; every in-flight request completed");
         } else {
-            tracing::warn!(abandoned_connections, "drain timeout passed with connections still open; closing them");
+            tracing::warn!(abandoned_connections, "drain ended with connections still open; closing them");
             self.drain.abandon();
             // Abandoned connections close when next polled, so this wait is short. Its bound
             // keeps a connection that fails to close from stopping the exit.

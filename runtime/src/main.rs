@@ -163,6 +163,7 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
         admin_tls,
         access_log: flags.access_log.map(AccessLogTarget::File),
         drain_timeout: flags.drain_timeout.as_std(),
+        admin_header_timeout: RuntimeOptions::default().admin_header_timeout,
         redis_url: flags.redis_url.filter(|url| !url.is_empty()),
         bundles: BundleOptions {
             trusted_keys: trusted_keys(&flags.trusted_keys)?,
@@ -214,15 +215,23 @@ fn trusted_keys(paths: &[PathBuf]) -> anyhow::Result<Option<gatectl_spec::bundle
 fn load_spec(path: &PathBuf, overlays: &[PathBuf]) -> anyhow::Result<gatectl_spec::Spec> {
     let options = LoadOptions { overlays: overlays.to_vec(), ..LoadOptions::default() };
     let loaded = load(std::slice::from_ref(path), &options)?;
+    let mut errors = Vec::new();
     if let Some(spec) = &loaded.spec {
-        // What `gatectl validate` would report, such as an upstream that no route uses, so a
-        // mistake in an overlay does not pass unnoticed. The runtime serves the spec anyway.
+        // What `gatectl validate` reports. Warnings, such as an upstream that no route uses, are
+        // logged so that a mistake in an overlay does not pass unnoticed. Errors stop the start,
+        // as they stop a bundle from being activated.
         for finding in gatectl_spec::rules::check(spec, &loaded.index, &gatectl_spec::rules::RuleConfig::default()) {
             let place = finding.span.map(|span| loaded.sources.locate(span).to_string()).unwrap_or_default();
+            if finding.severity == gatectl_spec::diagnostic::Severity::Error {
+                errors.push(finding);
+                continue;
+            }
             tracing::warn!(rule = finding.rule, severity = ?finding.severity, %place, "{}; run `gatectl validate` on the spec for details", finding.message);
         }
     }
-    if let Some(spec) = loaded.spec {
+    if let Some(spec) = loaded.spec
+        && errors.is_empty()
+    {
         return Ok(spec);
     }
     let mut message = if overlays.is_empty() {
@@ -230,7 +239,8 @@ fn load_spec(path: &PathBuf, overlays: &[PathBuf]) -> anyhow::Result<gatectl_spe
     } else {
         format!("the spec {} with its overlays is invalid:", path.display())
     };
-    for diagnostic in &loaded.diagnostics {
+    let is_error = |diagnostic: &&gatectl_spec::diagnostic::Diagnostic| diagnostic.severity == gatectl_spec::diagnostic::Severity::Error;
+    for diagnostic in loaded.diagnostics.iter().filter(is_error).chain(&errors) {
         let place = diagnostic.span.map(|span| {
             let location = loaded.sources.locate(span);
             format!("{}:{}:{}: ", location.path.display(), location.line, location.column)

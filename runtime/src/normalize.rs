@@ -5,11 +5,14 @@
 //!    upstreams disagree on whether `%2F` separates segments and a gateway that guesses can be
 //!    made to route one path and forward another.
 //! 2. Percent-encoded unreserved characters (`A-Z a-z 0-9 - . _ ~`, RFC 3986 section 2.3) are
-//!    decoded, so `%2e` becomes `.`. Other escapes are kept with upper-case hex digits.
+//!    decoded, so `%2e` becomes `.`. Other escapes are kept with upper-case hex digits, and a
+//!    raw byte that RFC 3986 does not allow in a path (a space, a backslash, a non-ASCII byte)
+//!    is encoded, so that `/café` and `/caf%C3%A9` are one path. Route paths are compiled into
+//!    the same form.
 //! 3. A dot segment with path parameters (`..;`, `.;x`, or with `;` encoded as `%3B`) is
-//!    rejected with 400. Servlet
-//!    containers such as Tomcat drop the parameters and then read the segment as `..`, so the
-//!    upstream would resolve a path the gateway did not route.
+//!    rejected with 400, and so is a segment of parameters alone (`/;x/`). Servlet containers
+//!    such as Tomcat drop the parameters and then read the segment as `..`, or as an empty
+//!    segment, so the upstream would resolve a path the gateway did not route.
 //! 4. Dot segments are removed (RFC 3986 section 5.2.4), and runs of slashes are merged into one,
 //!    as nginx does by default. Otherwise `//admin` would miss a route with the prefix `/admin`
 //!    and its authentication, while an upstream that merges slashes serves it as `/admin`.
@@ -26,18 +29,30 @@ pub fn normalize_path(raw: &str) -> Result<String, ProxyError> {
     let decoded = decode_unreserved(raw)?;
     // `%3B` stays encoded here, but an upstream that decodes it would read `..%3B` as `..;`.
     let parameter_dot = |segment: &str| {
-        [".", ".."].iter().any(|dots| segment.strip_prefix(dots).is_some_and(|rest| rest.starts_with(';') || rest.starts_with("%3B")))
+        ["", ".", ".."].iter().any(|dots| segment.strip_prefix(dots).is_some_and(|rest| rest.starts_with(';') || rest.starts_with("%3B")))
     };
     if (decoded.contains(';') || decoded.contains("%3B")) && decoded.split('/').any(parameter_dot) {
         return Err(ProxyError::BadRequest(
-            "a `.` or `..` segment with path parameters (such as `..;`) is not accepted in the request path",
+            "a segment of path parameters alone, or a `.` or `..` segment with them (such as `..;`), is not accepted in the request path",
         ));
     }
     Ok(remove_dot_segments(&decoded))
 }
 
+/// Returns the canonical form of one literal segment of a route path, as request paths take it
+/// before routing. A segment that is not valid percent-encoding is returned as it is.
+pub fn canonical_segment(segment: &str) -> String {
+    decode_unreserved(segment).unwrap_or_else(|_| segment.to_owned())
+}
+
+/// Tells whether RFC 3986 allows `byte` unencoded in a path: unreserved characters,
+/// sub-delimiters, `:`, `@` and `/`. `%` starts an escape and is checked with it.
+fn is_path_byte(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@/%".contains(&byte)
+}
+
 fn decode_unreserved(raw: &str) -> Result<String, ProxyError> {
-    if !raw.contains('%') {
+    if !raw.contains('%') && raw.bytes().all(is_path_byte) {
         return Ok(raw.to_owned());
     }
     let bytes = raw.as_bytes();
@@ -46,7 +61,11 @@ fn decode_unreserved(raw: &str) -> Result<String, ProxyError> {
     while index < bytes.len() {
         let byte = bytes[index];
         if byte != b'%' {
-            output.push(byte as char);
+            if is_path_byte(byte) {
+                output.push(byte as char);
+            } else {
+                push_escape(&mut output, byte);
+            }
             index += 1;
             continue;
         }
@@ -58,15 +77,17 @@ fn decode_unreserved(raw: &str) -> Result<String, ProxyError> {
             b'/' => return Err(ProxyError::BadRequest("encoded slashes (%2F) are not accepted in the request path")),
             0 => return Err(ProxyError::BadRequest("encoded NUL (%00) is not accepted in the request path")),
             _ if value.is_ascii_alphanumeric() || matches!(value, b'-' | b'.' | b'_' | b'~') => output.push(value as char),
-            _ => {
-                output.push('%');
-                output.push(char::from(b"0123456789ABCDEF"[usize::from(high)]));
-                output.push(char::from(b"0123456789ABCDEF"[usize::from(low)]));
-            }
+            _ => push_escape(&mut output, value),
         }
         index += 3;
     }
     Ok(output)
+}
+
+fn push_escape(output: &mut String, byte: u8) {
+    output.push('%');
+    output.push(char::from(b"0123456789ABCDEF"[usize::from(byte >> 4)]));
+    output.push(char::from(b"0123456789ABCDEF"[usize::from(byte & 0x0f)]));
 }
 
 fn hex_value(byte: &u8) -> Option<u8> {
@@ -148,6 +169,10 @@ mod tests {
             ("/x/..//admin", "/admin"),
             ("//", "/"),
             ("/caf%c3%a9", "/caf%C3%A9"),
+            ("/café", "/caf%C3%A9"),
+            ("/my files/a\\b", "/my%20files/a%5Cb"),
+            ("/a|b", "/a%7Cb"),
+            ("/a;b=1/c:d@e", "/a;b=1/c:d@e"),
         ];
         for (raw, expected) in cases {
             assert_eq!(normalize_path(raw).unwrap(), expected, "{raw}");
@@ -171,6 +196,9 @@ mod tests {
         assert_eq!(normalize_path("/files/a..;b").unwrap(), "/files/a..;b");
         assert_eq!(normalize_path("/files/a..%3Bb").unwrap(), "/files/a..%3Bb");
         assert_eq!(normalize_path("/matrix;color=red/x").unwrap(), "/matrix;color=red/x");
+        for path in ["/;/admin", "//;x//admin", "/%3Bx/admin"] {
+            assert!(normalize_path(path).is_err(), "{path} was accepted");
+        }
     }
 
     #[test]

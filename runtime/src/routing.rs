@@ -198,7 +198,9 @@ fn compile_path(route: &Route) -> Result<(Vec<PatternSegment>, PathKind), RouteE
     if !path.starts_with('/') {
         return Err(RouteError::Path { route: route.name.clone(), path: path.to_owned() });
     }
-    let literal = |text: &str| PatternSegment::Literal(text.to_owned());
+    // Literal segments take the form request paths are normalised to, so `/café` in a spec
+    // matches the `/caf%C3%A9` that clients send.
+    let literal = |text: &str| PatternSegment::Literal(crate::normalize::canonical_segment(text));
     match &route.matcher.path {
         PathMatch::Exact(path) => Ok((split_path(path).map(literal).collect(), PathKind::Exact)),
         PathMatch::Prefix(path) => {

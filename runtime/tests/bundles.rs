@@ -245,6 +245,24 @@ async fn stalled_upload_gets_408() {
 }
 
 #[tokio::test]
+async fn admin_closes_connections_without_a_head() {
+    let signer = signer("ci");
+    let mut options = options(&trusted(&signer), None);
+    options.admin_header_timeout = Duration::from_millis(300);
+    let runtime = Runtime::start(options).await.unwrap();
+    let address = runtime.admin_address().unwrap();
+
+    for sent in [&b""[..], b"POST /bundles HTTP/1.1\r\nHost: a\r\n", b"GET /status HTTP/1.1\r\nAuthoriz"] {
+        let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+        tokio::io::AsyncWriteExt::write_all(&mut stream, sent).await.unwrap();
+        let mut received = Vec::new();
+        let closed = tokio::time::timeout(Duration::from_secs(5), tokio::io::AsyncReadExt::read_to_end(&mut stream, &mut received)).await;
+
+        assert!(closed.is_ok(), "the admin listener kept a connection open after {:?}", String::from_utf8_lossy(sent));
+    }
+}
+
+#[tokio::test]
 async fn rollback_needs_bundle_in_history() {
     let blue = Upstream::start("blue").await;
     let release = signer("release");

@@ -186,6 +186,28 @@ async fn wait_for_log_message(log: &mut LogLines, message: &str) -> serde_json::
 }
 
 #[tokio::test]
+async fn config_with_rule_error_stops_start() {
+    let upstream = Upstream::start("app").await;
+    let directory = tempfile::tempdir().unwrap();
+    let spec = directory.path().join("spec.yaml");
+    std::fs::write(&spec, spec_for(&upstream, "/api//admin")).unwrap();
+
+    let output = runtime_binary()
+        .args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--admin-token", ADMIN_TOKEN])
+        .arg("--config")
+        .arg(&spec)
+        .output()
+        .await
+        .unwrap();
+
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("is invalid"), "{stderr}");
+    assert!(stderr.contains("can never match"), "{stderr}");
+    assert!(stderr.contains("spec.yaml:"), "the error names the file and line: {stderr}");
+}
+
+#[tokio::test]
 async fn taken_port_is_reported_once_with_advice() {
     let occupied = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = occupied.local_addr().unwrap().to_string();

@@ -193,13 +193,49 @@ async fn dot_segments_resolve_before_routing() {
 }
 
 #[tokio::test]
+async fn non_ascii_route_paths_match_encoded_requests() {
+    let info = Upstream::start("info").await;
+    let private = Upstream::start("private").await;
+    let spec = format!(
+        "apiVersion: gatectl.dev/v1\nkind: Gateway\n{}routes:\n  - name: all\n    match: {{path: {{prefix: /}}}}\n    upstream: info\n  - name: cafe\n    match: {{path: {{prefix: \"/café\"}}}}\n    upstream: private\n  - name: files\n    match: {{path: {{exact: \"/my files/a|b\"}}}}\n    upstream: private\n",
+        upstreams_yaml(&[&info, &private])
+    );
+    let gateway = Gateway::start(&spec).await;
+
+    let cases = [
+        ("/caf%C3%A9/menu", "/caf%C3%A9/menu"),
+        ("/caf%c3%a9/menu", "/caf%C3%A9/menu"),
+        ("/café/menu", "/caf%C3%A9/menu"),
+        ("/my%20files/a%7Cb", "/my%20files/a%7Cb"),
+        ("/my%20files/a|b", "/my%20files/a%7Cb"),
+    ];
+    for (raw, normalised) in cases {
+        let request = [b"GET ", raw.as_bytes(), b" HTTP/1.1\r\nHost: gw.test\r\nConnection: close\r\n\r\n"].concat();
+        let response = raw_exchange(gateway.address, &request).await;
+        assert_eq!(status_of(&response), 200, "{raw}: {response}");
+        let echo = json_body_of(&response);
+        assert_eq!(echo["server"], "private", "{raw} must take its route");
+        assert_eq!(echo["uri"], normalised, "{raw}: the forwarded path is the normalised one");
+    }
+    assert_eq!(info.request_count(), 0);
+}
+
+#[tokio::test]
 async fn encoded_slash_and_dot_parameters_rejected() {
     let info = Upstream::start("info").await;
     let private = Upstream::start("private").await;
     let gateway = Gateway::start(&info_and_private_spec(&info, &private)).await;
 
     // `..;` is `..` to a servlet container, so it would reach `/private` past the `/info/` route.
-    for raw in ["/info/..%2fprivate", "/info/..%2Fprivate", "/private%2Fx", "/info/..;/private", "/info/%2e%2e;x/private"] {
+    for raw in [
+        "/info/..%2fprivate",
+        "/info/..%2Fprivate",
+        "/private%2Fx",
+        "/info/..;/private",
+        "/info/%2e%2e;x/private",
+        "/;/private",
+        "//;x//private",
+    ] {
         let request = format!("GET {raw} HTTP/1.1\r\nHost: gw.test\r\nConnection: close\r\n\r\n");
         let response = raw_exchange(gateway.address, request.as_bytes()).await;
         assert_eq!(status_of(&response), 400, "{raw}");

@@ -183,8 +183,8 @@ pub const RULES: &[Rule] = &[
     semantic(
         "unmatchable-path",
         Error,
-        "A route's exact or prefix path is not in the normalised form that request paths take before routing, so no request can match it.",
-        "write the path as the gateway normalises requests: one slash between segments, no `.` or `..` segments, no `%2F` or `%00`, escapes of letters, digits and `-._~` decoded, other escapes in upper case",
+        "A route's path has a part that no request path has after normalisation, so no request can match it.",
+        "write the path as requests arrive after normalisation: one slash between segments, no `?` or `#`, no `.` or `..` segments, no `%2F` or `%00`, no segment that starts with `;`",
     ),
     semantic(
         "invalid-header-name",

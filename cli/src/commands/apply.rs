@@ -440,8 +440,8 @@ fn not_pushed(target: &str) -> TargetReport {
 
 /// Compares each target's live hash with the plan. Returns the stale targets and the URLs of
 /// targets that already run the planned spec, from this bundle (an apply that is run again) or
-/// from another (a plan without changes). Apply skips those, so that an unchanged spec adds no
-/// bundle to the history.
+/// from another bundle (a plan without changes). Apply skips those, so that an unchanged spec
+/// adds no bundle to the history.
 fn check_live(targets: &[Target], planned_hash: &str, spec_hash: &str) -> Result<(Vec<StaleTarget>, Vec<String>), String> {
     let mut stale = Vec::new();
     let mut done = Vec::new();
@@ -449,6 +449,8 @@ fn check_live(targets: &[Target], planned_hash: &str, spec_hash: &str) -> Result
         let status = target.client.status()?;
         let live_hash = status.hash;
         let planned = target.planned_live.as_ref().map(|live| live.hash.clone());
+        // A runtime that serves the spec from `--config` still gets the bundle: it has no
+        // history yet, and bundles are how it is managed from now on.
         if live_hash.as_deref() == Some(planned_hash) || (live_hash.is_some() && status.config.hash == spec_hash) {
             done.push(target.client.url().to_owned());
         } else if live_hash != planned {

@@ -128,6 +128,9 @@ pub struct TargetPlan {
     pub changes: Vec<EntityChange>,
     /// The live bundle's spec is the planned one, so `apply` skips the target.
     pub runs_this_spec: bool,
+    /// The target serves the planned spec from `--config`, without a bundle. `apply` pushes
+    /// the bundle all the same, so that the target gets a history, and nothing changes.
+    pub serves_spec_from_config: bool,
 }
 
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
@@ -218,6 +221,9 @@ struct LiveState {
     /// The highest version in the runtime's bundle history, which after a rollback is above
     /// the live one; 0 for file targets and runtimes without a history.
     newest_in_history: u64,
+    /// The spec hash of what a runtime serves (`config.hash`). It is known for a runtime that
+    /// serves a `--config` spec without a bundle too. `None` for file targets.
+    config_hash: Option<String>,
 }
 
 /// A plan and, when it was made with a signing key, the signed bundle it rolls out.
@@ -338,7 +344,10 @@ fn make(args: &PlanArgs) -> Result<Result<BuiltPlan, ExitStatus>, String> {
     for state in &states {
         let runs_this_spec =
             state.live.is_some() && bundle::spec_hash(&state.spec).map_err(|error| error.to_string())? == planned_spec_hash;
-        target_plans.push(TargetPlan { runs_this_spec, ..plan_target(state, &spec) });
+        // A runtime that serves a `--config` spec has no bundle, but its `config.hash` is known.
+        let serves_spec_from_config = state.live.is_none() && state.config_hash.as_deref() == Some(planned_spec_hash.as_str());
+        let planned = if serves_spec_from_config { plan_unchanged(state, &spec) } else { plan_target(state, &spec) };
+        target_plans.push(TargetPlan { runs_this_spec, serves_spec_from_config, ..planned });
     }
     let most_deletes = target_plans.iter().map(|target| target.summary.removed).max().unwrap_or(0);
     let plan = Plan {
@@ -354,7 +363,7 @@ fn make(args: &PlanArgs) -> Result<Result<BuiltPlan, ExitStatus>, String> {
             counts: EntityCounts::of(&spec),
             file: None,
         },
-        waves: waves(&targets, first_wave_size(&args.canaries)?),
+        waves: waves(&targets, &target_plans, first_wave_size(&args.canaries)?),
         targets: target_plans,
         health_gates: HealthGates {
             max_error_rate_percent: args.max_error_rate,
@@ -422,23 +431,25 @@ fn read_trusted_keys(paths: &[PathBuf]) -> Result<Option<TrustedKeys>, String> {
 fn read_live(target: &Target, trusted: Option<&TrustedKeys>, connection: Option<&Connection>) -> Result<LiveState, String> {
     let uri = target.uri();
     let kind = target.kind();
-    let (bytes, newest_in_history) = match target {
-        Target::File(path) if !path.exists() => (None, 0),
+    let (bytes, newest_in_history, config_hash) = match target {
+        Target::File(path) if !path.exists() => (None, 0, None),
         Target::File(path) => {
-            (Some(std::fs::read(path).map_err(|error| format!("target {uri}: cannot read {}: {error}", path.display()))?), 0)
+            (Some(std::fs::read(path).map_err(|error| format!("target {uri}: cannot read {}: {error}", path.display()))?), 0, None)
         }
         Target::Http(url) => {
             let connection = connection.expect("a connection is made when any target is a URL");
             let client = connection.target(url)?;
             let newest = client.history()?.iter().map(|entry| entry.version).max().unwrap_or(0);
-            (client.active_bundle()?, newest)
+            let config_hash = Some(client.status()?.config.hash).filter(|hash| !hash.is_empty());
+            (client.active_bundle()?, newest, config_hash)
         }
     };
     let Some(bytes) = bytes else {
-        return Ok(LiveState { uri, kind, live: None, spec: Spec::empty(), newest_in_history });
+        return Ok(LiveState { uri, kind, live: None, spec: Spec::empty(), newest_in_history, config_hash });
     };
     let live = read_bundle(&bytes, trusted).map_err(|error| format!("target {uri}: the live bundle is invalid: {error}"))?;
-    Ok(LiveState { uri, kind, live: Some(LiveBundle { version: live.version, hash: live.hash }), spec: live.spec, newest_in_history })
+    let live_bundle = LiveBundle { version: live.version, hash: live.hash };
+    Ok(LiveState { uri, kind, live: Some(live_bundle), spec: live.spec, newest_in_history, config_hash })
 }
 
 /// Version, hash and spec of a live bundle.
@@ -487,14 +498,33 @@ fn plan_target(state: &LiveState, spec: &Spec) -> TargetPlan {
         },
         changes: changes.entities,
         runs_this_spec: false,
+        serves_spec_from_config: false,
     }
 }
 
-/// Splits targets into waves: the first `first_wave_size` targets (the canaries, or the first
-/// target), then all the others.
-fn waves(targets: &[Target], first_wave_size: usize) -> Vec<Wave> {
-    let uris: Vec<String> = targets.iter().map(Target::uri).collect();
-    let split = first_wave_size.min(uris.len());
+/// Plans a target that already serves `spec` without a bundle: it is compared with `spec`
+/// itself, so nothing changes there.
+fn plan_unchanged(state: &LiveState, spec: &Spec) -> TargetPlan {
+    let serving = LiveState {
+        uri: state.uri.clone(),
+        kind: state.kind,
+        live: None,
+        spec: spec.clone(),
+        newest_in_history: state.newest_in_history,
+        config_hash: state.config_hash.clone(),
+    };
+    plan_target(&serving, spec)
+}
+
+/// Splits targets into waves: the first `first_wave_size` targets that need the bundle (the
+/// canaries, or the first target), then all the others. A target that already runs the spec
+/// gets nothing from `apply`, so it never takes a canary's place: it goes to the last wave.
+fn waves(targets: &[Target], plans: &[TargetPlan], first_wave_size: usize) -> Vec<Wave> {
+    let (up_to_date, pending): (Vec<_>, Vec<_>) = targets.iter().zip(plans).partition(|(_, plan)| plan.runs_this_spec);
+    let mut uris: Vec<String> = pending.iter().map(|(target, _)| target.uri()).collect();
+    let split = if uris.is_empty() { 0 } else { first_wave_size.min(uris.len()) };
+    uris.extend(up_to_date.iter().map(|(target, _)| target.uri()));
+    let split = if split == 0 { uris.len() } else { split };
     let (first, rest) = uris.split_at(split);
     let mut waves = vec![Wave { number: 1, canary: !rest.is_empty(), targets: first.to_vec() }];
     if !rest.is_empty() {
@@ -514,6 +544,13 @@ fn print_summary(plan: &Plan) {
         let summary = &target.summary;
         if target.runs_this_spec {
             errln!("  {}: {live}; already runs this spec, nothing to push", target.target);
+            continue;
+        }
+        if target.serves_spec_from_config {
+            errln!(
+                "  {}: serves this spec from --config without a bundle; the bundle changes nothing and starts its history",
+                target.target
+            );
             continue;
         }
         errln!(

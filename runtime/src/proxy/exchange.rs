@@ -58,7 +58,7 @@ impl Drop for Exchange<'_> {
         let route = compiled.map_or("", |route| route.name.as_str());
         match status {
             499 => tracing::debug!(request.id = %self.request_id, route, "the client closed the connection before the response"),
-            503 => tracing::warn!(request.id = %self.request_id, route, "the drain timeout closed the connection before the response"),
+            503 => tracing::warn!(request.id = %self.request_id, route, "the end of the drain closed the connection before the response"),
             _ => {}
         }
         self.gateway.metrics.request_finished(

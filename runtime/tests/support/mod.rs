@@ -271,6 +271,7 @@ impl Gateway {
             admin_tls: None,
             access_log: Some(AccessLogTarget::File(access_log.clone())),
             drain_timeout: Duration::from_secs(5),
+            admin_header_timeout: Duration::from_secs(10),
             redis_url: None,
             bundles: Default::default(),
         };

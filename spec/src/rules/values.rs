@@ -74,31 +74,55 @@ fn report_header(context: &mut Context<'_>, name: &str, at: &str, is_key: bool) 
     }
 }
 
-/// Names the first part of a route path that normalisation removes or rewrites in request
-/// paths: merged slashes, dot segments, escapes it decodes or upper-cases, and escapes it
-/// rejects. `None` for a path in normal form.
+/// Names the first part of a route path that no normalised request path can have. Such parts
+/// are `//`, a `?` or `#`, a `.` or `..` segment (also as `%2e`), a segment that starts with path
+/// parameters, an encoded slash or NUL, and an invalid escape. Segments of a template that hold
+/// a parameter are skipped. `None` for a path that requests can match.
 fn unnormalised_part(path: &str) -> Option<String> {
     if path.contains("//") {
         return Some("`//`".to_owned());
     }
-    if let Some(segment) = path.split('/').find(|segment| matches!(*segment, "." | "..")) {
-        return Some(format!("a `{segment}` segment"));
+    if let Some(mark) = path.chars().find(|character| matches!(character, '?' | '#')) {
+        return Some(format!("a `{mark}`"));
     }
-    let bytes = path.as_bytes();
-    for (index, _) in path.match_indices('%') {
-        let escape = path.get(index..index + 3).unwrap_or(&path[index..]);
-        let value = (escape.len() == 3).then(|| u8::from_str_radix(&escape[1..], 16).ok()).flatten();
-        let problem = match value {
-            None => "an invalid escape",
-            Some(b'/') => "an encoded slash",
-            Some(0) => "an encoded NUL",
-            Some(value) if value.is_ascii_alphanumeric() || matches!(value, b'-' | b'.' | b'_' | b'~') => "an escape that is decoded",
-            Some(_) if bytes[index + 1..index + 3].iter().any(u8::is_ascii_lowercase) => "an escape in lower case",
-            Some(_) => continue,
+    for segment in path.split('/').filter(|segment| !segment.contains('{')) {
+        let decoded = match decode_unreserved(segment) {
+            Ok(decoded) => decoded,
+            Err(problem) => return Some(problem),
         };
-        return Some(format!("{problem} (`{escape}`)"));
+        if matches!(decoded.as_str(), "." | "..") {
+            return Some(format!("a `{segment}` segment"));
+        }
+        let parameters = ["", ".", ".."]
+            .iter()
+            .any(|dots| decoded.strip_prefix(dots).is_some_and(|rest| rest.starts_with(';') || rest.starts_with("%3B")));
+        if parameters {
+            return Some(format!("a segment that requests are rejected for (`{segment}`)"));
+        }
     }
     None
+}
+
+/// Decodes the escapes of unreserved characters in one segment as request paths are decoded,
+/// keeping the others. Returns the problem of an escape that requests cannot carry.
+fn decode_unreserved(segment: &str) -> Result<String, String> {
+    let mut decoded = String::with_capacity(segment.len());
+    let mut rest = segment;
+    while let Some(position) = rest.find('%') {
+        decoded.push_str(&rest[..position]);
+        let escape = rest.get(position..position + 3).unwrap_or(&rest[position..]);
+        let value = (escape.len() == 3).then(|| u8::from_str_radix(&escape[1..], 16).ok()).flatten();
+        match value {
+            None => return Err(format!("an invalid escape (`{escape}`)")),
+            Some(b'/') => return Err(format!("an encoded slash (`{escape}`)")),
+            Some(0) => return Err(format!("an encoded NUL (`{escape}`)")),
+            Some(value) if value.is_ascii_alphanumeric() || matches!(value, b'-' | b'.' | b'_' | b'~') => decoded.push(char::from(value)),
+            Some(_) => decoded.push_str(&escape.to_ascii_uppercase()),
+        }
+        rest = &rest[position + escape.len()..];
+    }
+    decoded.push_str(rest);
+    Ok(decoded)
 }
 
 fn check_routes(context: &mut Context<'_>) {
@@ -117,17 +141,15 @@ fn check_routes(context: &mut Context<'_>) {
             let at = pointer(&["routes", &index, "match", "path", "template"]);
             context.report("invalid-path-template", format!("invalid path template `{template}`: {error}"), &at);
         }
-        let literal = match &route.matcher.path {
-            PathMatch::Exact(path) => Some(("exact", path)),
-            PathMatch::Prefix(path) => Some(("prefix", path)),
-            PathMatch::Template(_) => None,
+        let (kind, path) = match &route.matcher.path {
+            PathMatch::Exact(path) => ("exact", path),
+            PathMatch::Prefix(path) => ("prefix", path),
+            PathMatch::Template(path) => ("template", path),
         };
-        if let Some((kind, path)) = literal
-            && let Some(problem) = unnormalised_part(path)
-        {
+        if let Some(problem) = unnormalised_part(path) {
             let at = pointer(&["routes", &index, "match", "path", kind]);
             let message = format!(
-                "route `{}` can never match: its path `{path}` contains {problem}, which request paths lose before routing",
+                "route `{}` can never match: its path `{path}` contains {problem}, which no normalised request path has",
                 route.name
             );
             context.report("unmatchable-path", message, &at);
@@ -420,7 +442,9 @@ mod tests {
 
     #[test]
     fn normal_paths_pass() {
-        for path in ["/", "/api", "/api/", "/caf%C3%A9", "/a;b/c", "/a..b/.c"] {
+        let paths =
+            ["/", "/api", "/api/", "/caf%C3%A9", "/caf%c3%a9", "/café", "/my files", "/%7Euser", "/a;b/c", "/a..b/.c", "/users/{id}/x"];
+        for path in paths {
             assert_eq!(unnormalised_part(path), None, "{path}");
         }
     }
@@ -429,14 +453,17 @@ mod tests {
     fn unnormalised_paths_are_named() {
         let cases = [
             ("/api//admin", "`//`"),
+            ("/q?x=1", "a `?`"),
+            ("/a#b", "a `#`"),
             ("/a/./b", "a `.` segment"),
             ("/a/..", "a `..` segment"),
+            ("/t/%2e/{id}", "a `%2e` segment"),
             ("/a%2Fb", "an encoded slash (`%2F`)"),
             ("/a%00", "an encoded NUL (`%00`)"),
-            ("/%7Euser", "an escape that is decoded (`%7E`)"),
-            ("/caf%c3%a9", "an escape in lower case (`%c3`)"),
             ("/a%zz", "an invalid escape (`%zz`)"),
             ("/a%2", "an invalid escape (`%2`)"),
+            ("/s/..;/b", "a segment that requests are rejected for (`..;`)"),
+            ("/;x/admin", "a segment that requests are rejected for (`;x`)"),
         ];
         for (path, problem) in cases {
             assert_eq!(unnormalised_part(path).as_deref(), Some(problem), "{path}");
