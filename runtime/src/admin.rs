@@ -62,7 +62,9 @@ pub async fn serve(listener: TcpListener, admin: Arc<Admin>, tls: Option<tls::Ad
                 let admin = admin.clone();
                 async move { Ok::<_, Infallible>(route(&admin, request).await) }
             });
-            let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            // HTTP/1.1 only: `gatectl` speaks it, and hyper's head timer covers it, while an
+            // HTTP/2 connection could hold a stream's headers open without any timer.
+            let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new()).http1_only();
             builder.http1().timer(TokioTimer::new()).header_read_timeout(header_timeout);
             let served = async {
                 match tls {

@@ -5,7 +5,9 @@
 //!    upstreams disagree on whether `%2F` separates segments and a gateway that guesses can be
 //!    made to route one path and forward another.
 //! 2. Percent-encoded unreserved characters (`A-Z a-z 0-9 - . _ ~`, RFC 3986 section 2.3) are
-//!    decoded, so `%2e` becomes `.`. Other escapes are kept with upper-case hex digits, and a
+//!    decoded, so `%2e` becomes `.`, and so are the sub-delimiters but `;`, and `:` and `@`
+//!    (`%3A` becomes `:`). Most upstream frameworks decode those too, so a route on `/a:b` must
+//!    see `/a%3Ab` as well. Other escapes are kept with upper-case hex digits, and a
 //!    raw byte that RFC 3986 does not allow in a path (a space, a backslash, a non-ASCII byte)
 //!    is encoded, so that `/café` and `/caf%C3%A9` are one path. Route paths are compiled into
 //!    the same form.
@@ -76,12 +78,19 @@ fn decode_unreserved(raw: &str) -> Result<String, ProxyError> {
         match value {
             b'/' => return Err(ProxyError::BadRequest("encoded slashes (%2F) are not accepted in the request path")),
             0 => return Err(ProxyError::BadRequest("encoded NUL (%00) is not accepted in the request path")),
-            _ if value.is_ascii_alphanumeric() || matches!(value, b'-' | b'.' | b'_' | b'~') => output.push(value as char),
+            _ if is_decoded_escape(value) => output.push(value as char),
             _ => push_escape(&mut output, value),
         }
         index += 3;
     }
     Ok(output)
+}
+
+/// Tells whether an escape of `byte` is decoded: unreserved characters, sub-delimiters other than
+/// `;` (which starts path parameters), `:` and `@`. Escapes of `/`, `%`, `;`, `?`, `#` and others
+/// keep their meaning apart from the raw character, so they stay encoded.
+fn is_decoded_escape(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || b"-._~!$&'()*+,=:@".contains(&byte)
 }
 
 fn push_escape(output: &mut String, byte: u8) {
@@ -173,6 +182,8 @@ mod tests {
             ("/my files/a\\b", "/my%20files/a%5Cb"),
             ("/a|b", "/a%7Cb"),
             ("/a;b=1/c:d@e", "/a;b=1/c:d@e"),
+            ("/v9/items%3Asearch/%40me/a%2Bb%2c%3d", "/v9/items:search/@me/a+b,="),
+            ("/a%3Bb/%3F%23%25", "/a%3Bb/%3F%23%25"),
         ];
         for (raw, expected) in cases {
             assert_eq!(normalize_path(raw).unwrap(), expected, "{raw}");

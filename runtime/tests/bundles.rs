@@ -260,6 +260,9 @@ async fn admin_closes_connections_without_a_head() {
 
         assert!(closed.is_ok(), "the admin listener kept a connection open after {:?}", String::from_utf8_lossy(sent));
     }
+    // HTTP/2 is not served: its streams could hold their headers open past any head timer.
+    let response = raw_exchange(address, b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00").await;
+    assert!(response.is_empty() || response.starts_with("HTTP/1.1 "), "an HTTP/2 response: {response:?}");
 }
 
 #[tokio::test]

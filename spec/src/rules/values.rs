@@ -111,7 +111,8 @@ fn decode_unreserved(segment: &str) -> Result<String, String> {
     while let Some(position) = rest.find('%') {
         decoded.push_str(&rest[..position]);
         let escape = rest.get(position..position + 3).unwrap_or(&rest[position..]);
-        let value = (escape.len() == 3).then(|| u8::from_str_radix(&escape[1..], 16).ok()).flatten();
+        let is_hex = escape.len() == 3 && escape[1..].bytes().all(|byte| byte.is_ascii_hexdigit());
+        let value = is_hex.then(|| u8::from_str_radix(&escape[1..], 16).ok()).flatten();
         match value {
             None => return Err(format!("an invalid escape (`{escape}`)")),
             Some(b'/') => return Err(format!("an encoded slash (`{escape}`)")),
@@ -148,10 +149,18 @@ fn check_routes(context: &mut Context<'_>) {
         };
         if let Some(problem) = unnormalised_part(path) {
             let at = pointer(&["routes", &index, "match", "path", kind]);
-            let message = format!(
-                "route `{}` can never match: its path `{path}` contains {problem}, which no normalised request path has",
-                route.name
-            );
+            let message = if problem == "a `?`" || problem == "a `#`" {
+                // Compiled as `%3F` or `%23`, it matches only a request that encodes it.
+                format!(
+                    "route `{}` matches only requests that encode its {problem}: in a request, it starts the query or fragment, which routes do not match",
+                    route.name
+                )
+            } else {
+                format!(
+                    "route `{}` can never match: its path `{path}` contains {problem}, which no normalised request path has",
+                    route.name
+                )
+            };
             context.report("unmatchable-path", message, &at);
         }
         for (kind, changes) in [("requestHeaders", &route.request_headers), ("responseHeaders", &route.response_headers)] {
@@ -455,6 +464,7 @@ mod tests {
             ("/api//admin", "`//`"),
             ("/q?x=1", "a `?`"),
             ("/a#b", "a `#`"),
+            ("/p%+1", "an invalid escape (`%+1`)"),
             ("/a/./b", "a `.` segment"),
             ("/a/..", "a `..` segment"),
             ("/t/%2e/{id}", "a `%2e` segment"),
