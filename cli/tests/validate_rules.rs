@@ -62,6 +62,7 @@ rule_fixtures! {
     invalid_listener_address: "invalid-listener-address" at 5:48;
     invalid_path_template: "invalid-path-template" at 8:32;
     unmatchable_path: "unmatchable-path" at 8:30;
+    version_prefix_path: "version-prefix-path" at 11:29;
     invalid_header_name: "invalid-header-name" at 12:9;
     invalid_duration: "invalid-duration" at 7:15;
     timeout_order: "timeout-order" at 6:39;

@@ -187,6 +187,12 @@ pub const RULES: &[Rule] = &[
         "write the path as requests arrive after normalisation: one slash between segments, no `?` or `#`, no `.` or `..` segments, no `%2F` or `%00`, no segment that starts with `;`",
     ),
     semantic(
+        "version-prefix-path",
+        Warning,
+        "A route's path starts with a segment that names an API version, so requests for that path are read as the version and the rest of the path.",
+        "remove the version segment from the path and set the route's `version` instead, or turn off `settings.versioning.urlPrefix`",
+    ),
+    semantic(
         "invalid-header-name",
         Error,
         "A header name contains characters that HTTP does not allow.",

@@ -241,3 +241,19 @@ fn every_finding_has_a_location_and_help() {
         assert!(finding.help.is_some(), "{finding:?}");
     }
 }
+
+#[test]
+fn version_segment_in_path_is_reported() {
+    let users = route("users", "{ path: { prefix: /users }, version: v2 }");
+    let by_alias = route("latest-docs", "{ path: { prefix: /latest/docs } }");
+    let plain = route("v3-docs", "{ path: { prefix: /v3/docs } }");
+    let settings = "settings:\n  versioning: { aliases: { latest: v2 } }\n";
+
+    let findings = check(&format!("{settings}routes:\n{users}{by_alias}{plain}"));
+    let without_prefix =
+        check(&format!("settings:\n  versioning: {{ urlPrefix: false, aliases: {{ latest: v2 }} }}\nroutes:\n{users}{by_alias}"));
+
+    assert_eq!(rule_ids(&findings), ["version-prefix-path"], "{findings:?}");
+    assert!(findings[0].message.contains("`latest-docs`"), "{}", findings[0].message);
+    assert!(without_prefix.is_empty(), "{without_prefix:?}");
+}

@@ -35,6 +35,7 @@ struct Candidate<'a> {
 }
 
 pub(super) fn check(context: &mut Context<'_>) {
+    check_version_prefixes(context);
     let spec = context.spec;
     let mut groups: HashMap<TieKey, Vec<Candidate<'_>>> = HashMap::new();
     for (index, route) in spec.routes.iter().enumerate() {
@@ -51,6 +52,33 @@ pub(super) fn check(context: &mut Context<'_>) {
                 compare(context, earlier, later, &mut shadowed);
             }
         }
+    }
+}
+
+/// Reports routes whose path starts with a segment that requests use to name an API version.
+/// With versions in the URL, the runtime takes such a segment as the version and matches the
+/// rest of the path, so the route gets only requests that repeat the segment.
+fn check_version_prefixes(context: &mut Context<'_>) {
+    let spec = context.spec;
+    let versioning = &spec.settings.versioning;
+    if !versioning.url_prefix {
+        return;
+    }
+    let declared: BTreeSet<&str> = spec.routes.iter().filter_map(|route| route.matcher.version.as_deref()).collect();
+    let aliases = versioning.aliases.iter().filter(|(_, target)| declared.contains(target.as_str())).map(|(alias, _)| alias.as_str());
+    let names: BTreeSet<&str> = declared.iter().copied().chain(aliases).collect();
+    for (index, route) in spec.routes.iter().enumerate() {
+        let path = route.matcher.path.value();
+        let first = path.trim_start_matches('/').split('/').next().unwrap_or_default();
+        if !names.contains(first) {
+            continue;
+        }
+        let message = format!(
+            "route `{}` starts with `/{first}`, which requests use to name API version `{first}`: a request for `{path}` is read as that version and the rest of its path, so this route gets only `/{first}{path}`",
+            route.name
+        );
+        let at = path_pointer(context, index);
+        context.report("version-prefix-path", message, &at);
     }
 }
 
