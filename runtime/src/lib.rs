@@ -39,7 +39,7 @@ use observe::access_log::{AccessLog, AccessLogTarget};
 use observe::metrics::Metrics;
 use proxy::Gateway;
 
-/// Time the connections still open at the drain timeout get to close.
+/// Time the connections still open at the end of the drain get to close.
 const ABANDON_WAIT: Duration = Duration::from_secs(2);
 
 /// Time the access log gets at shutdown to write the lines queued before it.
@@ -308,7 +308,7 @@ impl RunningRuntime {
             // Abandoned connections close when next polled, so this wait is short. Its bound
             // keeps a connection that fails to close from stopping the exit.
             if tokio::time::timeout(ABANDON_WAIT, self.drain.wait()).await.is_err() {
-                tracing::warn!(connections = self.drain.active_connections(), "connections did not close after the drain timeout");
+                tracing::warn!(connections = self.drain.active_connections(), "connections did not close at the end of the drain");
             }
         }
         self.gateway.access_log.flush(ACCESS_LOG_FLUSH_WAIT).await;

@@ -34,7 +34,7 @@ pub struct ConnectionSettings {
     pub idle_timeout: Duration,
 }
 
-/// Counts open client connections and signals them to drain, then, at the drain timeout, to
+/// Counts open client connections and signals them to drain, then, when the drain ends, to
 /// close with their requests unfinished.
 #[derive(Debug)]
 pub struct Drain {
@@ -55,20 +55,21 @@ impl Drain {
         self.signal.send_replace(true);
     }
 
-    /// Closes every connection still open, after the drain timeout has passed.
+    /// Closes every connection still open, once the drain has ended (its timeout passed, or a
+    /// second signal came).
     pub fn abandon(&self) {
         self.abandon.send_replace(true);
     }
 
-    /// Returns whether the drain timeout has passed and connections are being closed.
+    /// Returns whether the drain has ended and connections are being closed.
     pub fn is_abandoned(&self) -> bool {
         *self.abandon.borrow()
     }
 
-    /// Waits until the drain timeout has passed.
+    /// Waits until the drain has ended.
     async fn abandoned(&self) {
         let mut abandoned = self.abandon.subscribe();
-        // The sender is a field of `self`, so it outlives this wait and the wait cannot fail.
+        // `wait_for` fails only when the sender is dropped, and `self` owns it during the wait.
         let _ = abandoned.wait_for(|abandoned| *abandoned).await;
     }
 
@@ -104,7 +105,7 @@ impl Drain {
 pub struct DrainHold(Arc<Drain>);
 
 impl DrainHold {
-    /// Waits until the drain timeout has passed and the connection has to close.
+    /// Waits until the drain has ended and the connection has to close.
     pub async fn abandoned(&self) {
         self.0.abandoned().await;
     }
@@ -231,8 +232,8 @@ async fn serve_connection(
     record_rejected_head(&gateway, &activity, peer, idle.opened, ended.as_deref());
 }
 
-/// The 500 for a request whose handler panicked. It carries the request ID of the request's
-/// access-log line, or a new one when the panic came before the request had an ID.
+/// Builds the 500 for a request whose handler panicked. It carries the request ID of the
+/// request's access-log line, or a new one when the panic came before the request had an ID.
 fn panic_response(request_id_header: &http::HeaderName) -> http::Response<crate::proxy::body::ProxyBody> {
     let request_id = crate::proxy::take_panicked_request_id().unwrap_or_else(crate::observe::new_request_id);
     let mut response = crate::error::typed_problem_response(
@@ -375,7 +376,7 @@ where
     let result = tokio::select! {
         result = connection => result,
         () = drain.abandoned() => {
-            tracing::debug!("closing a connection still in use at the drain timeout");
+            tracing::debug!("closing a connection still in use at the end of the drain");
             return None;
         }
     };

@@ -37,7 +37,7 @@ pub fn new_request_id() -> String {
 
 /// W3C trace context of one request: the trace ID is kept from a valid incoming `traceparent`
 /// or started here, and the gateway adds its own span ID for the upstream hop.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct TraceContext {
     /// The `traceparent` value sent upstream: `00-{trace id}-{span id}-{flags}`.
     pub traceparent: String,

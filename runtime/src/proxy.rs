@@ -173,7 +173,7 @@ pub async fn handle(
     let record = gateway.access_log.is_enabled().then(|| AccessRecord {
         timestamp: SystemTime::now(),
         request_id,
-        trace: std::mem::replace(&mut exchange.trace, TraceContext { traceparent: String::new(), continued: false }),
+        trace: std::mem::take(&mut exchange.trace),
         client_address: facts.client_ip,
         consumer: facts.consumer.clone(),
         route: facts.route_name(&config).to_owned(),

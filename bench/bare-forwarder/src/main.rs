@@ -1,4 +1,4 @@
-//! The least work an HTTP/1.1 proxy can do, as a measuring stick for `bench/run.sh`.
+//! The minimum work of an HTTP/1.1 proxy, as a measuring stick for `bench/run.sh`.
 //!
 //! On the benchmark machine, `wrk`, the upstream and the proxy under test share two cores. When
 //! a proxy gets fast enough, the load generator and the upstream set the rate, not the proxy.

@@ -13,10 +13,10 @@ use crate::observe::TraceContext;
 use crate::observe::access_log::AccessRecord;
 
 /// A request from its start until its response exists. Dropped before that, because the client
-/// closed the connection, the handler panicked or the drain timeout closed the connection, it
+/// closed the connection, the handler panicked or the end of the drain closed the connection, it
 /// writes the access-log line and the count that the response body would have written. The
 /// status is 499, the code nginx logs for a client that closed the request, 500 after a panic,
-/// or 503 at the drain timeout.
+/// or 503 at the end of the drain.
 pub(super) struct Exchange<'a> {
     pub(super) gateway: &'a Gateway,
     pub(super) config: &'a CompiledConfig,
@@ -75,7 +75,7 @@ impl Drop for Exchange<'_> {
         self.gateway.access_log.record(AccessRecord {
             timestamp: SystemTime::now(),
             request_id: std::mem::take(&mut self.request_id),
-            trace: std::mem::replace(&mut self.trace, TraceContext { traceparent: String::new(), continued: false }),
+            trace: std::mem::take(&mut self.trace),
             client_address: facts.client_ip,
             consumer: std::mem::take(&mut facts.consumer),
             route: route.to_owned(),

@@ -1,6 +1,6 @@
 //! Protocol switches (WebSocket and other `Upgrade` requests): after both sides agreed with 101,
 //! bytes are copied both ways until either side closes. The shutdown drain waits for open
-//! tunnels as it does for connections, and closes them at the drain timeout.
+//! tunnels as it does for connections, and closes them when the drain ends.
 
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
@@ -11,7 +11,7 @@ pub fn spawn_tunnel(client: OnUpgrade, upstream: OnUpgrade, hold: DrainHold) {
     tokio::spawn(async move {
         tokio::select! {
             () = tunnel(client, upstream) => {}
-            () = hold.abandoned() => tracing::debug!("closing an upgraded connection at the drain timeout"),
+            () = hold.abandoned() => tracing::debug!("closing an upgraded connection at the end of the drain"),
         }
     });
 }
