@@ -48,33 +48,36 @@ pub struct TraceContext {
 
 /// Byte range of the trace ID in a version 00 `traceparent`.
 const TRACE_ID: std::ops::Range<usize> = 3..35;
+/// Byte range of the parent (span) ID in a version 00 `traceparent`.
+const SPAN_ID: std::ops::Range<usize> = 36..52;
+/// Byte range of the trace flags in a version 00 `traceparent`.
+const FLAGS: std::ops::Range<usize> = 53..55;
 
 impl TraceContext {
     pub fn from_header(incoming: Option<&HeaderValue>) -> Self {
         let mut random = rand::thread_rng();
-        let mut span = [0u8; 8];
-        random.fill_bytes(&mut span);
-        let mut traceparent = String::with_capacity(55);
-        traceparent.push_str("00-");
+        // `00-{trace id}-{span id}-{flags}`, written into a fixed buffer: the trace ID and
+        // flags come from the incoming header or are new, the span ID is always new.
+        let mut text = *b"00-00000000000000000000000000000000-0000000000000000-01";
         let parsed = incoming.and_then(parse_traceparent);
         let continued = parsed.is_some();
         match parsed {
             Some((trace_id, flags)) => {
-                traceparent.push_str(trace_id);
-                traceparent.push('-');
-                push_hex(&mut traceparent, &span);
-                traceparent.push('-');
-                traceparent.push_str(flags);
+                text[TRACE_ID].copy_from_slice(trace_id.as_bytes());
+                text[FLAGS].copy_from_slice(flags.as_bytes());
             }
             None => {
                 let mut trace = [0u8; 16];
                 random.fill_bytes(&mut trace);
-                push_hex(&mut traceparent, &trace);
-                traceparent.push('-');
-                push_hex(&mut traceparent, &span);
-                traceparent.push_str("-01");
+                write_hex(&mut text[TRACE_ID], &trace);
             }
         }
+        let mut span = [0u8; 8];
+        random.fill_bytes(&mut span);
+        write_hex(&mut text[SPAN_ID], &span);
+        // Every byte is ASCII: the template's, the hexadecimal digits, or the incoming header's
+        // after `parse_traceparent` checked them.
+        let traceparent = std::str::from_utf8(&text).map(str::to_owned).unwrap_or_default();
         Self { traceparent, continued }
     }
 
@@ -101,11 +104,12 @@ fn parse_traceparent(value: &HeaderValue) -> Option<(&str, &str)> {
     valid.then_some((trace_id, flags))
 }
 
-fn push_hex(text: &mut String, bytes: &[u8]) {
+/// Writes `bytes` as lowercase hexadecimal digits into `out`, which holds two per byte.
+fn write_hex(out: &mut [u8], bytes: &[u8]) {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    for byte in bytes {
-        text.push(char::from(DIGITS[usize::from(byte >> 4)]));
-        text.push(char::from(DIGITS[usize::from(byte & 0x0f)]));
+    for (pair, byte) in out.chunks_exact_mut(2).zip(bytes) {
+        pair[0] = DIGITS[usize::from(byte >> 4)];
+        pair[1] = DIGITS[usize::from(byte & 0x0f)];
     }
 }
 
@@ -131,6 +135,10 @@ mod tests {
         let context = TraceContext::from_header(Some(&incoming));
         assert_eq!(context.trace_id(), "4bf92f3577b34da6a3ce929d0e0e4736");
         assert!(context.traceparent.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"));
+        assert!(context.traceparent.ends_with("-01"));
+        assert_ne!(&context.traceparent[36..52], "00f067aa0ba902b7", "the gateway's hop has a span ID of its own");
+        let unsampled = HeaderValue::from_static("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00");
+        assert!(TraceContext::from_header(Some(&unsampled)).traceparent.ends_with("-00"), "the incoming flags are kept");
         let fresh = TraceContext::from_header(Some(&HeaderValue::from_static("garbage")));
         assert_eq!(fresh.trace_id().len(), 32);
         assert!(fresh.traceparent.ends_with("-01"));

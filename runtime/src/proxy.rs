@@ -12,9 +12,10 @@ mod upgrade;
 
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use http::header::{CONTENT_LENGTH, HOST, HeaderValue, TRAILER, TRANSFER_ENCODING};
 use http::{Request, Response, Uri, Version};
@@ -144,8 +145,13 @@ pub async fn handle(
     #[cfg(test)]
     exchange::panic_on_test_header(&request);
     let incoming = IncomingRequest { request, raw_head_bytes: head.raw_bytes, guard: &guard };
-    let forwarded = forward(&gateway, &config, connection, incoming, &exchange.request_id, &exchange.trace, &mut exchange.facts);
-    let result = RequestScope::new(labels.clone(), forwarded).await;
+    // Built inside the awaited expression: a future bound to a name first would keep a second
+    // slot of its size in this function's state, which every move of the state copies.
+    let result = RequestScope::new(
+        labels.clone(),
+        forward(&gateway, &config, connection, incoming, &exchange.request_id, &exchange.trace, &mut exchange.facts),
+    )
+    .await;
     exchange.answered = true;
     let facts = &mut exchange.facts;
     let request_id = std::mem::take(&mut exchange.request_id);
@@ -357,6 +363,8 @@ async fn forward(
         && parts.headers.get_all(http::header::TE).iter().any(|value| value.as_bytes().eq_ignore_ascii_case(b"trailers"));
     let announced_trailers = parts.headers.remove(TRAILER);
     headers::strip_hop_by_hop(&mut parts.headers, client_upgrade);
+    // Room for the headers added below, so that the map grows at most once.
+    parts.headers.reserve(8);
     if keeps_te_trailers {
         parts.headers.insert(http::header::TE, HeaderValue::from_static("trailers"));
     }
@@ -502,9 +510,9 @@ async fn send(
     let total_timeout = route.timeouts.total.unwrap_or(pool.timeouts.total).as_std();
 
     let counted = InFlight::count(&target.in_flight);
-    let sent = Instant::now();
-    facts.deadline = Some(tokio::time::Instant::now() + total_timeout);
-    let exchange = async {
+    let sent = tokio::time::Instant::now();
+    facts.deadline = Some(sent + total_timeout);
+    let exchange = std::pin::pin!(async {
         if pool.scheme == UpstreamScheme::Http {
             connections::send(&target.connections, &target.authority, connect_timeout, request).await.map_err(|error| match error {
                 ExchangeError::ConnectTimeout => (ProxyError::UpstreamTimeout, error.to_string()),
@@ -517,8 +525,8 @@ async fn send(
                 Err(error) => Err((classify_client_error(&error), error_chain(&error))),
             }
         }
-    };
-    let result = response_within(exchange, request_body, response_timeout, total_timeout).await;
+    });
+    let result = response_within(exchange, sent, request_body, response_timeout, total_timeout).await;
     drop(counted);
     facts.upstream_latency = Some(sent.elapsed());
 
@@ -578,17 +586,16 @@ impl Drop for InFlight<'_> {
 
 /// Waits for the upstream's response head. The response timeout counts from the end of the
 /// request body, because an upstream cannot be expected to respond before it has the whole
-/// request. The total timeout counts from now.
+/// request. The total timeout counts from `start`, when the request was sent.
 async fn response_within<F: Future>(
-    exchange: F,
+    mut exchange: Pin<&mut F>,
+    start: tokio::time::Instant,
     body: &BodyProgress,
     response_timeout: Duration,
     total_timeout: Duration,
 ) -> Result<F::Output, tokio::time::error::Elapsed> {
-    let start = tokio::time::Instant::now();
     let total_deadline = start + total_timeout;
     let mut deadline = (start + response_timeout).min(total_deadline);
-    tokio::pin!(exchange);
     loop {
         let elapsed = match tokio::time::timeout_at(deadline, exchange.as_mut()).await {
             Ok(output) => return Ok(output),
@@ -698,10 +705,12 @@ fn content_length(headers: &http::HeaderMap) -> Option<u64> {
 /// absolute-form HTTP/1.1 target or HTTP/2's `:authority`, comes before `Host` (RFC 9112
 /// section 3.2.2). HTTP/1.1 requests must carry exactly one `Host` (RFC 9112 section 3.2).
 fn request_host<B>(request: &Request<B>) -> Result<Option<String>, ProxyError> {
-    if request.headers().get_all(HOST).iter().nth(1).is_some() {
+    let mut hosts = request.headers().get_all(HOST).iter();
+    let first = hosts.next();
+    if hosts.next().is_some() {
         return Err(ProxyError::BadRequest("the request has more than one Host header"));
     }
-    let header = match request.headers().get(HOST) {
+    let header = match first {
         Some(value) => {
             let text = value.to_str().map_err(|_| ProxyError::BadRequest("the Host header is not valid"))?;
             Some(normalize_host(text).ok_or(ProxyError::BadRequest("the Host header is not valid"))?)

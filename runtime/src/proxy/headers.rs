@@ -18,8 +18,10 @@ pub const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-ho
 
 const HOP_BY_HOP_COUNT: usize = 8;
 
-/// Headers that describe one connection and are never forwarded (RFC 9110 section 7.6.1).
-const HOP_BY_HOP: [HeaderName; HOP_BY_HOP_COUNT] = [
+/// Headers that describe one connection and are never forwarded (RFC 9110 section 7.6.1). A
+/// `static`, not a `const`: each use of a `const` array of header names would build and drop
+/// a copy of it.
+static HOP_BY_HOP: [HeaderName; HOP_BY_HOP_COUNT] = [
     CONNECTION,
     HeaderName::from_static("keep-alive"),
     PROXY_AUTHORIZATION,
@@ -41,16 +43,17 @@ pub fn is_upgrade_request(headers: &HeaderMap) -> bool {
         .filter_map(|value| value.to_str().ok())
         .flat_map(|value| value.split(','))
         .any(|protocol| protocol.trim().split('/').next().is_some_and(|name| name.eq_ignore_ascii_case("websocket")));
-    websocket && connection_tokens(headers).any(|token| token.eq_ignore_ascii_case("upgrade"))
+    websocket && connection_tokens(headers).any(|token| token.eq_ignore_ascii_case(b"upgrade"))
 }
 
-fn connection_tokens(headers: &HeaderMap) -> impl Iterator<Item = &str> {
+/// Returns the tokens of the `Connection` header lines, as bytes: a token with bytes outside
+/// visible ASCII matches no header name.
+fn connection_tokens(headers: &HeaderMap) -> impl Iterator<Item = &[u8]> {
     headers
         .get_all(CONNECTION)
         .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(','))
-        .map(str::trim)
+        .flat_map(|value| value.as_bytes().split(|byte| *byte == b','))
+        .map(<[u8]>::trim_ascii)
         .filter(|token| !token.is_empty())
 }
 
@@ -60,43 +63,69 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
     // Most messages carry at most `Connection`, so one pass over the names (compared without
     // hashing) finds the few hop-by-hop headers to remove instead of a lookup for each name.
     let mut found = [false; HOP_BY_HOP_COUNT];
-    let mut present = false;
+    let mut upgrade = false;
     for name in headers.keys() {
         if *name == UPGRADE {
-            present = true;
-        } else if let Some(index) = HOP_BY_HOP.iter().position(|hop| hop == name) {
+            upgrade = true;
+        } else if let Some(index) = hop_by_hop_index(name) {
             found[index] = true;
-            present = true;
         }
     }
-    if present {
-        // `HOP_BY_HOP[0]` is `Connection`.
-        if found[0] {
-            let named: Vec<HeaderName> = connection_tokens(headers)
-                .filter(|token| !is_hop_by_hop_token(token))
-                .filter_map(|token| HeaderName::from_bytes(token.as_bytes()).ok())
-                .collect();
-            for name in named {
-                if keep_upgrade && name == UPGRADE {
-                    continue;
-                }
-                headers.remove(name);
-            }
-        }
-        for (name, _) in HOP_BY_HOP.iter().zip(found).filter(|(_, found)| *found) {
+    // `HOP_BY_HOP[0]` is `Connection`. Its tokens are nearly always `keep-alive`, `close` or
+    // `upgrade`, which name nothing else to remove, so a list is built only for other tokens.
+    if found[0] && connection_tokens(headers).any(|token| !is_hop_by_hop_token(token)) {
+        let named: Vec<HeaderName> = connection_tokens(headers)
+            .filter(|token| !is_hop_by_hop_token(token))
+            .filter_map(|token| HeaderName::from_bytes(token).ok())
+            .collect();
+        for name in named {
             headers.remove(name);
         }
     }
+    for (name, _) in HOP_BY_HOP.iter().zip(found).filter(|(_, found)| *found) {
+        headers.remove(name);
+    }
     if keep_upgrade {
         headers.insert(CONNECTION, HeaderValue::from_static("upgrade"));
-    } else if present {
+    } else if upgrade {
         headers.remove(UPGRADE);
     }
 }
 
-/// Returns whether a `Connection` token names a header that is removed anyway (or none).
-fn is_hop_by_hop_token(token: &str) -> bool {
-    token.eq_ignore_ascii_case("close") || HOP_BY_HOP.iter().any(|name| token.eq_ignore_ascii_case(name.as_str()))
+/// Returns the position of `name` in `HOP_BY_HOP`. Written out against constants, which the
+/// compiler turns into a few integer comparisons, where a search of the array compares each
+/// name in full.
+fn hop_by_hop_index(name: &HeaderName) -> Option<usize> {
+    const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
+    const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
+    let index = if *name == CONNECTION {
+        0
+    } else if *name == KEEP_ALIVE {
+        1
+    } else if *name == PROXY_AUTHORIZATION {
+        2
+    } else if *name == PROXY_AUTHENTICATE {
+        3
+    } else if *name == PROXY_CONNECTION {
+        4
+    } else if *name == TE {
+        5
+    } else if *name == TRAILER {
+        6
+    } else if *name == TRANSFER_ENCODING {
+        7
+    } else {
+        return None;
+    };
+    Some(index)
+}
+
+/// Returns whether a `Connection` token names a header that is handled anyway (or none):
+/// `Upgrade` is removed or kept by `strip_hop_by_hop` itself.
+fn is_hop_by_hop_token(token: &[u8]) -> bool {
+    token.eq_ignore_ascii_case(b"close")
+        || token.eq_ignore_ascii_case(b"upgrade")
+        || HOP_BY_HOP.iter().any(|name| token.eq_ignore_ascii_case(name.as_str().as_bytes()))
 }
 
 /// Returns the client's address under the trusted-proxy rule in this module's documentation.
@@ -153,6 +182,15 @@ mod tests {
         assert_eq!(client_ip(peer, &headers, &trusted), "198.51.100.1".parse::<IpAddr>().unwrap());
         let outsider: IpAddr = "192.0.2.7".parse().unwrap();
         assert_eq!(client_ip(outsider, &headers, &trusted), outsider);
+    }
+
+    #[test]
+    fn hop_by_hop_index_follows_the_list() {
+        for (position, name) in HOP_BY_HOP.iter().enumerate() {
+            assert_eq!(hop_by_hop_index(name), Some(position), "{name}");
+        }
+        assert_eq!(hop_by_hop_index(&UPGRADE), None);
+        assert_eq!(hop_by_hop_index(&HeaderName::from_static("x-keep-alive")), None);
     }
 
     #[test]

@@ -209,7 +209,8 @@ fn parse_head(buffer: &mut BytesMut) -> Result<Option<ParsedHead>, DirectError> 
         })
         .collect();
     let head = buffer.split_to(length).freeze();
-    let mut headers = HeaderMap::with_capacity(places.len());
+    // Room for the request ID and the route's response headers, which the proxy adds.
+    let mut headers = HeaderMap::with_capacity(places.len() + 4);
     for &(name_start, name_end, value_start, value_end) in &places {
         let name = HeaderName::from_bytes(&head[name_start..name_end]).map_err(|_| DirectError::Invalid("invalid header name"))?;
         let value = head.slice(value_start..value_end);
