@@ -4,13 +4,12 @@
 //! 1. An encoded slash (`%2F`, `%2f`) or an encoded NUL (`%00`) is rejected with 400, because
 //!    upstreams disagree on whether `%2F` separates segments and a gateway that guesses can be
 //!    made to route one path and forward another.
-//! 2. Percent-encoded unreserved characters (`A-Z a-z 0-9 - . _ ~`, RFC 3986 section 2.3) are
-//!    decoded, so `%2e` becomes `.`, and so are the sub-delimiters but `;`, and `:` and `@`
-//!    (`%3A` becomes `:`). Most upstream frameworks decode those too, so a route on `/a:b` must
-//!    see `/a%3Ab` as well. Other escapes are kept with upper-case hex digits, and a
-//!    raw byte that RFC 3986 does not allow in a path (a space, a backslash, a non-ASCII byte)
-//!    is encoded, so that `/café` and `/caf%C3%A9` are one path. Route paths are compiled into
-//!    the same form.
+//! 2. Escapes take their canonical form (`gatectl_spec::request_path`): those of unreserved
+//!    characters (`A-Z a-z 0-9 - . _ ~`), of the sub-delimiters but `;`, and of `:` and `@` are
+//!    decoded, so `%2e` becomes `.` and `%3A` becomes `:`; other escapes are kept with upper-case
+//!    hex digits; a raw byte that RFC 3986 does not allow in a path (a space, a backslash, a
+//!    non-ASCII byte) is encoded, so that `/café` and `/caf%C3%A9` are one path. Route paths
+//!    are compiled into the same form, and `gatectl validate` checks them with it.
 //! 3. A dot segment with path parameters (`..;`, `.;x`, or with `;` encoded as `%3B`) is
 //!    rejected with 400, and so is a segment of parameters alone (`/;x/`). Servlet containers
 //!    such as Tomcat drop the parameters and then read the segment as `..`, or as an empty
@@ -21,6 +20,8 @@
 //!
 //! Routing matches the normalised path, and the same path is forwarded upstream.
 
+use gatectl_spec::request_path::{self, EscapeError};
+
 use crate::error::ProxyError;
 
 /// Returns the normalised form of a request path (without query).
@@ -28,84 +29,18 @@ pub fn normalize_path(raw: &str) -> Result<String, ProxyError> {
     if !raw.starts_with('/') {
         return Err(ProxyError::BadRequest("the request path must start with `/`"));
     }
-    let decoded = decode_unreserved(raw)?;
+    let canonical = request_path::canonical_escapes(raw).map_err(|error| match error {
+        EscapeError::Invalid(_) => ProxyError::BadRequest("the request path contains an invalid percent-encoding"),
+        EscapeError::EncodedSlash(_) => ProxyError::BadRequest("encoded slashes (%2F) are not accepted in the request path"),
+        EscapeError::EncodedNul(_) => ProxyError::BadRequest("encoded NUL (%00) is not accepted in the request path"),
+    })?;
     // `%3B` stays encoded here, but an upstream that decodes it would read `..%3B` as `..;`.
-    let parameter_dot = |segment: &str| {
-        ["", ".", ".."].iter().any(|dots| segment.strip_prefix(dots).is_some_and(|rest| rest.starts_with(';') || rest.starts_with("%3B")))
-    };
-    if (decoded.contains(';') || decoded.contains("%3B")) && decoded.split('/').any(parameter_dot) {
+    if (canonical.contains(';') || canonical.contains("%3B")) && canonical.split('/').any(request_path::is_parameter_segment) {
         return Err(ProxyError::BadRequest(
             "a segment of path parameters alone, or a `.` or `..` segment with them (such as `..;`), is not accepted in the request path",
         ));
     }
-    Ok(remove_dot_segments(&decoded))
-}
-
-/// Returns the canonical form of one literal segment of a route path, as request paths take it
-/// before routing. A segment that is not valid percent-encoding is returned as it is.
-pub fn canonical_segment(segment: &str) -> String {
-    decode_unreserved(segment).unwrap_or_else(|_| segment.to_owned())
-}
-
-/// Tells whether RFC 3986 allows `byte` unencoded in a path: unreserved characters,
-/// sub-delimiters, `:`, `@` and `/`. `%` starts an escape and is checked with it.
-fn is_path_byte(byte: u8) -> bool {
-    byte.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@/%".contains(&byte)
-}
-
-fn decode_unreserved(raw: &str) -> Result<String, ProxyError> {
-    if !raw.contains('%') && raw.bytes().all(is_path_byte) {
-        return Ok(raw.to_owned());
-    }
-    let bytes = raw.as_bytes();
-    let mut output = String::with_capacity(raw.len());
-    let mut index = 0;
-    while index < bytes.len() {
-        let byte = bytes[index];
-        if byte != b'%' {
-            if is_path_byte(byte) {
-                output.push(byte as char);
-            } else {
-                push_escape(&mut output, byte);
-            }
-            index += 1;
-            continue;
-        }
-        let (Some(high), Some(low)) = (bytes.get(index + 1).and_then(hex_value), bytes.get(index + 2).and_then(hex_value)) else {
-            return Err(ProxyError::BadRequest("the request path contains an invalid percent-encoding"));
-        };
-        let value = high * 16 + low;
-        match value {
-            b'/' => return Err(ProxyError::BadRequest("encoded slashes (%2F) are not accepted in the request path")),
-            0 => return Err(ProxyError::BadRequest("encoded NUL (%00) is not accepted in the request path")),
-            _ if is_decoded_escape(value) => output.push(value as char),
-            _ => push_escape(&mut output, value),
-        }
-        index += 3;
-    }
-    Ok(output)
-}
-
-/// Tells whether an escape of `byte` is decoded: unreserved characters, sub-delimiters other than
-/// `;` (which starts path parameters), `:` and `@`. Escapes of `/`, `%`, `;`, `?`, `#` and others
-/// keep their meaning apart from the raw character, so they stay encoded.
-fn is_decoded_escape(byte: u8) -> bool {
-    byte.is_ascii_alphanumeric() || b"-._~!$&'()*+,=:@".contains(&byte)
-}
-
-fn push_escape(output: &mut String, byte: u8) {
-    output.push('%');
-    output.push(char::from(b"0123456789ABCDEF"[usize::from(byte >> 4)]));
-    output.push(char::from(b"0123456789ABCDEF"[usize::from(byte & 0x0f)]));
-}
-
-fn hex_value(byte: &u8) -> Option<u8> {
-    match byte {
-        b'0'..=b'9' => Some(byte - b'0'),
-        b'a'..=b'f' => Some(byte - b'a' + 10),
-        b'A'..=b'F' => Some(byte - b'A' + 10),
-        _ => None,
-    }
+    Ok(remove_dot_segments(&canonical))
 }
 
 /// Removes `.` and `..` segments as RFC 3986 section 5.2.4 describes, on an absolute path, and

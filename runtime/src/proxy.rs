@@ -376,7 +376,10 @@ async fn forward(
     if let Ok(value) = HeaderValue::from_str(&trace.traceparent) {
         parts.headers.insert(TRACEPARENT, value);
     }
-    if !trace.continued {
+    // A new trace drops the request's `tracestate`, which belongs to another trace, and a
+    // `tracestate` without list members carries nothing worth forwarding.
+    let has_members = |value: &HeaderValue| value.as_bytes().iter().any(|byte| !matches!(byte, b' ' | b'\t' | b','));
+    if !trace.continued || !parts.headers.get_all(TRACESTATE).iter().any(has_members) {
         parts.headers.remove(TRACESTATE);
     }
     route.request_headers.apply(&mut parts.headers);

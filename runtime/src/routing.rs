@@ -200,7 +200,7 @@ fn compile_path(route: &Route) -> Result<(Vec<PatternSegment>, PathKind), RouteE
     }
     // Literal segments take the form request paths are normalised to, so `/café` in a spec
     // matches the `/caf%C3%A9` that clients send.
-    let literal = |text: &str| PatternSegment::Literal(crate::normalize::canonical_segment(text));
+    let literal = |text: &str| PatternSegment::Literal(gatectl_spec::request_path::canonical_segment(text));
     match &route.matcher.path {
         PathMatch::Exact(path) => Ok((split_path(path).map(literal).collect(), PathKind::Exact)),
         PathMatch::Prefix(path) => {

@@ -146,21 +146,26 @@ async fn tracestate_follows_only_a_continued_trace() {
     let gateway = Gateway::start(&spec_for(&upstream)).await;
     let valid = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
     let invalid = "00-4BF92F3577B34DA6A3CE929D0E0E4736-00F067AA0BA902B7-01";
-    let send = |traceparents: Vec<&'static str>| {
-        let mut request = client().get(gateway.url("/orders")).header("tracestate", "vendor=abc");
+    let send_with_state = |traceparents: Vec<&'static str>, tracestate: &'static str| {
+        let mut request = client().get(gateway.url("/orders")).header("tracestate", tracestate);
         for value in traceparents {
             request = request.header("traceparent", value);
         }
         async move { request.send().await.unwrap().json::<serde_json::Value>().await.unwrap() }
     };
+    let send = |traceparents| send_with_state(traceparents, "vendor=abc");
 
     let continued = send(vec![valid]).await;
+    let empty_state = send_with_state(vec![valid], "").await;
+    let blank_members = send_with_state(vec![valid], " , ,").await;
     let restarted = send(vec![invalid]).await;
     let doubled = send(vec![valid, valid]).await;
 
     assert_eq!(continued["headers"]["tracestate"], serde_json::json!(["vendor=abc"]));
     assert!(restarted["headers"]["tracestate"].is_null(), "{restarted}");
     assert!(doubled["headers"]["tracestate"].is_null(), "{doubled}");
+    assert!(empty_state["headers"]["tracestate"].is_null(), "an empty tracestate is not forwarded: {empty_state}");
+    assert!(blank_members["headers"]["tracestate"].is_null(), "a tracestate without members is not forwarded: {blank_members}");
     let doubled_parent = doubled["headers"]["traceparent"][0].as_str().unwrap();
     assert!(!doubled_parent.contains("4bf92f3577b34da6a3ce929d0e0e4736"), "two traceparents start a new trace: {doubled_parent}");
 }

@@ -19,6 +19,7 @@ pub mod load;
 pub mod model;
 pub mod normalize;
 pub mod path_template;
+pub mod request_path;
 pub mod rules;
 pub mod schema;
 pub mod secret;

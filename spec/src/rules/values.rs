@@ -6,6 +6,7 @@ use std::net::{IpAddr, SocketAddr};
 use crate::duration::Duration;
 use crate::model::{HashOn, PathMatch, Timeouts};
 use crate::path_template::PathTemplate;
+use crate::request_path::{self, EscapeError};
 
 use super::{Context, pointer};
 
@@ -86,44 +87,25 @@ fn unnormalised_part(path: &str) -> Option<String> {
         return Some(format!("a `{mark}`"));
     }
     for segment in path.split('/').filter(|segment| !segment.contains('{')) {
-        let decoded = match decode_unreserved(segment) {
-            Ok(decoded) => decoded,
-            Err(problem) => return Some(problem),
+        let canonical = match request_path::canonical_escapes(segment) {
+            Ok(canonical) => canonical,
+            Err(error) => {
+                let escape = error.escape(segment);
+                return Some(match error {
+                    EscapeError::Invalid(_) => format!("an invalid escape (`{escape}`)"),
+                    EscapeError::EncodedSlash(_) => format!("an encoded slash (`{escape}`)"),
+                    EscapeError::EncodedNul(_) => format!("an encoded NUL (`{escape}`)"),
+                });
+            }
         };
-        if matches!(decoded.as_str(), "." | "..") {
+        if matches!(&*canonical, "." | "..") {
             return Some(format!("a `{segment}` segment"));
         }
-        let parameters = ["", ".", ".."]
-            .iter()
-            .any(|dots| decoded.strip_prefix(dots).is_some_and(|rest| rest.starts_with(';') || rest.starts_with("%3B")));
-        if parameters {
+        if request_path::is_parameter_segment(&canonical) {
             return Some(format!("a segment that requests are rejected for (`{segment}`)"));
         }
     }
     None
-}
-
-/// Decodes the escapes of unreserved characters in one segment as request paths are decoded,
-/// keeping the others. Returns the problem of an escape that requests cannot carry.
-fn decode_unreserved(segment: &str) -> Result<String, String> {
-    let mut decoded = String::with_capacity(segment.len());
-    let mut rest = segment;
-    while let Some(position) = rest.find('%') {
-        decoded.push_str(&rest[..position]);
-        let escape = rest.get(position..position + 3).unwrap_or(&rest[position..]);
-        let is_hex = escape.len() == 3 && escape[1..].bytes().all(|byte| byte.is_ascii_hexdigit());
-        let value = is_hex.then(|| u8::from_str_radix(&escape[1..], 16).ok()).flatten();
-        match value {
-            None => return Err(format!("an invalid escape (`{escape}`)")),
-            Some(b'/') => return Err(format!("an encoded slash (`{escape}`)")),
-            Some(0) => return Err(format!("an encoded NUL (`{escape}`)")),
-            Some(value) if value.is_ascii_alphanumeric() || matches!(value, b'-' | b'.' | b'_' | b'~') => decoded.push(char::from(value)),
-            Some(_) => decoded.push_str(&escape.to_ascii_uppercase()),
-        }
-        rest = &rest[position + escape.len()..];
-    }
-    decoded.push_str(rest);
-    Ok(decoded)
 }
 
 fn check_routes(context: &mut Context<'_>) {
