@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime};
 
-use http::header::{CONTENT_LENGTH, HOST, HeaderValue, TRAILER, TRANSFER_ENCODING};
+use http::header::{CONTENT_LENGTH, HOST, HeaderValue, TRAILER, TRANSFER_ENCODING, UPGRADE};
 use http::{Request, Response, Uri, Version};
 use http_body::Body as _;
 use http_body_util::{BodyExt, StreamBody};
@@ -363,6 +363,11 @@ async fn forward(
         && parts.headers.get_all(http::header::TE).iter().any(|value| value.as_bytes().eq_ignore_ascii_case(b"trailers"));
     let announced_trailers = parts.headers.remove(TRAILER);
     headers::strip_hop_by_hop(&mut parts.headers, client_upgrade);
+    if client_upgrade {
+        // A client may offer other protocols beside WebSocket. The upstream is offered WebSocket
+        // alone, because a switch to anything else would open a tunnel past routing and auth.
+        parts.headers.insert(UPGRADE, HeaderValue::from_static("websocket"));
+    }
     // Room for the headers added below, so that the map grows at most once.
     parts.headers.reserve(8);
     if keeps_te_trailers {
@@ -657,7 +662,14 @@ fn finish_response(
     client_on_upgrade: Option<hyper::upgrade::OnUpgrade>,
 ) -> Result<Response<ProxyBody>, ProxyError> {
     let switching = response.status() == http::StatusCode::SWITCHING_PROTOCOLS;
-    if switching && let Some(client_on_upgrade) = client_on_upgrade {
+    if switching {
+        // Only the switch to WebSocket that the request asked for opens a tunnel. After any
+        // other, the client's next bytes would reach the upstream without routing or auth.
+        let Some(client_on_upgrade) = client_on_upgrade.filter(|_| headers::switches_to_websocket(response.headers())) else {
+            let upgrade = response.headers().get(UPGRADE).map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned());
+            tracing::warn!(route = %route.name, upgrade = upgrade.as_deref().unwrap_or(""), "upstream answered 101 with a protocol other than WebSocket, or to a request for no upgrade; answering 502");
+            return Err(ProxyError::UpstreamFailure);
+        };
         let upstream_on_upgrade = hyper::upgrade::on(&mut response);
         upgrade::spawn_tunnel(client_on_upgrade, upstream_on_upgrade, gateway.drain.hold());
     }

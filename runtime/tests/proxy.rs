@@ -775,6 +775,62 @@ async fn non_websocket_upgrade_is_not_passed_through() {
     }
 }
 
+/// A client that offers WebSocket beside another protocol must not get a tunnel to that other
+/// protocol: the upstream is offered WebSocket alone, and a 101 to anything else is a 502 with no
+/// tunnel, so later bytes on the connection cannot reach the upstream past routing and auth.
+#[tokio::test]
+async fn switch_to_other_protocol_opens_no_tunnel() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (heads_sender, mut heads) = tokio::sync::mpsc::unbounded_channel::<String>();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let heads_sender = heads_sender.clone();
+            tokio::spawn(async move {
+                // Records each chunk it reads: the request head, then any bytes of a tunnel.
+                let mut buffer = vec![0u8; 8192];
+                let mut answered = false;
+                while let Ok(read) = socket.read(&mut buffer).await {
+                    if read == 0 {
+                        break;
+                    }
+                    heads_sender.send(String::from_utf8_lossy(&buffer[..read]).into_owned()).unwrap();
+                    if !answered {
+                        answered = true;
+                        let switch = "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n";
+                        socket.write_all(switch.as_bytes()).await.unwrap();
+                    }
+                }
+            });
+        }
+    });
+    let spec = format!(
+        "apiVersion: gatectl.dev/v1\nkind: Gateway\nupstreams:\n  - name: app\n    targets: [{{host: 127.0.0.1, port: {port}}}]\nroutes:\n  - name: chat\n    match: {{path: {{exact: /chat}}}}\n    upstream: app\n"
+    );
+    let gateway = Gateway::start(&spec).await;
+
+    // Only `/chat` is routed: a `/private` request that reaches the upstream came through a tunnel.
+    let mut stream = TcpStream::connect(gateway.address).await.unwrap();
+    let handshake = "GET /chat HTTP/1.1\r\nHost: gw.test\r\nConnection: Upgrade\r\nUpgrade: h2c, websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
+    stream.write_all(handshake.as_bytes()).await.unwrap();
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8; 1];
+        stream.read_exact(&mut byte).await.unwrap();
+        head.push(byte[0]);
+    }
+    let response = String::from_utf8_lossy(&head).into_owned();
+    let smuggled = stream.write_all(b"GET /private HTTP/1.1\r\nHost: gw.test\r\n\r\n").await;
+
+    let offered = heads.recv().await.unwrap().to_ascii_lowercase();
+    assert!(offered.contains("\r\nupgrade: websocket\r\n"), "the upstream was offered more than WebSocket: {offered}");
+    assert_eq!(status_of(&response), 502, "{response}");
+    if smuggled.is_ok() {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+    assert!(heads.try_recv().is_err(), "bytes after the switch reached the upstream");
+}
+
 /// An upstream that responds early and then stops reading would hold the upload, and the client
 /// connection, for as long as it liked. When the body moves no byte for the body timeout after
 /// the response, the gateway closes the client connection.

@@ -8,7 +8,7 @@
 use std::net::IpAddr;
 
 use http::header::{
-    CONNECTION, HeaderMap, HeaderName, HeaderValue, PROXY_AUTHENTICATE, PROXY_AUTHORIZATION, TE, TRAILER, TRANSFER_ENCODING, UPGRADE,
+    CONNECTION, Entry, HeaderMap, HeaderName, HeaderValue, PROXY_AUTHENTICATE, PROXY_AUTHORIZATION, TE, TRAILER, TRANSFER_ENCODING, UPGRADE,
 };
 use ipnet::IpNet;
 
@@ -44,6 +44,14 @@ pub fn is_upgrade_request(headers: &HeaderMap) -> bool {
         .flat_map(|value| value.split(','))
         .any(|protocol| protocol.trim().split('/').next().is_some_and(|name| name.eq_ignore_ascii_case("websocket")));
     websocket && connection_tokens(headers).any(|token| token.eq_ignore_ascii_case(b"upgrade"))
+}
+
+/// Returns whether a 101 response switches to WebSocket: one `Upgrade` value, `websocket`. The
+/// gateway offers the upstream WebSocket alone, so any other answer is not a switch it asked for.
+pub fn switches_to_websocket(headers: &HeaderMap) -> bool {
+    let mut values = headers.get_all(UPGRADE).iter();
+    let first = values.next();
+    values.next().is_none() && first.is_some_and(|value| value.as_bytes().trim_ascii().eq_ignore_ascii_case(b"websocket"))
 }
 
 /// Returns the tokens of the `Connection` header lines, as bytes: a token with bytes outside
@@ -153,18 +161,21 @@ pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr
 /// Appends the peer address (`peer`, the address as a header value) to `X-Forwarded-For`,
 /// merging repeated headers into one line.
 pub fn append_forwarded_for(headers: &mut HeaderMap, peer: &HeaderValue) {
-    if !headers.contains_key(&X_FORWARDED_FOR) {
-        headers.insert(X_FORWARDED_FOR, peer.clone());
-        return;
-    }
+    let mut entry = match headers.entry(X_FORWARDED_FOR) {
+        Entry::Vacant(entry) => {
+            entry.insert(peer.clone());
+            return;
+        }
+        Entry::Occupied(entry) => entry,
+    };
     let mut line = Vec::new();
-    for value in headers.get_all(&X_FORWARDED_FOR) {
+    for value in entry.iter() {
         line.extend_from_slice(value.as_bytes());
         line.extend_from_slice(b", ");
     }
     line.extend_from_slice(peer.as_bytes());
     if let Ok(value) = HeaderValue::from_bytes(&line) {
-        headers.insert(X_FORWARDED_FOR, value);
+        entry.insert(value);
     }
 }
 
