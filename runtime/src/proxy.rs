@@ -37,7 +37,7 @@ use crate::routing::{RouteQuery, split_path};
 use crate::upstream::UpstreamPool;
 use crate::upstream::balancer::BalanceKey;
 use crate::upstream::connections::{self, ExchangeError};
-use body::{BodyProgress, LimitedBody, ObservedBody, ProxyBody, TrailerPolicy};
+use body::{BodyProgress, LimitedBody, ObservedBody, ProxyBody, ResponseTrailerFilter, TrailerPolicy};
 use exchange::Exchange;
 pub use exchange::{Unrouted, Unstarted, take_panicked_request_id};
 use gatectl_spec::model::UpstreamScheme;
@@ -362,13 +362,14 @@ async fn forward(
     let keeps_te_trailers = pool.scheme == UpstreamScheme::H2c
         && parts.headers.get_all(http::header::TE).iter().any(|value| value.as_bytes().eq_ignore_ascii_case(b"trailers"));
     let announced_trailers = parts.headers.remove(TRAILER);
-    headers::strip_hop_by_hop(&mut parts.headers, client_upgrade);
+    let connection_named = headers::strip_hop_by_hop(&mut parts.headers, client_upgrade);
     if client_upgrade {
         // A client may offer other protocols beside WebSocket. The upstream is offered WebSocket
         // alone, because a switch to anything else would open a tunnel past routing and auth.
         parts.headers.insert(UPGRADE, HeaderValue::from_static("websocket"));
     }
-    // Room for the headers added below, so that the map grows at most once.
+    // Reserves room for the headers added below, so that adding them grows the map once at most
+    // instead of step by step.
     parts.headers.reserve(8);
     if keeps_te_trailers {
         parts.headers.insert(http::header::TE, HeaderValue::from_static("trailers"));
@@ -381,11 +382,18 @@ async fn forward(
     if let Ok(value) = HeaderValue::from_str(&trace.traceparent) {
         parts.headers.insert(TRACEPARENT, value);
     }
-    // A new trace drops the request's `tracestate`, which belongs to another trace, and a
-    // `tracestate` without list members carries nothing worth forwarding.
+    // A new trace drops the request's `tracestate`, which belongs to another trace, and
+    // `tracestate` lines without list members carry nothing worth forwarding.
     let has_members = |value: &HeaderValue| value.as_bytes().iter().any(|byte| !matches!(byte, b' ' | b'\t' | b','));
-    if !trace.continued || !parts.headers.get_all(TRACESTATE).iter().any(has_members) {
+    let states = parts.headers.get_all(TRACESTATE);
+    if !trace.continued || !states.iter().any(has_members) {
         parts.headers.remove(TRACESTATE);
+    } else if !states.iter().all(has_members) {
+        let kept: Vec<HeaderValue> = states.iter().filter(|value| has_members(value)).cloned().collect();
+        parts.headers.remove(TRACESTATE);
+        for value in kept {
+            parts.headers.append(TRACESTATE, value);
+        }
     }
     route.request_headers.apply(&mut parts.headers);
     for template in &route.request_header_templates {
@@ -396,8 +404,11 @@ async fn forward(
     parts.uri = uri;
     parts.version = if pool.scheme == UpstreamScheme::H2c { Version::HTTP_2 } else { Version::HTTP_11 };
 
-    let trailer_policy =
-        TrailerPolicy { request_id_header: config.request_id_header.clone(), identity_headers: identity.strip_headers.clone() };
+    let trailer_policy = TrailerPolicy {
+        request_id_header: config.request_id_header.clone(),
+        identity_headers: identity.strip_headers.clone(),
+        connection_named,
+    };
     // A body can still be arriving after its response has ended (an upstream that responds
     // early), and until it has been read the connection must not wait for a next head.
     let hold = (!incoming.is_end_stream()).then(|| guard.hold());
@@ -410,7 +421,9 @@ async fn forward(
     } else {
         // An HTTP/1.1 upstream gets only the trailers that the head announces. A body of known
         // length goes without chunks, so it cannot carry trailers and announces none.
-        if let Some(names) = announced_trailers.filter(|_| unknown_length).and_then(|names| allowed_trailer_names(&names, &trailer_policy))
+        if let Some(names) = announced_trailers
+            .filter(|_| unknown_length)
+            .and_then(|names| allowed_trailer_names(&names, |name| trailer_policy.allows(name)))
         {
             parts.headers.insert(TRAILER, names);
         }
@@ -436,12 +449,12 @@ fn is_grpc(headers: &http::HeaderMap) -> bool {
 }
 
 /// Keeps the names of a client's `Trailer` header that `policy` allows, or `None` when none is.
-fn allowed_trailer_names(announced: &HeaderValue, policy: &TrailerPolicy) -> Option<HeaderValue> {
+fn allowed_trailer_names(announced: &HeaderValue, allows: impl Fn(&http::HeaderName) -> bool) -> Option<HeaderValue> {
     let text = announced.to_str().ok()?;
     let allowed: Vec<&str> = text
         .split(',')
         .map(str::trim)
-        .filter(|name| http::HeaderName::from_bytes(name.as_bytes()).is_ok_and(|name| policy.allows(&name)))
+        .filter(|name| http::HeaderName::from_bytes(name.as_bytes()).is_ok_and(|name| allows(&name)))
         .collect();
     if allowed.is_empty() { None } else { HeaderValue::from_str(&allowed.join(", ")).ok() }
 }
@@ -667,19 +680,31 @@ fn finish_response(
         // other, the client's next bytes would reach the upstream without routing or auth.
         let Some(client_on_upgrade) = client_on_upgrade.filter(|_| headers::switches_to_websocket(response.headers())) else {
             let upgrade = response.headers().get(UPGRADE).map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned());
-            tracing::warn!(route = %route.name, upgrade = upgrade.as_deref().unwrap_or(""), "upstream answered 101 with a protocol other than WebSocket, or to a request for no upgrade; answering 502");
+            tracing::warn!(route = %route.name, upgrade = upgrade.as_deref().unwrap_or(""), "upstream responded 101 with a protocol other than WebSocket, or to a request without an upgrade; responding 502");
             return Err(ProxyError::UpstreamFailure);
         };
         let upstream_on_upgrade = hyper::upgrade::on(&mut response);
         upgrade::spawn_tunnel(client_on_upgrade, upstream_on_upgrade, gateway.drain.hold());
     }
-    let (mut parts, incoming) = response.into_parts();
-    headers::strip_hop_by_hop(&mut parts.headers, switching);
+    let (mut parts, mut body) = response.into_parts();
+    // A body of unknown length may end with trailers, which lose connection-specific fields as
+    // the head does. Their `Trailer` announcement is kept for them, because an HTTP/1.1 client
+    // gets only the trailers it names.
+    let may_have_trailers = !switching && !body.is_end_stream() && body.size_hint().exact().is_none();
+    let announced = if may_have_trailers { parts.headers.get(TRAILER).cloned() } else { None };
+    let connection_named = headers::strip_hop_by_hop(&mut parts.headers, switching);
+    if may_have_trailers {
+        let allows = |name: &http::HeaderName| ResponseTrailerFilter::allows(name, &connection_named);
+        if let Some(names) = announced.and_then(|names| allowed_trailer_names(&names, allows)) {
+            parts.headers.insert(TRAILER, names);
+        }
+        body = ResponseTrailerFilter::new(body, connection_named).boxed();
+    }
     for (name, value) in &route.deprecation_headers {
         parts.headers.insert(name.clone(), value.clone());
     }
     route.response_headers.apply(&mut parts.headers);
-    Ok(Response::from_parts(parts, incoming))
+    Ok(Response::from_parts(parts, body))
 }
 
 /// Rejects request heads larger than the limit: the request line plus each header line, or

@@ -158,6 +158,17 @@ async fn tracestate_follows_only_a_continued_trace() {
     let continued = send(vec![valid]).await;
     let empty_state = send_with_state(vec![valid], "").await;
     let blank_members = send_with_state(vec![valid], " , ,").await;
+    let mixed_lines: serde_json::Value = client()
+        .get(gateway.url("/orders"))
+        .header("traceparent", valid)
+        .header("tracestate", "")
+        .header("tracestate", "a=1")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let restarted = send(vec![invalid]).await;
     let doubled = send(vec![valid, valid]).await;
 
@@ -166,6 +177,7 @@ async fn tracestate_follows_only_a_continued_trace() {
     assert!(doubled["headers"]["tracestate"].is_null(), "{doubled}");
     assert!(empty_state["headers"]["tracestate"].is_null(), "an empty tracestate is not forwarded: {empty_state}");
     assert!(blank_members["headers"]["tracestate"].is_null(), "a tracestate without members is not forwarded: {blank_members}");
+    assert_eq!(mixed_lines["headers"]["tracestate"], serde_json::json!(["a=1"]), "the empty line is dropped, the other kept");
     let doubled_parent = doubled["headers"]["traceparent"][0].as_str().unwrap();
     assert!(!doubled_parent.contains("4bf92f3577b34da6a3ce929d0e0e4736"), "two traceparents start a new trace: {doubled_parent}");
 }

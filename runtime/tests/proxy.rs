@@ -640,11 +640,12 @@ async fn http1_grpc_content_type_is_still_buffered() {
 async fn client_trailers_cannot_set_gateway_headers() {
     let upstream = Upstream::start("app").await;
     for (route_extra, announce) in
-        [("", ""), ("    requestBuffering: false\n", "Trailer: X-Checksum, X-Consumer-ID, X-Forwarded-For, X-Request-ID\r\n")]
+        [("", ""), ("    requestBuffering: false\n", "Trailer: X-Checksum, X-Consumer-ID, X-Forwarded-For, X-Request-ID, X-Named\r\n")]
     {
         let gateway = Gateway::start(&single_route_spec(&upstream, "", route_extra)).await;
+        // `X-Named` is a header the request's `Connection` names: it describes this hop only.
         let request = format!(
-            "POST /x HTTP/1.1\r\nHost: gw.test\r\nTransfer-Encoding: chunked\r\n{announce}Connection: close\r\n\r\n5\r\nhello\r\n0\r\nX-Checksum: abc\r\nX-Consumer-ID: admin\r\nX-Forwarded-For: 10.0.0.1\r\nX-Request-ID: forged\r\n\r\n"
+            "POST /x HTTP/1.1\r\nHost: gw.test\r\nTransfer-Encoding: chunked\r\n{announce}Connection: close, X-Named\r\n\r\n5\r\nhello\r\n0\r\nX-Checksum: abc\r\nX-Consumer-ID: admin\r\nX-Forwarded-For: 10.0.0.1\r\nX-Request-ID: forged\r\nX-Named: 1\r\n\r\n"
         );
         let response = raw_exchange(gateway.address, request.as_bytes()).await;
 
@@ -652,6 +653,79 @@ async fn client_trailers_cannot_set_gateway_headers() {
         let echo = json_body_of(&response);
         assert_eq!(echo["trailers"], serde_json::json!({"x-checksum": "abc"}), "route settings {route_extra:?}: {echo}");
     }
+}
+
+/// Starts an upstream that responds to every request with a chunked `hello` whose trailers mix a
+/// plain field with connection-specific ones, and returns its port.
+async fn trailer_upstream() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut received = Vec::new();
+                let mut buffer = [0u8; 4096];
+                while let Ok(read) = socket.read(&mut buffer).await {
+                    if read == 0 {
+                        break;
+                    }
+                    received.extend_from_slice(&buffer[..read]);
+                    if received.windows(4).any(|window| window == b"\r\n\r\n") {
+                        received.clear();
+                        let response = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: X-Resp-Secret\r\nTrailer: X-T, X-Resp-Secret, Keep-Alive\r\n\r\n5\r\nhello\r\n0\r\nX-T: t\r\nX-Resp-Secret: 1\r\nKeep-Alive: timeout=5\r\n\r\n";
+                        socket.write_all(response.as_bytes()).await.unwrap();
+                    }
+                }
+            });
+        }
+    });
+    port
+}
+
+fn trailer_spec(port: u16) -> String {
+    format!(
+        "apiVersion: gatectl.dev/v1\nkind: Gateway\nupstreams:\n  - name: app\n    targets: [{{host: 127.0.0.1, port: {port}}}]\nroutes:\n  - name: all\n    match: {{path: {{prefix: /}}}}\n    upstream: app\n"
+    )
+}
+
+/// Response trailers lose hop-by-hop fields and those the response's `Connection` named. Over
+/// HTTP/2, a connection-specific trailer would make the client's stream fail.
+#[tokio::test]
+async fn response_trailers_lose_connection_fields() {
+    let gateway = Gateway::start(&trailer_spec(trailer_upstream().await)).await;
+    let stream = TcpStream::connect(gateway.address).await.unwrap();
+    let (mut sender, connection) =
+        hyper::client::conn::http2::handshake(hyper_util::rt::TokioExecutor::new(), hyper_util::rt::TokioIo::new(stream)).await.unwrap();
+    tokio::spawn(connection);
+
+    let request =
+        http::Request::get(gateway.url("/t")).header("te", "trailers").body(http_body_util::Empty::<bytes::Bytes>::new()).unwrap();
+    let response = sender.send_request(request).await.unwrap();
+
+    assert_eq!(response.status().as_u16(), 200);
+    let collected = http_body_util::BodyExt::collect(response.into_body()).await.expect("the response body must end cleanly");
+    let trailers = collected.trailers().cloned().expect("the plain trailer must reach the client");
+    assert_eq!(collected.to_bytes(), "hello");
+    assert_eq!(trailers["x-t"], "t");
+    assert!(trailers.get("x-resp-secret").is_none(), "{trailers:?}");
+    assert!(trailers.get("keep-alive").is_none(), "{trailers:?}");
+}
+
+/// An HTTP/1.1 client that accepts trailers gets the ones the upstream announced, with the
+/// announcement cut to them.
+#[tokio::test]
+async fn http1_client_gets_announced_trailers() {
+    let gateway = Gateway::start(&trailer_spec(trailer_upstream().await)).await;
+
+    let response = raw_exchange(gateway.address, b"GET /t HTTP/1.1\r\nHost: gw.test\r\nTE: trailers\r\nConnection: close\r\n\r\n").await;
+
+    assert_eq!(status_of(&response), 200, "{response}");
+    let lower = response.to_ascii_lowercase();
+    let (head, body) = lower.split_once("\r\n\r\n").unwrap();
+    assert!(head.contains("\r\ntrailer: x-t\r\n"), "{head}");
+    assert!(body.contains("\r\n0\r\nx-t: t\r\n"), "the trailer must follow the last chunk: {body:?}");
+    assert!(!body.contains("x-resp-secret"), "{body:?}");
+    assert!(!body.contains("keep-alive"), "{body:?}");
 }
 
 #[tokio::test]

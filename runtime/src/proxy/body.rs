@@ -4,7 +4,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -95,17 +95,21 @@ const DENIED_TRAILERS: [&str; 26] = [
     "x-forwarded-proto",
 ];
 
-/// The filter of request trailers: it drops [`DENIED_TRAILERS`], the request ID header and the
-/// identity headers the gateway sets.
+/// The filter of request trailers: it drops [`DENIED_TRAILERS`], the request ID header, the
+/// identity headers the gateway sets, and the headers the request's `Connection` named.
 #[derive(Clone, Debug)]
 pub struct TrailerPolicy {
     pub request_id_header: http::HeaderName,
     pub identity_headers: Arc<[http::HeaderName]>,
+    pub connection_named: Vec<http::HeaderName>,
 }
 
 impl TrailerPolicy {
     pub fn allows(&self, name: &http::HeaderName) -> bool {
-        !DENIED_TRAILERS.contains(&name.as_str()) && *name != self.request_id_header && !self.identity_headers.contains(name)
+        !DENIED_TRAILERS.contains(&name.as_str())
+            && *name != self.request_id_header
+            && !self.identity_headers.contains(name)
+            && !self.connection_named.contains(name)
     }
 
     fn filter(&self, trailers: http::HeaderMap) -> http::HeaderMap {
@@ -301,5 +305,57 @@ impl Body for ObservedBody {
 impl Drop for ObservedBody {
     fn drop(&mut self) {
         self.finish();
+    }
+}
+
+/// A response body whose trailers lose the fields that describe one connection: hop-by-hop
+/// headers, the headers the response's `Connection` named, and `Content-Length`. An HTTP/2
+/// client would reset the stream for a connection-specific field in the trailers.
+pub struct ResponseTrailerFilter {
+    inner: ProxyBody,
+    connection_named: Vec<http::HeaderName>,
+}
+
+impl ResponseTrailerFilter {
+    pub fn new(inner: ProxyBody, connection_named: Vec<http::HeaderName>) -> Self {
+        Self { inner, connection_named }
+    }
+
+    /// Tells whether a response trailer named `name` goes to the client.
+    pub fn allows(name: &http::HeaderName, connection_named: &[http::HeaderName]) -> bool {
+        !super::headers::is_hop_by_hop(name) && *name != http::header::CONTENT_LENGTH && !connection_named.contains(name)
+    }
+}
+
+impl Body for ResponseTrailerFilter {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(mut self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = &mut *self;
+        let frame = match ready!(Pin::new(&mut this.inner).poll_frame(context)) {
+            Some(Ok(frame)) => frame,
+            other => return Poll::Ready(other),
+        };
+        let frame = match frame.into_trailers() {
+            Ok(mut trailers) => {
+                let denied: Vec<http::HeaderName> =
+                    trailers.keys().filter(|name| !Self::allows(name, &this.connection_named)).cloned().collect();
+                for name in denied {
+                    trailers.remove(name);
+                }
+                Frame::trailers(trailers)
+            }
+            Err(frame) => frame,
+        };
+        Poll::Ready(Some(Ok(frame)))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
     }
 }

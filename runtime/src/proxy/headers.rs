@@ -65,9 +65,11 @@ fn connection_tokens(headers: &HeaderMap) -> impl Iterator<Item = &[u8]> {
         .filter(|token| !token.is_empty())
 }
 
-/// Removes hop-by-hop headers and the headers that `Connection` names. With `keep_upgrade`, the
-/// `Upgrade` header is kept and `Connection: upgrade` is set again, for protocol switches.
-pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
+/// Removes hop-by-hop headers and the headers that `Connection` names, and returns the names
+/// `Connection` listed besides the hop-by-hop ones, which trailers must not carry either. With
+/// `keep_upgrade`, the `Upgrade` header is kept and `Connection: upgrade` is set again, for
+/// protocol switches.
+pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) -> Vec<HeaderName> {
     // Most messages carry at most `Connection`, so one pass over the names (compared without
     // hashing) finds the few hop-by-hop headers to remove instead of a lookup for each name.
     let mut found = [false; HOP_BY_HOP_COUNT];
@@ -81,12 +83,13 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
     }
     // `HOP_BY_HOP[0]` is `Connection`. Its tokens are nearly always `keep-alive`, `close` or
     // `upgrade`, which name nothing else to remove, so a list is built only for other tokens.
+    let mut named = Vec::new();
     if found[0] && connection_tokens(headers).any(|token| !is_hop_by_hop_token(token)) {
-        let named: Vec<HeaderName> = connection_tokens(headers)
+        named = connection_tokens(headers)
             .filter(|token| !is_hop_by_hop_token(token))
             .filter_map(|token| HeaderName::from_bytes(token).ok())
             .collect();
-        for name in named {
+        for name in &named {
             headers.remove(name);
         }
     }
@@ -98,6 +101,12 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
     } else if upgrade {
         headers.remove(UPGRADE);
     }
+    named
+}
+
+/// Tells whether `name` is a hop-by-hop header, `Upgrade` included.
+pub fn is_hop_by_hop(name: &HeaderName) -> bool {
+    *name == UPGRADE || hop_by_hop_index(name).is_some()
 }
 
 /// Returns the position of `name` in `HOP_BY_HOP`. Comparing with constants one by one cost less
