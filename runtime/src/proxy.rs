@@ -368,8 +368,8 @@ async fn forward(
         // alone, because a switch to anything else would open a tunnel past routing and auth.
         parts.headers.insert(UPGRADE, HeaderValue::from_static("websocket"));
     }
-    // Reserves room for the headers added below, so that adding them grows the map once at most
-    // instead of step by step.
+    // Reserves room for the gateway's own headers added below, so that the map does not grow
+    // one step at a time while they are added.
     parts.headers.reserve(8);
     if keeps_te_trailers {
         parts.headers.insert(http::header::TE, HeaderValue::from_static("trailers"));
