@@ -385,11 +385,10 @@ async fn forward(
     // A new trace drops the request's `tracestate`, which belongs to another trace, and
     // `tracestate` lines without list members carry nothing worth forwarding.
     let has_members = |value: &HeaderValue| value.as_bytes().iter().any(|byte| !matches!(byte, b' ' | b'\t' | b','));
-    let states = parts.headers.get_all(TRACESTATE);
-    if !trace.continued || !states.iter().any(has_members) {
+    if !trace.continued || !parts.headers.get_all(TRACESTATE).iter().any(has_members) {
         parts.headers.remove(TRACESTATE);
-    } else if !states.iter().all(has_members) {
-        let kept: Vec<HeaderValue> = states.iter().filter(|value| has_members(value)).cloned().collect();
+    } else if !parts.headers.get_all(TRACESTATE).iter().all(has_members) {
+        let kept: Vec<HeaderValue> = parts.headers.get_all(TRACESTATE).iter().filter(|value| has_members(value)).cloned().collect();
         parts.headers.remove(TRACESTATE);
         for value in kept {
             parts.headers.append(TRACESTATE, value);
