@@ -52,6 +52,27 @@ fn empty_overlay_is_reported_as_empty() {
     assert!(findings[0]["help"].as_str().unwrap().contains("overlay"), "{findings:#?}");
 }
 
+/// A schema error does not hide the semantic findings of the same run: both come in one report,
+/// and a rule does not report again a value the schema already reported.
+#[test]
+fn schema_error_keeps_rule_findings() {
+    let directory = tempfile::tempdir().unwrap();
+    let spec = "apiVersion: gatectl.dev/v1\nkind: Gateway\nupstreams:\n  - name: app\n    targets: [{host: 127.0.0.1, port: 80}]\nroutes:\n  - name: bad name\n    match: {path: {prefix: /a}}\n    upstream: app\n  - name: orders\n    match: {path: {prefix: /orders}}\n    upstream: missing\n";
+    std::fs::write(directory.path().join("spec.yaml"), spec).unwrap();
+
+    let output = validate_in(directory.path(), &["--format", "json", "spec.yaml"]);
+
+    assert_eq!(output.status.code(), Some(1));
+    let findings = json(&output);
+    let rules: Vec<&str> = findings.iter().map(|finding| finding["rule"].as_str().unwrap()).collect();
+    assert!(rules.contains(&"schema"), "{findings:#?}");
+    assert!(rules.contains(&"unknown-upstream"), "the rule finding must come with the schema error: {findings:#?}");
+    let lines: Vec<u64> = findings.iter().map(|finding| finding["line"].as_u64().unwrap()).collect();
+    let mut distinct = lines.clone();
+    distinct.dedup();
+    assert_eq!(lines, distinct, "one finding per value: {findings:#?}");
+}
+
 #[test]
 fn non_ascii_column_matches_json() {
     let directory = tempfile::tempdir().unwrap();

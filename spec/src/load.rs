@@ -41,6 +41,10 @@ pub struct LoadedSpec {
     pub spec: Option<Spec>,
     /// Problems found while loading; any error means `spec` is `None`.
     pub diagnostics: Vec<Diagnostic>,
+    /// The typed spec when only the JSON Schema failed (a pattern or a limit the typed model
+    /// does not check), so that `validate` can report the semantic findings of the same run.
+    /// Nothing may build, plan or serve from it.
+    pub unchecked_spec: Option<Spec>,
 }
 
 /// Options for [`load`].
@@ -150,7 +154,7 @@ fn load_bytes(inputs: Vec<(PathBuf, Vec<u8>)>, base_count: usize, limits: ReadLi
     }
     let root = root.unwrap_or(Node { value: NodeValue::Null, span: Span::new(SourceId(0), 0, 0) });
     let index = LocationIndex::new(root);
-    let mut loaded = LoadedSpec { sources, index, spec: None, diagnostics };
+    let mut loaded = LoadedSpec { sources, index, spec: None, diagnostics, unchecked_spec: None };
     if loaded.diagnostics.is_empty() {
         decode(&mut loaded);
     }
@@ -255,6 +259,7 @@ fn decode(loaded: &mut LoadedSpec) {
     let schema_findings = crate::schema::check(document, &loaded.index);
     if !schema_findings.is_empty() {
         loaded.diagnostics.extend(schema_findings);
+        loaded.unchecked_spec = Spec::deserialize(document).ok();
         return;
     }
     // Tracking the path of every value more than doubles the cost of decoding, so the document

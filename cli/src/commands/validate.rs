@@ -46,8 +46,13 @@ pub fn run(args: ValidateArgs) -> ExitStatus {
         }
     };
     let mut diagnostics = loaded.diagnostics.clone();
-    if let Some(spec) = &loaded.spec {
-        diagnostics.extend(rules::check(spec, &loaded.index, &config));
+    // A spec that failed only the JSON Schema still gets the rules, so one run reports both.
+    // A rule that finds fault with a value the schema already reported adds nothing, so such
+    // findings are left out.
+    if let Some(spec) = loaded.spec.as_ref().or(loaded.unchecked_spec.as_ref()) {
+        let reported: Vec<_> = loaded.diagnostics.iter().filter_map(|diagnostic| diagnostic.span).collect();
+        let findings = rules::check(spec, &loaded.index, &config);
+        diagnostics.extend(findings.into_iter().filter(|finding| finding.span.is_none_or(|span| !reported.contains(&span))));
     }
     diagnostics.sort_by_key(|diagnostic| diagnostic.span.map(|span| (span.source, span.start)));
 
