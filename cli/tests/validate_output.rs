@@ -73,6 +73,20 @@ fn schema_error_keeps_rule_findings() {
     assert_eq!(lines, distinct, "one finding per value: {findings:#?}");
 }
 
+/// A spec the loader cannot decode gets no semantic findings, and the report says so.
+#[test]
+fn undecodable_spec_says_rules_did_not_run() {
+    let directory = tempfile::tempdir().unwrap();
+    let spec = "apiVersion: gatectl.dev/v1\nkind: Gateway\ncolour: blue\nupstreams:\n  - name: app\n    targets: [{host: 127.0.0.1, port: 80}]\nroutes:\n  - name: orders\n    match: {path: {prefix: /orders}}\n    upstream: missing\n";
+    std::fs::write(directory.path().join("spec.yaml"), spec).unwrap();
+
+    let output = validate_in(directory.path(), &["--format", "json", "spec.yaml"]);
+
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(json(&output).len(), 1, "only the unknown field: {}", stdout(&output));
+    assert!(stderr(&output).contains("the semantic rules did not run"), "{}", stderr(&output));
+}
+
 #[test]
 fn non_ascii_column_matches_json() {
     let directory = tempfile::tempdir().unwrap();

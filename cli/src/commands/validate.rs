@@ -49,7 +49,8 @@ pub fn run(args: ValidateArgs) -> ExitStatus {
     // A spec that failed only the JSON Schema still gets the rules, so one run reports both.
     // A rule that finds fault with a value the schema already reported adds nothing, so such
     // findings are left out.
-    if let Some(spec) = loaded.spec.as_ref().or(loaded.unchecked_spec.as_ref()) {
+    let checked = loaded.spec.as_ref().or(loaded.unchecked_spec.as_ref());
+    if let Some(spec) = checked {
         let reported: Vec<_> = loaded.diagnostics.iter().filter_map(|diagnostic| diagnostic.span).collect();
         let findings = rules::check(spec, &loaded.index, &config);
         diagnostics.extend(findings.into_iter().filter(|finding| finding.span.is_none_or(|span| !reported.contains(&span))));
@@ -57,6 +58,10 @@ pub fn run(args: ValidateArgs) -> ExitStatus {
     diagnostics.sort_by_key(|diagnostic| diagnostic.span.map(|span| (span.source, span.start)));
 
     emit(args.format, &diagnostics, &loaded.sources);
+    if checked.is_none() && !diagnostics.is_empty() {
+        // Standard error, so that machine formats on standard output stay as they are.
+        errln!("note: the semantic rules did not run, because the spec could not be decoded; fix the errors above and run validate again");
+    }
     let has_errors = diagnostics.iter().any(|diagnostic| diagnostic.severity == Severity::Error);
     let has_warnings = diagnostics.iter().any(|diagnostic| diagnostic.severity == Severity::Warning);
     if has_errors || (args.strict && has_warnings) { ExitStatus::Findings } else { ExitStatus::Success }

@@ -131,10 +131,15 @@ fn check_routes(context: &mut Context<'_>) {
         };
         if let Some(problem) = unnormalised_part(path) {
             let at = pointer(&["routes", &index, "match", "path", kind]);
-            let message = if problem == "a `?`" || problem == "a `#`" {
+            let encoded = match problem.as_str() {
+                "a `?`" => Some(("?", "%3F")),
+                "a `#`" => Some(("#", "%23")),
+                _ => None,
+            };
+            let message = if let Some((mark, escape)) = encoded {
                 // Compiled as `%3F` or `%23`, it matches only a request that encodes it.
                 format!(
-                    "route `{}` matches only requests that encode its {problem}: in a request, it starts the query or fragment, which routes do not match",
+                    "route `{}` matches only requests that send the `{mark}` in its path as `{escape}`: a raw `{mark}` starts the query or fragment, which routes do not match",
                     route.name
                 )
             } else {

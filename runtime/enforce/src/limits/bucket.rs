@@ -47,7 +47,9 @@ pub(crate) struct Outcome {
 
 /// Applies the refills due by `now` to a counter's state (a missing state is a full bucket).
 pub(crate) fn refresh(state: Option<BucketState>, rule: &Rule, now: u64) -> BucketState {
-    let first_refill = rule.period_end.unwrap_or(now + rule.window_millis);
+    // Adds with saturation: a spec may give a window too long to add to the clock, and such a
+    // window then never ends.
+    let first_refill = rule.period_end.unwrap_or(now.saturating_add(rule.window_millis));
     let Some(state) = state else {
         return BucketState { tokens: rule.capacity, next_refill: first_refill };
     };
@@ -61,7 +63,8 @@ pub(crate) fn refresh(state: Option<BucketState>, rule: &Rule, now: u64) -> Buck
     let refills = (now - state.next_refill) / window + 1;
     let tokens = state.tokens.saturating_add(refills.saturating_mul(rule.refill)).min(rule.capacity);
     // A bucket that is full again starts a fresh window at this request.
-    let next_refill = if tokens >= rule.capacity { now + window } else { state.next_refill + refills * window };
+    let next_refill =
+        if tokens >= rule.capacity { now.saturating_add(window) } else { state.next_refill.saturating_add(refills.saturating_mul(window)) };
     BucketState { tokens, next_refill }
 }
 
@@ -121,5 +124,21 @@ mod tests {
         let state = BucketState { tokens: 0, next_refill: 10_000 };
         let refreshed = refresh(Some(state), &rule, 12_500);
         assert_eq!(refreshed, BucketState { tokens: 3, next_refill: 13_000 });
+    }
+
+    /// A window too long to add to the clock (a spec may give one of thousands of years) ends
+    /// at the largest time instead of overflowing.
+    #[test]
+    fn huge_window_saturates() {
+        let rule = Rule { capacity: 2, refill: 1, window_millis: u64::MAX - 1, period_end: None };
+        let now = 1_800_000_000_000;
+
+        let opened = refresh(None, &rule, now);
+        let (taken, _, _) = take_all(&[opened, opened], now);
+        let partly = refresh(Some(BucketState { tokens: 0, next_refill: now - 1 }), &rule, now);
+
+        assert_eq!(opened, BucketState { tokens: 2, next_refill: u64::MAX });
+        assert_eq!(taken[0].tokens, 1);
+        assert_eq!(partly, BucketState { tokens: 1, next_refill: u64::MAX });
     }
 }
