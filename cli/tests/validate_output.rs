@@ -73,7 +73,8 @@ fn schema_error_keeps_rule_findings() {
     assert_eq!(lines, distinct, "one finding per value: {findings:#?}");
 }
 
-/// A spec the loader cannot decode gets no semantic findings, and the report says so.
+/// A spec the loader cannot decode gets no semantic findings, and the report ends with a note
+/// about it.
 #[test]
 fn undecodable_spec_says_rules_did_not_run() {
     let directory = tempfile::tempdir().unwrap();

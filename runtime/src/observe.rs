@@ -104,7 +104,7 @@ fn parse_traceparent(value: &HeaderValue) -> Option<(&str, &str)> {
     valid.then_some((trace_id, flags))
 }
 
-/// Writes `bytes` as lowercase hexadecimal digits into `out`, which holds two per byte.
+/// Writes `bytes` into `out` as lowercase hexadecimal digits, two per byte.
 fn write_hex(out: &mut [u8], bytes: &[u8]) {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     for (pair, byte) in out.chunks_exact_mut(2).zip(bytes) {

@@ -45,9 +45,6 @@ use gatectl_spec::model::UpstreamScheme;
 /// The W3C trace context header.
 const TRACEPARENT: http::HeaderName = http::HeaderName::from_static("traceparent");
 
-/// The W3C trace state header, which belongs to the trace its `traceparent` names.
-const TRACESTATE: http::HeaderName = http::HeaderName::from_static("tracestate");
-
 /// State shared by every connection.
 #[derive(Debug)]
 pub struct Gateway {
@@ -363,11 +360,6 @@ async fn forward(
         && parts.headers.get_all(http::header::TE).iter().any(|value| value.as_bytes().eq_ignore_ascii_case(b"trailers"));
     let announced_trailers = parts.headers.remove(TRAILER);
     let connection_named = headers::strip_hop_by_hop(&mut parts.headers, client_upgrade);
-    if client_upgrade {
-        // A client may offer other protocols beside WebSocket. The upstream is offered WebSocket
-        // alone, because a switch to anything else would open a tunnel past routing and auth.
-        parts.headers.insert(UPGRADE, HeaderValue::from_static("websocket"));
-    }
     // Reserves room for the gateway's own headers added below, so that the map does not grow
     // one step at a time while they are added.
     parts.headers.reserve(8);
@@ -382,18 +374,7 @@ async fn forward(
     if let Ok(value) = HeaderValue::from_str(&trace.traceparent) {
         parts.headers.insert(TRACEPARENT, value);
     }
-    // A new trace drops the request's `tracestate`, which belongs to another trace, and
-    // `tracestate` lines without list members carry nothing worth forwarding.
-    let has_members = |value: &HeaderValue| value.as_bytes().iter().any(|byte| !matches!(byte, b' ' | b'\t' | b','));
-    if !trace.continued || !parts.headers.get_all(TRACESTATE).iter().any(has_members) {
-        parts.headers.remove(TRACESTATE);
-    } else if !parts.headers.get_all(TRACESTATE).iter().all(has_members) {
-        let kept: Vec<HeaderValue> = parts.headers.get_all(TRACESTATE).iter().filter(|value| has_members(value)).cloned().collect();
-        parts.headers.remove(TRACESTATE);
-        for value in kept {
-            parts.headers.append(TRACESTATE, value);
-        }
-    }
+    headers::keep_tracestate(&mut parts.headers, trace.continued);
     route.request_headers.apply(&mut parts.headers);
     for template in &route.request_header_templates {
         template.apply(&mut parts.headers, &segments[version_segments..]);

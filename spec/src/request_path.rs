@@ -1,6 +1,6 @@
 //! The canonical form of request paths. The runtime puts every request path into this form
-//! before routing, and compiles route paths into it; `validate` uses it to find route paths that
-//! no request can match. One implementation serves both, so that the two cannot disagree.
+//! before routing, and compiles route paths into it. `validate` uses it to find route paths that
+//! no request can match. Both call this one implementation, so they cannot disagree.
 //!
 //! Escapes of unreserved characters (`A-Z a-z 0-9 - . _ ~`, RFC 3986 section 2.3), of the
 //! sub-delimiters but `;`, and of `:` and `@` are decoded: most upstream frameworks decode them,
@@ -11,7 +11,8 @@
 
 use std::borrow::Cow;
 
-/// Why a path has no canonical form. Each variant holds the byte offset of the escape's `%`.
+/// The reason a path has no canonical form. Each variant contains the byte offset of the
+/// escape's `%`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EscapeError {
     /// `%` not followed by two hexadecimal digits.

@@ -16,6 +16,9 @@ pub const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for
 pub const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 pub const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 
+/// The W3C trace state header, which belongs to the trace its `traceparent` names.
+const TRACESTATE: HeaderName = HeaderName::from_static("tracestate");
+
 const HOP_BY_HOP_COUNT: usize = 8;
 
 /// Headers that describe one connection and are never forwarded (RFC 9110 section 7.6.1). A
@@ -47,7 +50,8 @@ pub fn is_upgrade_request(headers: &HeaderMap) -> bool {
 }
 
 /// Returns whether a 101 response switches to WebSocket: one `Upgrade` value, `websocket`. The
-/// gateway offers the upstream WebSocket alone, so any other answer is not a switch it asked for.
+/// gateway offers the upstream WebSocket alone, so any other protocol is a switch it did not
+/// request.
 pub fn switches_to_websocket(headers: &HeaderMap) -> bool {
     let mut values = headers.get_all(UPGRADE).iter();
     let first = values.next();
@@ -67,8 +71,9 @@ fn connection_tokens(headers: &HeaderMap) -> impl Iterator<Item = &[u8]> {
 
 /// Removes hop-by-hop headers and the headers that `Connection` names, and returns the names
 /// `Connection` listed besides the hop-by-hop ones, which trailers must not carry either. With
-/// `keep_upgrade`, the `Upgrade` header is kept and `Connection: upgrade` is set again, for
-/// protocol switches.
+/// `keep_upgrade`, for a switch to WebSocket, `Upgrade: websocket` and `Connection: upgrade` are
+/// set again. Other protocols a client offers are dropped, because a switch to one of them would
+/// open a tunnel past routing and auth.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) -> Vec<HeaderName> {
     // Most messages carry at most `Connection`, so one pass over the names (compared without
     // hashing) finds the few hop-by-hop headers to remove instead of a lookup for each name.
@@ -81,7 +86,7 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) -> Vec<Head
             found[index] = true;
         }
     }
-    // `HOP_BY_HOP[0]` is `Connection`. Its tokens are nearly always `keep-alive`, `close` or
+    // `HOP_BY_HOP[0]` is `Connection`. Its tokens are usually `keep-alive`, `close` or
     // `upgrade`, which name nothing else to remove, so a list is built only for other tokens.
     let mut named = Vec::new();
     if found[0] && connection_tokens(headers).any(|token| !is_hop_by_hop_token(token)) {
@@ -98,10 +103,29 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) -> Vec<Head
     }
     if keep_upgrade {
         headers.insert(CONNECTION, HeaderValue::from_static("upgrade"));
+        headers.insert(UPGRADE, HeaderValue::from_static("websocket"));
     } else if upgrade {
         headers.remove(UPGRADE);
     }
     named
+}
+
+/// Forwards `tracestate` only with a trace that goes on (`continued`), because a new trace
+/// starts without state, and drops its lines that have no list member.
+pub fn keep_tracestate(headers: &mut HeaderMap, continued: bool) {
+    let has_members = |value: &HeaderValue| value.as_bytes().iter().any(|byte| !matches!(byte, b' ' | b'\t' | b','));
+    if !continued || !headers.get_all(TRACESTATE).iter().any(has_members) {
+        headers.remove(TRACESTATE);
+        return;
+    }
+    if headers.get_all(TRACESTATE).iter().all(has_members) {
+        return;
+    }
+    let kept: Vec<HeaderValue> = headers.get_all(TRACESTATE).iter().filter(|value| has_members(value)).cloned().collect();
+    headers.remove(TRACESTATE);
+    for value in kept {
+        headers.append(TRACESTATE, value);
+    }
 }
 
 /// Tells whether `name` is a hop-by-hop header, `Upgrade` included.
