@@ -92,6 +92,9 @@ struct RequestFacts {
     /// End of the total timeout, applied to the response body too.
     deadline: Option<tokio::time::Instant>,
     request_body: Option<Arc<BodyProgress>>,
+    /// The channel that hands the access-log record to the tunnel after a switch to WebSocket.
+    /// The tunnel writes the record when it closes.
+    tunnel_log: Option<tokio::sync::oneshot::Sender<upgrade::PendingRecord>>,
 }
 
 impl RequestFacts {
@@ -137,6 +140,7 @@ pub async fn handle(
         upstream_latency: None,
         deadline: None,
         request_body: None,
+        tunnel_log: None,
     };
     let mut exchange = Exchange { gateway: &gateway, config: &config, started, request_id, trace, method, facts, answered: false };
     #[cfg(test)]
@@ -191,6 +195,7 @@ pub async fn handle(
         upstream_latency_ms: facts.upstream_latency.map(milliseconds),
     });
     let request_body = facts.request_body.take();
+    let tunnel_log = facts.tunnel_log.take();
     let (route, consumer) = (facts.route, std::mem::take(&mut facts.consumer));
     drop(exchange);
     let body_timeout = config.body_timeout;
@@ -209,7 +214,10 @@ pub async fn handle(
             record.bytes_out = bytes_out;
             record.bytes_in = request_body.map_or(0, |body| body.received.load(Ordering::Relaxed));
             record.total_latency_ms = milliseconds(elapsed);
-            gateway.access_log.record(record);
+            match tunnel_log {
+                Some(tunnel) => drop(tunnel.send((record, started))),
+                None => gateway.access_log.record(record),
+            }
         }
     });
     Ok(Response::from_parts(parts, observed.boxed()))
@@ -412,7 +420,7 @@ async fn forward(
     let upstream_request = Request::from_parts(parts, body);
 
     let response = send(route, pool, target_index, upstream_request, &progress, body_limit, facts).await?;
-    finish_response(gateway, route, response, client_on_upgrade)
+    finish_response(gateway, route, response, client_on_upgrade, &mut facts.tunnel_log)
 }
 
 /// Tells whether the request has a body whose length the head does not give: chunked over
@@ -653,6 +661,7 @@ fn finish_response(
     route: &CompiledRoute,
     mut response: Response<ProxyBody>,
     client_on_upgrade: Option<hyper::upgrade::OnUpgrade>,
+    tunnel_log: &mut Option<tokio::sync::oneshot::Sender<upgrade::PendingRecord>>,
 ) -> Result<Response<ProxyBody>, ProxyError> {
     let switching = response.status() == http::StatusCode::SWITCHING_PROTOCOLS;
     if switching {
@@ -664,7 +673,12 @@ fn finish_response(
             return Err(ProxyError::UpstreamFailure);
         };
         let upstream_on_upgrade = hyper::upgrade::on(&mut response);
-        upgrade::spawn_tunnel(client_on_upgrade, upstream_on_upgrade, gateway.drain.hold());
+        let log = gateway.access_log.is_enabled().then(|| {
+            let (sender, receiver) = tokio::sync::oneshot::channel();
+            *tunnel_log = Some(sender);
+            (receiver, gateway.access_log.clone())
+        });
+        upgrade::spawn_tunnel(client_on_upgrade, upstream_on_upgrade, gateway.drain.hold(), log);
     }
     let (mut parts, mut body) = response.into_parts();
     // A body of unknown length may end with trailers, which lose connection-specific fields as

@@ -2,7 +2,10 @@
 
 mod support;
 
-use support::{ADMIN_TOKEN, Gateway, Upstream, client, json_body_of, raw_exchange, read_response, runtime_binary, status_of};
+use support::{
+    ADMIN_TOKEN, Gateway, Upstream, client, client_frame, json_body_of, open_websocket, raw_exchange, read_response, read_server_frame,
+    runtime_binary, status_of,
+};
 use tokio::io::AsyncWriteExt;
 
 fn spec_for(upstream: &Upstream) -> String {
@@ -381,6 +384,30 @@ async fn access_log_counts_body_bytes() {
     assert_eq!(lines[0]["bytesOut"], body.len());
     assert_eq!(lines[0]["method"], "POST");
     assert!(lines[0]["upstreamLatencyMs"].is_number());
+}
+
+/// A WebSocket's line is written when its tunnel closes, with the bytes the tunnel carried:
+/// frames from the client as bytes in, frames to the client as bytes out.
+#[tokio::test]
+async fn websocket_line_counts_tunnel_bytes() {
+    let upstream = Upstream::start("app").await;
+    let gateway = Gateway::start(&spec_for(&upstream)).await;
+
+    let (mut stream, head) = open_websocket(gateway.address, "/orders/chat", "Upgrade").await;
+    assert_eq!(status_of(&head), 101, "{head}");
+    assert_eq!(read_server_frame(&mut stream).await, b"hello");
+    let ping = client_frame(b"ping");
+    stream.write_all(&ping).await.unwrap();
+    assert_eq!(read_server_frame(&mut stream).await, b"echo: ping");
+    drop(stream);
+
+    let lines = gateway.access_log_lines(1).await;
+    let line = &lines[0];
+    assert_eq!(line["status"], 101);
+    assert_eq!(line["route"], "orders");
+    assert_eq!(line["bytesIn"], ping.len());
+    // Two frames: the greeting and the echo, each with a two-byte header.
+    assert_eq!(line["bytesOut"], (2 + "hello".len()) + (2 + "echo: ping".len()));
 }
 
 /// The `gatectl-runtime` binary started on a spec file, with its JSON log read line by line.

@@ -6,7 +6,10 @@ mod support;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use support::{Gateway, Upstream, client, client_frame, json_body_of, raw_exchange, read_response, read_server_frame, status_of};
+use support::{
+    Gateway, Upstream, client, client_frame, json_body_of, open_websocket, raw_exchange, read_head, read_response, read_server_frame,
+    status_of,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -365,29 +368,12 @@ async fn slow_request_head_is_408() {
     assert_eq!(upstream.request_count(), 0);
 }
 
-/// Sends a WebSocket handshake with this `Connection` value and returns the stream and the
-/// response head.
-async fn open_websocket(address: std::net::SocketAddr, connection: &str) -> (TcpStream, String) {
-    let mut stream = TcpStream::connect(address).await.unwrap();
-    let handshake = format!(
-        "GET /chat HTTP/1.1\r\nHost: gw.test\r\nConnection: {connection}\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
-    );
-    stream.write_all(handshake.as_bytes()).await.unwrap();
-    let mut head = Vec::new();
-    while !head.ends_with(b"\r\n\r\n") {
-        let mut byte = [0u8; 1];
-        stream.read_exact(&mut byte).await.unwrap();
-        head.push(byte[0]);
-    }
-    (stream, String::from_utf8(head).unwrap())
-}
-
 #[tokio::test]
 async fn websocket_upgrade_relays_frames() {
     let upstream = Upstream::start("app").await;
     let gateway = Gateway::start(&single_route_spec(&upstream, "", "")).await;
 
-    let (mut stream, head) = open_websocket(gateway.address, "keep-alive, Upgrade").await;
+    let (mut stream, head) = open_websocket(gateway.address, "/chat", "keep-alive, Upgrade").await;
     assert_eq!(status_of(&head), 101, "{head}");
     assert!(head.to_ascii_lowercase().contains("upgrade: websocket"), "{head}");
 
@@ -408,14 +394,9 @@ async fn frame_sent_with_upgrade_request_is_unchanged() {
 
     let handshake = "GET /chat HTTP/1.1\r\nHost: gw.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
     stream.write_all(&[handshake.as_bytes(), &client_frame(&payload)].concat()).await.unwrap();
-    let mut head = Vec::new();
-    while !head.ends_with(b"\r\n\r\n") {
-        let mut byte = [0u8; 1];
-        stream.read_exact(&mut byte).await.unwrap();
-        head.push(byte[0]);
-    }
+    let head = read_head(&mut stream).await;
 
-    assert_eq!(status_of(&String::from_utf8_lossy(&head)), 101);
+    assert_eq!(status_of(&head), 101);
     assert_eq!(read_server_frame(&mut stream).await, b"hello");
     assert_eq!(read_server_frame(&mut stream).await, [&b"echo: "[..], &payload].concat());
 }
@@ -424,7 +405,7 @@ async fn frame_sent_with_upgrade_request_is_unchanged() {
 async fn shutdown_waits_for_open_websocket() {
     let upstream = Upstream::start("app").await;
     let gateway = Gateway::start(&single_route_spec(&upstream, "", "")).await;
-    let (mut stream, head) = open_websocket(gateway.address, "Upgrade").await;
+    let (mut stream, head) = open_websocket(gateway.address, "/chat", "Upgrade").await;
     assert_eq!(status_of(&head), 101, "{head}");
     assert_eq!(read_server_frame(&mut stream).await, b"hello");
 
@@ -437,6 +418,11 @@ async fn shutdown_waits_for_open_websocket() {
     drop(stream);
     let outcome = tokio::time::timeout(std::time::Duration::from_secs(10), shutdown).await.unwrap().unwrap();
     assert_eq!(outcome.abandoned_connections, 0);
+    // The tunnel's line was queued before the drain ended, so the final flush wrote it.
+    let log = std::fs::read_to_string(&gateway.access_log).unwrap();
+    let line: serde_json::Value = serde_json::from_str(log.lines().next().expect("no access-log line after the drain")).unwrap();
+    assert_eq!(line["status"], 101);
+    assert_eq!(line["bytesIn"], client_frame(b"still here").len());
 }
 
 #[tokio::test]
@@ -887,13 +873,7 @@ async fn switch_to_other_protocol_opens_no_tunnel() {
     let mut stream = TcpStream::connect(gateway.address).await.unwrap();
     let handshake = "GET /chat HTTP/1.1\r\nHost: gw.test\r\nConnection: Upgrade\r\nUpgrade: h2c, websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
     stream.write_all(handshake.as_bytes()).await.unwrap();
-    let mut head = Vec::new();
-    while !head.ends_with(b"\r\n\r\n") {
-        let mut byte = [0u8; 1];
-        stream.read_exact(&mut byte).await.unwrap();
-        head.push(byte[0]);
-    }
-    let response = String::from_utf8_lossy(&head).into_owned();
+    let response = read_head(&mut stream).await;
     let smuggled = stream.write_all(b"GET /private HTTP/1.1\r\nHost: gw.test\r\n\r\n").await;
 
     let offered = heads.recv().await.unwrap().to_ascii_lowercase();

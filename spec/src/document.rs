@@ -66,7 +66,7 @@ fn merge_equal_scalar(existing: &mut Node, key: Key, incoming: Node) -> MergeRes
     }
     Err(Box::new(
         Diagnostic::error("conflicting-value", format!("`{}` is set in more than one file of the spec", key.name))
-            .at(Some(key.span))
+            .at(Some(incoming.span))
             .with_related(Some(existing.span), "first set here")
             .with_help("set each value in one file only, or move per-environment values into an overlay"),
     ))
@@ -282,8 +282,11 @@ mod tests {
         let mut base = parse(0, "settings:\n  requestIdHeader: X-A\n");
         let error = merge_fragment(&mut base, parse(1, "settings:\n  requestIdHeader: X-B\n")).unwrap_err();
         assert_eq!(error.rule, "conflicting-value");
-        assert_eq!(error.span.unwrap().source, SourceId(1));
-        assert_eq!(error.related[0].0.source, SourceId(0));
+        // Both places are the values, so the two files are shown the same way.
+        let at = error.span.unwrap();
+        assert_eq!((at.source, at.start, at.end), (SourceId(1), 29, 32));
+        let first = error.related[0].0;
+        assert_eq!((first.source, first.start, first.end), (SourceId(0), 29, 32));
     }
 
     #[test]

@@ -11,14 +11,27 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Duration(pub std::time::Duration);
 
-const UNITS: [(&str, u128); 5] = [("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1_000), ("ms", 1)];
+/// Each unit with its length in milliseconds and the most digits its number may have. The digit
+/// limits keep every sum within [`MAX_MILLIS`] but at the extreme, and [`DURATION_PATTERN`]
+/// states the same limits.
+const UNITS: [(&str, u128, usize); 5] = [("d", 86_400_000, 9), ("h", 3_600_000, 10), ("m", 60_000, 11), ("s", 1_000, 12), ("ms", 1, 12)];
+
+/// The longest duration: just under a thousand million days. Its canonical form has at most
+/// nine digits of days, so every duration that parses is written back in a form that parses.
+const MAX_MILLIS: u128 = 999_999_999 * 86_400_000 + 86_399_999;
 
 /// Why a duration string is invalid.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid duration `{text}`: write a whole number followed by ms, s, m, h or d, for example `30s` or `1m30s`")]
-pub struct DurationError {
-    pub text: String,
+pub enum DurationError {
+    #[error("invalid duration `{0}`: write a whole number followed by ms, s, m, h or d, for example `30s` or `1m30s`")]
+    Syntax(String),
+    #[error("invalid duration `{0}`: {TOO_LARGE}")]
+    TooLarge(String),
 }
+
+/// What is wrong with a duration whose number has too many digits or whose sum is too large.
+pub const TOO_LARGE: &str =
+    "too large: at most 9 digits before d, 10 before h, 11 before m and 12 before s or ms, and under 1000000000d in all";
 
 impl Duration {
     pub const fn from_secs(seconds: u64) -> Self {
@@ -42,35 +55,43 @@ impl FromStr for Duration {
     type Err = DurationError;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let error = || DurationError { text: text.to_owned() };
+        let syntax = || DurationError::Syntax(text.to_owned());
+        let too_large = || DurationError::TooLarge(text.to_owned());
         let mut rest = text.trim();
         if rest.is_empty() {
-            return Err(error());
+            return Err(syntax());
         }
         let mut total: u128 = 0;
         let mut last_unit = usize::MAX;
         while !rest.is_empty() {
             let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-            if digits == 0 || digits > 12 {
-                return Err(error());
+            if digits == 0 {
+                return Err(syntax());
             }
-            let amount: u128 = rest[..digits].parse().map_err(|_| error())?;
+            let number = &rest[..digits];
             rest = &rest[digits..];
-            let unit = UNITS
+            let (index, &(suffix, size, max_digits)) = UNITS
                 .iter()
                 .enumerate()
-                .filter(|(_, (suffix, _))| rest.starts_with(suffix))
-                .max_by_key(|(_, (suffix, _))| suffix.len())
-                .ok_or_else(error)?;
+                .filter(|(_, (suffix, _, _))| rest.starts_with(suffix))
+                .max_by_key(|(_, (suffix, _, _))| suffix.len())
+                .ok_or_else(syntax)?;
             // Units must go from large to small, each at most once: `1h30m`, never `30m1h`.
-            if last_unit != usize::MAX && unit.0 <= last_unit {
-                return Err(error());
+            if last_unit != usize::MAX && index <= last_unit {
+                return Err(syntax());
             }
-            last_unit = unit.0;
-            total += amount * unit.1.1;
-            rest = &rest[unit.1.0.len()..];
+            last_unit = index;
+            if number.len() > max_digits {
+                return Err(too_large());
+            }
+            let amount: u128 = number.parse().map_err(|_| too_large())?;
+            total += amount * size;
+            rest = &rest[suffix.len()..];
         }
-        let millis = u64::try_from(total).map_err(|_| error())?;
+        if total > MAX_MILLIS {
+            return Err(too_large());
+        }
+        let millis = u64::try_from(total).map_err(|_| too_large())?;
         Ok(Self(std::time::Duration::from_millis(millis)))
     }
 }
@@ -81,7 +102,7 @@ impl fmt::Display for Duration {
         if millis == 0 {
             return formatter.write_str("0s");
         }
-        for (suffix, size) in UNITS {
+        for (suffix, size, _) in UNITS {
             if millis >= size {
                 write!(formatter, "{}{suffix}", millis / size)?;
                 millis %= size;
@@ -104,8 +125,8 @@ impl<'de> Deserialize<'de> for Duration {
     }
 }
 
-/// Pattern that the JSON Schema uses for durations.
-pub const DURATION_PATTERN: &str = r"^([0-9]+d)?([0-9]+h)?([0-9]+m)?([0-9]+s)?([0-9]+ms)?$";
+/// Pattern that the JSON Schema uses for durations, with the digit limits of [`UNITS`].
+pub const DURATION_PATTERN: &str = r"^([0-9]{1,9}d)?([0-9]{1,10}h)?([0-9]{1,11}m)?([0-9]{1,12}s)?([0-9]{1,12}ms)?$";
 
 impl JsonSchema for Duration {
     fn schema_name() -> std::borrow::Cow<'static, str> {
@@ -116,7 +137,7 @@ impl JsonSchema for Duration {
         schemars::json_schema!({
             "type": "string",
             "pattern": DURATION_PATTERN,
-            "minLength": 2,
+            "minLength": 1,
             "maxLength": 64,
             "description": "A duration: whole numbers with the units d, h, m, s and ms, largest first, for example `250ms`, `30s` or `1h30m`.",
             "examples": ["250ms", "30s", "1h30m"]
@@ -140,6 +161,27 @@ mod tests {
         for text in ["", "5", "s", "1x", "30m1h", "1.5s", "-1s", "1s1s"] {
             assert!(text.parse::<Duration>().is_err(), "{text} should be invalid");
         }
+    }
+
+    #[test]
+    fn oversized_numbers_are_too_large() {
+        for (suffix, _, max_digits) in UNITS {
+            let longest = format!("{}{suffix}", "9".repeat(max_digits));
+            assert!(longest.parse::<Duration>().is_ok(), "{longest}");
+            let longer = format!("{}{suffix}", "9".repeat(max_digits + 1));
+            assert_eq!(longer.parse::<Duration>(), Err(DurationError::TooLarge(longer.clone())));
+        }
+        let sum = "999999999d9999999999h".to_owned();
+        assert_eq!(sum.parse::<Duration>(), Err(DurationError::TooLarge(sum.clone())));
+    }
+
+    #[test]
+    fn longest_durations_round_trip() {
+        for text in ["999999999d23h59m59s999ms", "999999999d", "9999999999h", "99999999999m", "999999999999s", "999999999999ms"] {
+            let duration: Duration = text.parse().unwrap();
+            assert_eq!(duration.to_string().parse::<Duration>(), Ok(duration), "{text}");
+        }
+        assert!("999999999d24h".parse::<Duration>().is_err());
     }
 
     #[test]

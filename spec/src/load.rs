@@ -504,6 +504,28 @@ mod tests {
     }
 
     #[test]
+    fn all_oversized_durations_reported() {
+        let text = MINIMAL.replace("    targets:", "    timeouts: {connect: 999999999999d, response: 99999999999h}\n    targets:");
+        let loaded = load_str("spec.yaml", &text);
+        let messages: Vec<&str> = loaded.diagnostics.iter().map(|diagnostic| diagnostic.message.as_str()).collect();
+        assert_eq!(messages.len(), 2, "{messages:?}");
+        for (diagnostic, value) in loaded.diagnostics.iter().zip(["999999999999d", "99999999999h"]) {
+            assert!(diagnostic.message.starts_with(&format!("invalid duration \"{value}\"")), "{}", diagnostic.message);
+            assert!(diagnostic.message.contains("too large"), "{}", diagnostic.message);
+            assert!(diagnostic.help.as_deref().unwrap_or_default().contains("larger unit"), "{:?}", diagnostic.help);
+        }
+    }
+
+    #[test]
+    fn short_duration_gets_one_finding() {
+        for value in ["s", "5", "\"\""] {
+            let text = MINIMAL.replace("    targets:", &format!("    timeouts: {{connect: {value}}}\n    targets:"));
+            let loaded = load_str("spec.yaml", &text);
+            assert_eq!(loaded.diagnostics.len(), 1, "{value}: {:?}", loaded.diagnostics);
+        }
+    }
+
+    #[test]
     fn invalid_duration_reports_field() {
         let text = MINIMAL.replace("    targets:", "    timeouts: {connect: 5 seconds}\n    targets:");
         let loaded = load_str("spec.yaml", &text);

@@ -117,6 +117,7 @@ pub fn check_value(document: &serde_json::Value) -> Vec<Diagnostic> {
 }
 
 const FIELDS_HELP: &str = "see docs/spec.md for the fields this object accepts, or use an editor with the schema in schemas/";
+const TOO_LARGE_DURATION_HELP: &str = "write it with a larger unit (`30d`, not `2592000000ms`), or choose a shorter duration";
 const DURATION_HELP: &str = "write whole numbers with the units d, h, m, s or ms, largest first, for example `30s`, `500ms` or `1h30m`";
 const VALUES_HELP: &str = "see docs/spec.md for the values this field accepts, or use an editor with the schema in schemas/";
 
@@ -167,7 +168,16 @@ fn findings(error: &ValidationError<'_>, index: &LocationIndex) -> Vec<Finding> 
             vec![(format!("missing field {name} in {place}"), FIELDS_HELP, index.value(&pointer))]
         }
         ValidationErrorKind::Pattern { pattern } if pattern == crate::duration::DURATION_PATTERN => {
-            vec![(format!("invalid duration {} at {place}", error.instance()), DURATION_HELP, index.value(&pointer))]
+            let too_large = error
+                .instance()
+                .as_str()
+                .is_some_and(|text| matches!(text.parse::<crate::duration::Duration>(), Err(crate::duration::DurationError::TooLarge(_))));
+            let (message, help) = if too_large {
+                (format!("invalid duration {} at {place}: {}", error.instance(), crate::duration::TOO_LARGE), TOO_LARGE_DURATION_HELP)
+            } else {
+                (format!("invalid duration {} at {place}", error.instance()), DURATION_HELP)
+            };
+            vec![(message, help, index.value(&pointer))]
         }
         ValidationErrorKind::Pattern { pattern } if pattern_words(pattern).is_some() => {
             let mut message = format!("invalid value {} at {place}: {}", error.instance(), pattern_words(pattern).unwrap_or_default());

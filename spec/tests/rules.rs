@@ -46,6 +46,23 @@ fn literal_segment_route_is_not_shadowed_by_parameter() {
 }
 
 #[test]
+fn repeated_name_shadowing_gives_positions() {
+    let same = route("orders", "{ path: { prefix: /orders } }");
+    let findings = check(&format!("routes:\n{same}{same}"));
+    assert_eq!(rule_ids(&findings), ["duplicate-name", "shadowed-route"]);
+    assert_eq!(findings[1].message, "route `orders` at routes[1] can never match: route `orders` at routes[0] takes all of its requests");
+}
+
+#[test]
+fn invalid_template_is_reported_once() {
+    let findings = check(&format!("routes:\n{}", route("users", "{ path: { template: \"/users//{id}\" } }")));
+    assert_eq!(rule_ids(&findings), ["invalid-path-template"]);
+    // The same text as an exact path is no template, so the unmatchable path is reported.
+    let findings = check(&format!("routes:\n{}", route("users", "{ path: { exact: \"/users//all\" } }")));
+    assert_eq!(rule_ids(&findings), ["unmatchable-path"]);
+}
+
+#[test]
 fn identical_template_after_another_is_shadowed() {
     let findings = check(&format!(
         "routes:\n{}{}",

@@ -211,6 +211,30 @@ async fn websocket_echo(upgrade: hyper::upgrade::OnUpgrade) {
     }
 }
 
+/// Sends a WebSocket handshake for `path` with this `Connection` value and returns the stream
+/// and the response head.
+pub async fn open_websocket(address: std::net::SocketAddr, path: &str, connection: &str) -> (tokio::net::TcpStream, String) {
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    let handshake = format!(
+        "GET {path} HTTP/1.1\r\nHost: gw.test\r\nConnection: {connection}\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+    );
+    stream.write_all(handshake.as_bytes()).await.unwrap();
+    let head = read_head(&mut stream).await;
+    (stream, head)
+}
+
+/// Reads a response head byte by byte, up to and including its blank line, and leaves what
+/// follows it unread.
+pub async fn read_head<S: tokio::io::AsyncRead + Unpin>(stream: &mut S) -> String {
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8; 1];
+        stream.read_exact(&mut byte).await.unwrap();
+        head.push(byte[0]);
+    }
+    String::from_utf8_lossy(&head).into_owned()
+}
+
 /// Encodes an unmasked text frame, as a server sends it (payloads under 126 bytes).
 pub fn server_frame(payload: &[u8]) -> Vec<u8> {
     let mut frame = vec![0x81, payload.len() as u8];

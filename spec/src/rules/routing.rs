@@ -107,7 +107,17 @@ fn compare(context: &mut Context<'_>, earlier: &Candidate<'_>, later: &Candidate
         winner_methods.is_empty() || (!loser_methods.is_empty() && loser_methods.iter().all(|method| winner_methods.contains(method)));
     if covered {
         if shadowed.insert(loser.index) {
-            let message = format!("route `{}` can never match: route `{}` takes all of its requests", loser.route.name, winner.route.name);
+            let message = if loser.route.name == winner.route.name {
+                // Two routes of one name (a `duplicate-name` finding) are named by their positions.
+                format!(
+                    "route `{name}` at routes[{}] can never match: route `{name}` at routes[{}] takes all of its requests",
+                    loser.index,
+                    winner.index,
+                    name = loser.route.name
+                )
+            } else {
+                format!("route `{}` can never match: route `{}` takes all of its requests", loser.route.name, winner.route.name)
+            };
             report_pair(context, "shadowed-route", message, loser.index, winner.index, "this route matches first");
         }
         return;

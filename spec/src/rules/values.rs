@@ -118,18 +118,22 @@ fn check_routes(context: &mut Context<'_>) {
                 report_host(context, host, &format!("route `{}`", route.name), &at);
             }
         }
+        let mut invalid_template = false;
         if let PathMatch::Template(template) = &route.matcher.path
             && let Err(error) = PathTemplate::parse(template)
         {
             let at = pointer(&["routes", &index, "match", "path", "template"]);
             context.report("invalid-path-template", format!("invalid path template `{template}`: {error}"), &at);
+            invalid_template = true;
         }
         let (kind, path) = match &route.matcher.path {
             PathMatch::Exact(path) => ("exact", path),
             PathMatch::Prefix(path) => ("prefix", path),
             PathMatch::Template(path) => ("template", path),
         };
-        if let Some(problem) = unnormalised_part(path) {
+        // A template that does not parse has had its finding; a second about the same text
+        // would only repeat it.
+        if !invalid_template && let Some(problem) = unnormalised_part(path) {
             let at = pointer(&["routes", &index, "match", "path", kind]);
             let encoded = match problem.as_str() {
                 "a `?`" => Some(("?", "%3F")),
