@@ -37,7 +37,7 @@ pub enum ProxyError {
     UpstreamConnect,
     #[error("the upstream did not answer in time")]
     UpstreamTimeout,
-    #[error("the upstream connection failed")]
+    #[error("the upstream did not send a valid response")]
     UpstreamFailure,
 }
 

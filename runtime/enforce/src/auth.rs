@@ -116,7 +116,9 @@ enum Outcome {
     Valid(Arc<Credential>),
 }
 
-struct Credential {
+/// The result of one provider's valid credential: the consumer, the token's subject, scopes,
+/// claims to forward, and the query parameter that carried an API key.
+pub(crate) struct Credential {
     consumer: Option<usize>,
     subject: Option<String>,
     scopes: Vec<String>,
@@ -288,14 +290,20 @@ impl Authenticator {
             BearerCredential::Token(token) => token,
         };
         let provider = &self.providers[index].name;
-        let verified = match verifier.verify(&token, allow_without_expiry).await {
+        let verified = match verifier.verify(token, allow_without_expiry).await {
             Ok(verified) => verified,
             Err(error) => {
                 tracing::debug!(provider = %provider, %error, "bearer token rejected");
                 return Outcome::Invalid;
             }
         };
-        let claims = &verified.claims;
+        let credential = verified.credential.get_or_init(|| Arc::new(self.token_credential(index, verifier, &verified.claims)));
+        Outcome::Valid(credential.clone())
+    }
+
+    /// Derives a valid token's credential from its claims: the consumer its subject names, the
+    /// scopes it grants and the claims forwarded upstream.
+    fn token_credential(&self, index: usize, verifier: &JwtVerifier, claims: &crate::jwt::Claims) -> Credential {
         let subject = claims.get(verifier.consumer_claim()).map(claim_text);
         let consumer = subject.as_deref().and_then(|subject| self.consumers.by_subject(index, subject));
         let forwarded = verifier
@@ -306,7 +314,7 @@ impl Authenticator {
                 Some((header.clone(), value))
             })
             .collect();
-        Outcome::Valid(Arc::new(Credential { consumer, subject, scopes: granted_scopes(claims), forwarded, query_parameter: None }))
+        Credential { consumer, subject, scopes: granted_scopes(claims), forwarded, query_parameter: None }
     }
 
     fn evaluate_api_key(&self, provider: &str, config: &ApiKeyProvider, headers: &HeaderMap, uri: &Uri) -> Outcome {

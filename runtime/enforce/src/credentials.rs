@@ -12,16 +12,16 @@ use gatectl_spec::model::{ApiKeyLocation, ApiKeyProvider};
 
 /// What the `Authorization` header holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum BearerCredential {
+pub(crate) enum BearerCredential<'a> {
     /// No header, another scheme, or the scheme without a token.
     Absent,
     /// Two or more headers, or a value that is not `Bearer <token>`.
     Malformed,
-    Token(String),
+    Token(&'a str),
 }
 
 /// Reads the bearer token from the `Authorization` header.
-pub(crate) fn bearer_token(headers: &HeaderMap) -> BearerCredential {
+pub(crate) fn bearer_token(headers: &HeaderMap) -> BearerCredential<'_> {
     let mut values = headers.get_all(http::header::AUTHORIZATION).iter();
     let Some(value) = values.next() else { return BearerCredential::Absent };
     if values.next().is_some() {
@@ -46,7 +46,7 @@ pub(crate) fn bearer_token(headers: &HeaderMap) -> BearerCredential {
     if memchr::memchr2(b' ', b'\t', token.as_bytes()).is_some() {
         return BearerCredential::Malformed;
     }
-    BearerCredential::Token(token.to_owned())
+    BearerCredential::Token(token)
 }
 
 /// What an API key location holds.
@@ -121,7 +121,7 @@ mod tests {
 
     #[test]
     fn bearer_scheme_forms() {
-        let token = BearerCredential::Token("abc".into());
+        let token = BearerCredential::Token("abc");
         assert_eq!(bearer_token(&headers_with(&["Bearer abc"])), token);
         assert_eq!(bearer_token(&headers_with(&["bearer abc"])), token);
         assert_eq!(bearer_token(&headers_with(&["BEARER abc"])), token);

@@ -19,26 +19,28 @@ mod jwks;
 mod keys;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use gatectl_spec::model::{JwtAlgorithm, JwtProvider};
 use http::HeaderName;
 use serde_json::{Map, Value};
-use sha2::{Digest, Sha256};
 
 pub(crate) use jwks::JwksCache;
 pub use jwks::JwksError;
 pub use keys::KeyError;
 use keys::{VerificationKey, load_static_key, parse_algorithm, to_jsonwebtoken};
 
+use crate::auth::Credential;
 use crate::clock::Clock;
 
 /// Largest token accepted, in bytes.
 pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
 /// Most verified tokens kept per provider.
 const TOKEN_CACHE_CAPACITY: usize = 10_000;
+/// Most bytes of token text kept per provider: the cache keeps each token whole.
+const TOKEN_CACHE_BYTES: usize = 16 * 1024 * 1024;
 /// Most keys tried for one token, which bounds the work a token without `kid` can cause.
 const MAX_KEYS_TRIED: usize = 4;
 
@@ -93,13 +95,25 @@ pub enum JwtSetupError {
     InvalidHeaderName(String),
 }
 
-/// A verified token: its claims, checked against the provider's rules.
+/// A token whose signature has been verified, with its claims read once for the checks that
+/// every request with it repeats.
 pub(crate) struct VerifiedToken {
-    pub claims: Arc<Claims>,
+    pub claims: Claims,
+    /// `exp`, `nbf` and `iat`, or the error for a claim that is not a number.
+    expiry: Result<Option<f64>, TokenError>,
+    not_before: Result<Option<f64>, TokenError>,
+    issued_at: Result<Option<f64>, TokenError>,
+    /// The result of the checks that do not depend on the time: issuer, audience and required
+    /// claims.
+    fixed_checks: Result<(), TokenError>,
+    /// The credential the authenticator derives from the claims, kept for the next request with
+    /// this token. The token cache belongs to one configuration, so the derived credential
+    /// never outlives the consumers it was looked up in.
+    pub credential: OnceLock<Arc<Credential>>,
 }
 
 struct CachedToken {
-    claims: Arc<Claims>,
+    token: Arc<VerifiedToken>,
     /// `exp` in Unix milliseconds; tokens without `exp` are not cached.
     expires_at: u64,
 }
@@ -111,8 +125,8 @@ pub(crate) struct JwtVerifier {
     jwks: Option<Arc<JwksCache>>,
     pub forward_claims: Vec<(String, HeaderName)>,
     clock: Arc<dyn Clock>,
-    /// Verified claims by SHA-256 of the token, so signatures are not checked again.
-    cache: Mutex<HashMap<[u8; 32], CachedToken>>,
+    /// Verified tokens, so signatures are not checked again.
+    cache: Mutex<TokenCache>,
 }
 
 impl JwtVerifier {
@@ -134,7 +148,7 @@ impl JwtVerifier {
                     .map_err(|_| JwtSetupError::InvalidHeaderName(header.clone()))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Self { config: config.clone(), static_keys, jwks, forward_claims, clock, cache: Mutex::new(HashMap::new()) })
+        Ok(Self { config: config.clone(), static_keys, jwks, forward_claims, clock, cache: Mutex::default() })
     }
 
     pub fn consumer_claim(&self) -> &str {
@@ -142,22 +156,36 @@ impl JwtVerifier {
     }
 
     /// Verifies a token's signature (or finds it in the cache) and checks its claims.
-    pub async fn verify(&self, token: &str, allow_without_expiry: bool) -> Result<VerifiedToken, TokenError> {
+    pub async fn verify(&self, token: &str, allow_without_expiry: bool) -> Result<Arc<VerifiedToken>, TokenError> {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(TokenError::TooLarge);
         }
         let now = self.clock.unix_millis();
-        let token_hash: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-        let claims = match self.cached_claims(&token_hash, now) {
-            Some(claims) => claims,
+        let cached = self.cache.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).get(token, now);
+        let verified = match cached {
+            Some(verified) => verified,
             None => {
-                let claims = Arc::new(self.verify_signature(token).await?);
-                self.remember(token_hash, &claims, now);
-                claims
+                let claims = self.verify_signature(token).await?;
+                let verified = Arc::new(self.read_claims(claims));
+                self.remember(token, &verified, now);
+                verified
             }
         };
-        self.check_claims(&claims, now, allow_without_expiry)?;
-        Ok(VerifiedToken { claims })
+        self.check_claims(&verified, now, allow_without_expiry)?;
+        Ok(verified)
+    }
+
+    /// Reads the time claims and runs the checks that do not depend on the time, once per
+    /// verified token.
+    fn read_claims(&self, claims: Claims) -> VerifiedToken {
+        VerifiedToken {
+            expiry: numeric_claim(&claims, "exp"),
+            not_before: numeric_claim(&claims, "nbf"),
+            issued_at: numeric_claim(&claims, "iat"),
+            fixed_checks: self.check_fixed_claims(&claims),
+            claims,
+            credential: OnceLock::new(),
+        }
     }
 
     async fn verify_signature(&self, token: &str) -> Result<Claims, TokenError> {
@@ -253,23 +281,27 @@ impl JwtVerifier {
         Ok(algorithm)
     }
 
-    fn check_claims(&self, claims: &Claims, now_millis: u64, allow_without_expiry: bool) -> Result<(), TokenError> {
+    fn check_claims(&self, token: &VerifiedToken, now_millis: u64, allow_without_expiry: bool) -> Result<(), TokenError> {
         let now = now_millis as f64 / 1000.0;
         let leeway = self.config.leeway.as_std().as_secs_f64();
 
-        match numeric_claim(claims, "exp")? {
+        match token.expiry.clone()? {
             Some(expiry) if now >= expiry + leeway => return Err(TokenError::Expired),
             Some(_) => {}
             None if allow_without_expiry => {}
             None => return Err(TokenError::MissingExpiry),
         }
-        if numeric_claim(claims, "nbf")?.is_some_and(|not_before| now + leeway < not_before) {
+        if token.not_before.clone()?.is_some_and(|not_before| now + leeway < not_before) {
             return Err(TokenError::NotYetValid);
         }
-        if numeric_claim(claims, "iat")?.is_some_and(|issued_at| now + leeway < issued_at) {
+        if token.issued_at.clone()?.is_some_and(|issued_at| now + leeway < issued_at) {
             return Err(TokenError::IssuedInFuture);
         }
+        token.fixed_checks.clone()
+    }
 
+    /// Checks the issuer, the audience and the required claims.
+    fn check_fixed_claims(&self, claims: &Claims) -> Result<(), TokenError> {
         if let Some(issuer) = &self.config.issuer
             && claims.get("iss").and_then(Value::as_str) != Some(issuer.as_str())
         {
@@ -296,33 +328,58 @@ impl JwtVerifier {
         Ok(())
     }
 
-    fn cached_claims(&self, token_hash: &[u8; 32], now: u64) -> Option<Arc<Claims>> {
-        let mut cache = self.cache.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let entry = cache.get(token_hash)?;
-        if now >= entry.expires_at {
-            cache.remove(token_hash);
-            return None;
-        }
-        Some(entry.claims.clone())
-    }
-
-    fn remember(&self, token_hash: [u8; 32], claims: &Arc<Claims>, now: u64) {
+    fn remember(&self, token: &str, verified: &Arc<VerifiedToken>, now: u64) {
         // Only tokens with a numeric `exp` are cached, and never past it.
-        let Some(Value::Number(expiry)) = claims.get("exp") else { return };
-        let Some(expiry) = expiry.as_f64().filter(|expiry| expiry.is_finite() && *expiry > 0.0) else { return };
+        let Ok(Some(expiry)) = verified.expiry else { return };
+        if !(expiry.is_finite() && expiry > 0.0) {
+            return;
+        }
         let expires_at = (expiry * 1000.0) as u64;
         if expires_at <= now {
             return;
         }
-        let mut cache = self.cache.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if cache.len() >= TOKEN_CACHE_CAPACITY {
-            cache.retain(|_, entry| entry.expires_at > now);
+        self.cache.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).insert(token, verified.clone(), expires_at, now);
+    }
+}
+
+/// Verified tokens by their whole text. A hit compares the whole token, so no other token can
+/// be taken for a cached one. Hashing with the standard library's keyed hasher costs less than
+/// a cryptographic digest of the token would on processors without SHA instructions.
+#[derive(Default)]
+struct TokenCache {
+    entries: HashMap<Box<str>, CachedToken>,
+    /// Bytes of token text in `entries`.
+    bytes: usize,
+}
+
+impl TokenCache {
+    /// Returns the cached token, or `None` when it is not cached or has expired.
+    fn get(&mut self, token: &str, now: u64) -> Option<Arc<VerifiedToken>> {
+        let entry = self.entries.get(token)?;
+        if now >= entry.expires_at {
+            self.entries.remove(token);
+            self.bytes -= token.len();
+            return None;
         }
-        if cache.len() >= TOKEN_CACHE_CAPACITY {
+        Some(entry.token.clone())
+    }
+
+    fn insert(&mut self, token: &str, verified: Arc<VerifiedToken>, expires_at: u64, now: u64) {
+        let full = |cache: &Self| cache.entries.len() >= TOKEN_CACHE_CAPACITY || cache.bytes + token.len() > TOKEN_CACHE_BYTES;
+        if full(self) {
+            self.entries.retain(|_, entry| entry.expires_at > now);
+            self.bytes = self.entries.keys().map(|key| key.len()).sum();
+        }
+        if full(self) {
             // Still full of live tokens: start over rather than grow without bound.
-            cache.clear();
+            self.entries.clear();
+            self.bytes = 0;
         }
-        cache.insert(token_hash, CachedToken { claims: claims.clone(), expires_at });
+        // Two requests with one token may both verify it: its text is counted once.
+        let replaced = self.entries.insert(token.into(), CachedToken { token: verified, expires_at }).is_some();
+        if !replaced {
+            self.bytes += token.len();
+        }
     }
 }
 
@@ -364,5 +421,70 @@ pub(crate) fn claim_text(value: &Value) -> String {
     match value {
         Value::String(text) => text.clone(),
         other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn verified() -> Arc<VerifiedToken> {
+        Arc::new(VerifiedToken {
+            claims: Claims::new(),
+            expiry: Ok(None),
+            not_before: Ok(None),
+            issued_at: Ok(None),
+            fixed_checks: Ok(()),
+            credential: OnceLock::new(),
+        })
+    }
+
+    #[test]
+    fn cache_hit_needs_the_whole_token() {
+        let mut cache = TokenCache::default();
+        cache.insert("header.payload.signature", verified(), 2_000, 1_000);
+        assert!(cache.get("header.payload.signature", 1_500).is_some());
+        assert!(cache.get("header.payload.signatur", 1_500).is_none());
+        assert!(cache.get("other.payload.signature", 1_500).is_none());
+    }
+
+    #[test]
+    fn expired_entry_leaves_the_count() {
+        let mut cache = TokenCache::default();
+        cache.insert("a.b.c", verified(), 2_000, 1_000);
+        cache.insert("a.b.c", verified(), 2_000, 1_000);
+        assert_eq!(cache.bytes, 5, "a token verified twice is counted once");
+        assert!(cache.get("a.b.c", 2_000).is_none());
+        assert_eq!((cache.entries.len(), cache.bytes), (0, 0));
+    }
+
+    /// Fills a cache to its byte budget with tokens of the largest size. Token `index` expires
+    /// at `expiry(index)`, and each is inserted at 1,000.
+    fn filled(expiry: impl Fn(usize) -> u64) -> (TokenCache, usize) {
+        let mut cache = TokenCache::default();
+        let large = "x".repeat(MAX_TOKEN_BYTES);
+        let fit = TOKEN_CACHE_BYTES / MAX_TOKEN_BYTES;
+        for index in 0..fit {
+            cache.insert(&format!("{index:06}{}", &large[6..]), verified(), expiry(index), 1_000);
+        }
+        assert_eq!(cache.bytes, TOKEN_CACHE_BYTES);
+        (cache, fit)
+    }
+
+    #[test]
+    fn byte_budget_bounds_the_cache() {
+        let (mut cache, _) = filled(|_| 10_000);
+        // One more live token does not fit, so the cache starts over with it alone.
+        cache.insert("new.token.here", verified(), 10_000, 1_000);
+        assert_eq!((cache.entries.len(), cache.bytes), (1, "new.token.here".len()));
+    }
+
+    #[test]
+    fn expired_tokens_make_room_first() {
+        // Every other token expires at 1,500.
+        let (mut cache, fit) = filled(|index| if index % 2 == 0 { 1_500 } else { 10_000 });
+        cache.insert("new.token.here", verified(), 10_000, 2_000);
+        assert_eq!(cache.entries.len(), fit / 2 + 1);
+        assert_eq!(cache.bytes, fit / 2 * MAX_TOKEN_BYTES + "new.token.here".len());
     }
 }

@@ -195,8 +195,32 @@ async fn issuer_and_audience_are_checked() {
         ("missing iss", json!({"iss": null})),
     ];
     for (case, extra) in rejected {
-        assert_invalid_token(check(&enforcer, "open", &sign(&key, Some("rsa-1"), &claims(&clock, extra))).await, case);
+        let token = sign(&key, Some("rsa-1"), &claims(&clock, extra));
+        assert_invalid_token(check(&enforcer, "open", &token).await, case);
+        // The second use finds the token in the cache, and the claims fail again.
+        assert_invalid_token(check(&enforcer, "open", &token).await, &format!("{case}, again"));
     }
+}
+
+#[tokio::test]
+async fn cached_token_same_identity() {
+    let (key, enforcer, clock) = rsa_setup("0s").await;
+    let token = sign(&key, Some("rsa-1"), &claims(&clock, json!({"scope": "orders:read orders:write"})));
+    let first = check(&enforcer, "open", &token).await.unwrap();
+    let second = check(&enforcer, "open", &token).await.unwrap();
+    assert_eq!(second.subject, first.subject);
+    assert_eq!(second.scopes, ["orders:read", "orders:write"]);
+    assert_eq!(second.upstream_headers, first.upstream_headers);
+}
+
+#[tokio::test]
+async fn token_valid_after_not_before() {
+    let (key, enforcer, clock) = rsa_setup("0s").await;
+    let token = sign(&key, Some("rsa-1"), &claims(&clock, json!({"nbf": now_seconds(&clock) + 30})));
+    assert_invalid_token(check(&enforcer, "open", &token).await, "before nbf");
+    assert_invalid_token(check(&enforcer, "open", &token).await, "before nbf, from the cache");
+    clock.advance(Duration::from_secs(31));
+    assert!(check(&enforcer, "open", &token).await.is_ok(), "after nbf, from the cache");
 }
 
 #[tokio::test]
