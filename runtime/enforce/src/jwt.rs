@@ -116,6 +116,8 @@ struct CachedToken {
     token: Arc<VerifiedToken>,
     /// `exp` in Unix milliseconds; tokens without `exp` are not cached.
     expires_at: u64,
+    /// The number of the JWKS key set when the token was verified; 0 for static keys.
+    key_generation: u64,
 }
 
 /// One JWT provider, ready to verify tokens.
@@ -161,13 +163,19 @@ impl JwtVerifier {
             return Err(TokenError::TooLarge);
         }
         let now = self.clock.unix_millis();
-        let cached = self.cache.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).get(token, now);
+        // A JWKS refresh may have removed the key that verified a cached token, so tokens
+        // cached with an earlier key set are verified again.
+        let key_generation = match &self.jwks {
+            Some(jwks) => jwks.generation().await,
+            None => 0,
+        };
+        let cached = self.cache.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).get(token, now, key_generation);
         let verified = match cached {
             Some(verified) => verified,
             None => {
                 let claims = self.verify_signature(token).await?;
                 let verified = Arc::new(self.read_claims(claims));
-                self.remember(token, &verified, now);
+                self.remember(token, &verified, now, key_generation);
                 verified
             }
         };
@@ -328,7 +336,7 @@ impl JwtVerifier {
         Ok(())
     }
 
-    fn remember(&self, token: &str, verified: &Arc<VerifiedToken>, now: u64) {
+    fn remember(&self, token: &str, verified: &Arc<VerifiedToken>, now: u64, key_generation: u64) {
         // Only tokens with a numeric `exp` are cached, and never past it.
         let Ok(Some(expiry)) = verified.expiry else { return };
         if !(expiry.is_finite() && expiry > 0.0) {
@@ -338,7 +346,7 @@ impl JwtVerifier {
         if expires_at <= now {
             return;
         }
-        self.cache.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).insert(token, verified.clone(), expires_at, now);
+        self.cache.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).insert(token, verified.clone(), expires_at, key_generation, now);
     }
 }
 
@@ -353,10 +361,11 @@ struct TokenCache {
 }
 
 impl TokenCache {
-    /// Returns the cached token, or `None` when it is not cached or has expired.
-    fn get(&mut self, token: &str, now: u64) -> Option<Arc<VerifiedToken>> {
+    /// Returns the cached token, or `None` when it is not cached, has expired or was verified
+    /// with another key set.
+    fn get(&mut self, token: &str, now: u64, key_generation: u64) -> Option<Arc<VerifiedToken>> {
         let entry = self.entries.get(token)?;
-        if now >= entry.expires_at {
+        if now >= entry.expires_at || entry.key_generation != key_generation {
             self.entries.remove(token);
             self.bytes -= token.len();
             return None;
@@ -364,7 +373,7 @@ impl TokenCache {
         Some(entry.token.clone())
     }
 
-    fn insert(&mut self, token: &str, verified: Arc<VerifiedToken>, expires_at: u64, now: u64) {
+    fn insert(&mut self, token: &str, verified: Arc<VerifiedToken>, expires_at: u64, key_generation: u64, now: u64) {
         let full = |cache: &Self| cache.entries.len() >= TOKEN_CACHE_CAPACITY || cache.bytes + token.len() > TOKEN_CACHE_BYTES;
         if full(self) {
             self.entries.retain(|_, entry| entry.expires_at > now);
@@ -376,7 +385,7 @@ impl TokenCache {
             self.bytes = 0;
         }
         // Two requests with one token may both verify it: its text is counted once.
-        let replaced = self.entries.insert(token.into(), CachedToken { token: verified, expires_at }).is_some();
+        let replaced = self.entries.insert(token.into(), CachedToken { token: verified, expires_at, key_generation }).is_some();
         if !replaced {
             self.bytes += token.len();
         }
@@ -442,19 +451,20 @@ mod tests {
     #[test]
     fn cache_hit_needs_the_whole_token() {
         let mut cache = TokenCache::default();
-        cache.insert("header.payload.signature", verified(), 2_000, 1_000);
-        assert!(cache.get("header.payload.signature", 1_500).is_some());
-        assert!(cache.get("header.payload.signatur", 1_500).is_none());
-        assert!(cache.get("other.payload.signature", 1_500).is_none());
+        cache.insert("header.payload.signature", verified(), 2_000, 0, 1_000);
+        assert!(cache.get("header.payload.signature", 1_500, 0).is_some());
+        assert!(cache.get("header.payload.signature", 1_500, 1).is_none(), "verified with another key set");
+        assert!(cache.get("header.payload.signatur", 1_500, 0).is_none());
+        assert!(cache.get("other.payload.signature", 1_500, 0).is_none());
     }
 
     #[test]
     fn expired_entry_leaves_the_count() {
         let mut cache = TokenCache::default();
-        cache.insert("a.b.c", verified(), 2_000, 1_000);
-        cache.insert("a.b.c", verified(), 2_000, 1_000);
+        cache.insert("a.b.c", verified(), 2_000, 0, 1_000);
+        cache.insert("a.b.c", verified(), 2_000, 0, 1_000);
         assert_eq!(cache.bytes, 5, "a token verified twice is counted once");
-        assert!(cache.get("a.b.c", 2_000).is_none());
+        assert!(cache.get("a.b.c", 2_000, 0).is_none());
         assert_eq!((cache.entries.len(), cache.bytes), (0, 0));
     }
 
@@ -465,7 +475,7 @@ mod tests {
         let large = "x".repeat(MAX_TOKEN_BYTES);
         let fit = TOKEN_CACHE_BYTES / MAX_TOKEN_BYTES;
         for index in 0..fit {
-            cache.insert(&format!("{index:06}{}", &large[6..]), verified(), expiry(index), 1_000);
+            cache.insert(&format!("{index:06}{}", &large[6..]), verified(), expiry(index), 0, 1_000);
         }
         assert_eq!(cache.bytes, TOKEN_CACHE_BYTES);
         (cache, fit)
@@ -475,7 +485,7 @@ mod tests {
     fn byte_budget_bounds_the_cache() {
         let (mut cache, _) = filled(|_| 10_000);
         // One more live token does not fit, so the cache starts over with it alone.
-        cache.insert("new.token.here", verified(), 10_000, 1_000);
+        cache.insert("new.token.here", verified(), 10_000, 0, 1_000);
         assert_eq!((cache.entries.len(), cache.bytes), (1, "new.token.here".len()));
     }
 
@@ -483,7 +493,7 @@ mod tests {
     fn expired_tokens_make_room_first() {
         // Every other token expires at 1,500.
         let (mut cache, fit) = filled(|index| if index % 2 == 0 { 1_500 } else { 10_000 });
-        cache.insert("new.token.here", verified(), 10_000, 2_000);
+        cache.insert("new.token.here", verified(), 10_000, 0, 2_000);
         assert_eq!(cache.entries.len(), fit / 2 + 1);
         assert_eq!(cache.bytes, fit / 2 * MAX_TOKEN_BYTES + "new.token.here".len());
     }

@@ -370,6 +370,30 @@ async fn unknown_kid_refetches_once_per_cooldown() {
     assert_eq!(server.request_count(), 4, "expired set refetched once");
 }
 
+#[tokio::test]
+async fn cached_token_fails_once_its_key_is_removed() {
+    let retired = rsa_key(Algorithm::RS256, "old");
+    let current = rsa_key(Algorithm::RS256, "new");
+    let server = jwks_server(&[&retired, &current], "max-age=60").await;
+    let clock = Arc::new(ManualClock::starting_now());
+    let spec = spec_from(json!({
+        "apiVersion": "gatectl.dev/v1", "kind": "Gateway",
+        "authProviders": [{"name": "bearer", "jwt": {"jwks": {"url": server.url("/jwks"), "minCacheTime": "60s", "maxCacheTime": "60s"}}}],
+        "routes": [{"name": "open", "match": {"path": {"exact": "/open"}}, "upstream": "u", "security": [{"bearer": []}]}]
+    }));
+    let enforcer = enforcer(&spec, clock.clone()).await;
+    let old_token = sign(&retired, Some("old"), &claims(&clock, json!({})));
+    let new_token = sign(&current, Some("new"), &claims(&clock, json!({})));
+    assert!(check(&enforcer, "open", &old_token).await.is_ok());
+    assert!(check(&enforcer, "open", &old_token).await.is_ok(), "second use, from the token cache");
+
+    // The provider retires the old key; once the cached set expires, the set is fetched again.
+    server.set_body(jwks_body(&[&current]));
+    clock.advance(Duration::from_secs(61));
+    assert_invalid_token(check(&enforcer, "open", &old_token).await, "token of the removed key, seen before");
+    assert!(check(&enforcer, "open", &new_token).await.is_ok(), "token of the key still published");
+}
+
 /// Serves `body` as a JWKS document on 127.0.0.1, responding to each request after `delay`.
 async fn slow_jwks_server(body: Arc<std::sync::Mutex<String>>, delay: Duration) -> String {
     use tokio::io::{AsyncBufReadExt, AsyncWriteExt};

@@ -36,6 +36,8 @@ struct CachedKeys {
     expires_at: u64,
     /// When the last fetch was attempted, successful or not.
     last_attempt: u64,
+    /// Counts the sets stored, so that tokens verified with an earlier set can be told apart.
+    generation: u64,
 }
 
 /// The cached key set of one JWKS endpoint.
@@ -56,7 +58,7 @@ impl JwksCache {
             source,
             client,
             clock,
-            cached: RwLock::new(CachedKeys { keys: Arc::new(Vec::new()), expires_at: 0, last_attempt: now }),
+            cached: RwLock::new(CachedKeys { keys: Arc::new(Vec::new()), expires_at: 0, last_attempt: now, generation: 0 }),
             fetch_lock: tokio::sync::Mutex::new(()),
         };
         let (keys, max_age) = cache.fetch().await?;
@@ -66,6 +68,18 @@ impl JwksCache {
 
     /// Returns the current key set, refreshing it first when its cache time is over.
     pub async fn keys(self: &Arc<Self>) -> Arc<Vec<VerificationKey>> {
+        self.refresh_if_expired().await;
+        self.current()
+    }
+
+    /// Returns the number of the current key set, refreshing it first when its cache time is
+    /// over. A token verified with a set of another number may have lost its key.
+    pub async fn generation(self: &Arc<Self>) -> u64 {
+        self.refresh_if_expired().await;
+        self.cached.read().unwrap_or_else(|poisoned| poisoned.into_inner()).generation
+    }
+
+    async fn refresh_if_expired(self: &Arc<Self>) {
         let now = self.clock.unix_millis();
         let (expired, cooled_down) = {
             let cached = self.cached.read().unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -74,7 +88,6 @@ impl JwksCache {
         if expired && cooled_down {
             self.refresh().await;
         }
-        self.current()
     }
 
     /// Fetches the set again because a token named an unknown `kid`, unless the cooldown since
@@ -136,6 +149,7 @@ impl JwksCache {
         let lifetime = max_age.unwrap_or(min).clamp(min, max);
         let mut cached = self.cached.write().unwrap_or_else(|poisoned| poisoned.into_inner());
         cached.keys = Arc::new(keys);
+        cached.generation += 1;
         cached.expires_at = now + lifetime.as_millis() as u64;
         cached.last_attempt = now;
     }
