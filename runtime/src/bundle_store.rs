@@ -64,13 +64,18 @@ pub struct BundleStore {
     directory: Option<PathBuf>,
     keep: usize,
     bundles: Vec<StoredBundle>,
+    /// The bundle this process activated; `None` until one is.
     active: Option<String>,
+    /// The bundle that was active before the restart, tried first by a resume. It stays in
+    /// `history.json` until another bundle is activated, so a resume that failed is tried
+    /// again after the next restart too.
+    was_active: Option<String>,
 }
 
 impl BundleStore {
     /// Builds a history kept in memory only, lost on restart.
     pub fn in_memory(keep: usize) -> Self {
-        Self { directory: None, keep: keep.max(1), bundles: Vec::new(), active: None }
+        Self { directory: None, keep: keep.max(1), bundles: Vec::new(), active: None, was_active: None }
     }
 
     /// Opens the state directory, creating it when missing, and reads the history. A bundle
@@ -83,7 +88,8 @@ impl BundleStore {
             path: bundles_directory.clone(),
             source,
         })?;
-        let mut store = Self { directory: Some(directory.to_path_buf()), keep: keep.max(1), bundles: Vec::new(), active: None };
+        let mut store =
+            Self { directory: Some(directory.to_path_buf()), keep: keep.max(1), bundles: Vec::new(), active: None, was_active: None };
 
         let history_path = directory.join(HISTORY_FILE);
         let text = match std::fs::read(&history_path) {
@@ -108,7 +114,7 @@ impl BundleStore {
             }
         }
         store.bundles.sort_by_key(|bundle| std::cmp::Reverse(bundle.version));
-        store.active = history.active.filter(|hash| store.get(hash).is_some());
+        store.was_active = history.active.filter(|hash| store.get(hash).is_some());
         Ok(store)
     }
 
@@ -128,8 +134,9 @@ impl BundleStore {
     /// Returns the bundles in the order a restarted runtime tries them: the bundle that was
     /// active, then the others from the newest version down.
     pub fn resume_order(&self) -> Vec<StoredBundle> {
-        let mut order: Vec<StoredBundle> = self.active().into_iter().cloned().collect();
-        order.extend(self.bundles.iter().filter(|bundle| Some(&bundle.hash) != self.active.as_ref()).cloned());
+        let was_active = self.was_active.as_deref().and_then(|hash| self.get(hash));
+        let mut order: Vec<StoredBundle> = was_active.into_iter().cloned().collect();
+        order.extend(self.bundles.iter().filter(|bundle| Some(&bundle.hash) != self.was_active.as_ref()).cloned());
         order
     }
 
@@ -141,6 +148,7 @@ impl BundleStore {
         }
         self.bundles.retain(|existing| existing.hash != bundle.hash);
         self.active = Some(bundle.hash.clone());
+        self.was_active = None;
         self.bundles.push(bundle);
         self.bundles.sort_by_key(|bundle| std::cmp::Reverse(bundle.version));
 
@@ -169,7 +177,7 @@ impl BundleStore {
     fn write_history(&self) -> Result<(), StoreError> {
         let Some(directory) = &self.directory else { return Ok(()) };
         let history = HistoryFile {
-            active: self.active.clone(),
+            active: self.active.clone().or_else(|| self.was_active.clone()),
             bundles: self
                 .bundles
                 .iter()
@@ -254,11 +262,28 @@ mod tests {
 
         let reopened = BundleStore::open(directory.path(), 2).unwrap();
 
-        assert_eq!(reopened.active().unwrap().version, 2);
-        assert_eq!(&*reopened.active().unwrap().bytes, b"bundle 2\n");
-        let order: Vec<u64> = reopened.resume_order().iter().map(|bundle| bundle.version).collect();
-        assert_eq!(order, vec![2, 3]);
+        assert!(reopened.active().is_none(), "nothing is active until the resume activates a bundle");
+        let order = reopened.resume_order();
+        let versions: Vec<u64> = order.iter().map(|bundle| bundle.version).collect();
+        assert_eq!(versions, vec![2, 3]);
+        assert_eq!(&*order[0].bytes, b"bundle 2\n");
         assert!(!directory.path().join("bundles").join(format!("{:064x}.json", 1)).exists());
+    }
+
+    #[test]
+    fn failed_resume_keeps_resume_target() {
+        let directory = tempfile::tempdir().unwrap();
+        let mut store = BundleStore::open(directory.path(), 3).unwrap();
+        store.record_activation(bundle(1)).unwrap();
+        store.record_activation(bundle(2)).unwrap();
+
+        // A restart that activates nothing writes nothing, and the next restart tries the same
+        // bundle first. Writing the history again keeps it as the bundle to resume.
+        let reopened = BundleStore::open(directory.path(), 3).unwrap();
+        reopened.write_history().unwrap();
+        let again = BundleStore::open(directory.path(), 3).unwrap();
+
+        assert_eq!(again.resume_order()[0].version, 2);
     }
 
     #[test]

@@ -227,6 +227,45 @@ async fn restart_resumes_bundle_from_state_dir() {
     assert_eq!(versions, vec![2, 1]);
 }
 
+/// A restart while a dependency of the stored bundle is down (here its JWKS endpoint) starts
+/// with no bundle, reports none as active, and activates the bundle once the dependency is back.
+#[tokio::test]
+async fn failed_resume_retried_later() {
+    let app = Upstream::start("app").await;
+    let release = signer("release");
+    let keys = trusted(&release);
+    let state = tempfile::tempdir().unwrap();
+    let jwks_port = closed_port().await;
+    let jwks = serde_json::json!({"keys": [support::enforce::RsaKey::generate("k").jwk()]});
+    let spec_text = format!(
+        "{}authProviders:\n  - name: bearer\n    jwt: {{jwks: {{url: \"http://127.0.0.1:{jwks_port}/jwks.json\"}}}}\n",
+        spec_yaml(app.port(), 0)
+    );
+    let jwks_server = support::enforce::serve_json_at(jwks_port, jwks.clone()).await;
+    let first = Runtime::start(options(&keys, Some(state.path()))).await.unwrap();
+    let (status, body) = Admin::of(&first).upload(bundle_bytes(&spec_text, 1, &release)).await;
+    assert_eq!(status, 201, "{body}");
+    first.shutdown().await;
+    jwks_server.abort();
+
+    let second = Runtime::start(options(&keys, Some(state.path()))).await.unwrap();
+    let admin = Admin::of(&second);
+    assert_eq!(proxied(&second).await.0, 404, "no bundle compiles while the JWKS endpoint is down");
+    let (_, status_body) = admin.get("/status").await;
+    assert!(status_body["version"].is_null(), "no bundle is active: {status_body}");
+    let (_, history) = admin.get("/bundles").await;
+    assert_eq!(history[0]["active"], false, "{history}");
+
+    let _jwks_server = support::enforce::serve_json_at(jwks_port, jwks).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while proxied(&second).await.0 != 200 {
+        assert!(Instant::now() < deadline, "the stored bundle was not activated after the JWKS endpoint came back");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (_, status_body) = admin.get("/status").await;
+    assert_eq!(status_body["version"], 1, "{status_body}");
+}
+
 #[tokio::test]
 async fn stalled_upload_gets_408() {
     let signer = signer("ci");

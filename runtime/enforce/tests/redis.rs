@@ -90,6 +90,35 @@ async fn redis_down_fails_closed_with_503() {
     assert_eq!(rejection.status(), http::StatusCode::SERVICE_UNAVAILABLE);
 }
 
+/// A gateway starts while Redis is down: the failure mode applies at once, and the counters
+/// are shared as soon as Redis accepts connections, with no restart.
+#[tokio::test]
+async fn redis_down_at_start_connects_later() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let url = format!("redis://127.0.0.1:{port}/");
+    let key = api_key::generate();
+    let clock = Arc::new(ManualClock::starting_now());
+    let enforcer = redis_enforcer(&spec(&key, "closed"), &url, clock.clone()).await;
+    let identity = identity(&enforcer, &key).await;
+    let decision = enforcer.check_limits("limited", &identity, CLIENT_IP).await;
+    assert_eq!(decision.rejection.map(|rejection| rejection.kind), Some(ProblemKind::LimitStoreUnavailable));
+
+    let _redis = RedisServer::start_on(port);
+    let mut connected = false;
+    for _ in 0..100 {
+        if enforcer.check_limits("limited", &identity, CLIENT_IP).await.is_allowed() {
+            connected = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(connected, "the store did not connect within 10 s of Redis starting");
+    // A second node reads the count of the first, because the counter is in Redis.
+    let other = redis_enforcer(&spec(&key, "closed"), &url, clock.clone()).await;
+    let decision = other.check_limits("limited", &identity, CLIENT_IP).await;
+    assert_eq!(decision.headers["x-ratelimit-remaining"], "1");
+}
+
 #[tokio::test]
 async fn rejected_keys_stay_off_redis_until_reset() {
     let mut redis = RedisServer::start();

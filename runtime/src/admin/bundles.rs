@@ -23,6 +23,9 @@ use crate::bundle_store::{BundleStore, StoreError, StoredBundle};
 use crate::config::ConfigStore;
 use crate::proxy::body::{ProxyBody, full_body};
 
+/// Time between attempts to resume a stored bundle after none could be activated at start.
+pub const RESUME_RETRY_INTERVAL: Duration = Duration::from_secs(5);
+
 /// Settings of bundle verification and of the history.
 #[derive(Debug, Clone)]
 pub struct BundleOptions {
@@ -108,8 +111,37 @@ impl Bundles {
     }
 
     /// Activates the bundle that was active before the restart, or else the newest one of the
-    /// history that still verifies and compiles. Runs before the proxy accepts traffic.
-    pub async fn resume(&self) -> Option<ActiveBundle> {
+    /// history that still verifies and compiles. Runs before the proxy accepts traffic. When no
+    /// stored bundle compiles, perhaps because Redis or a JWKS endpoint is unreachable for now,
+    /// a task tries again every [`RESUME_RETRY_INTERVAL`] until a bundle is active.
+    pub async fn resume(self: &Arc<Self>) -> Option<ActiveBundle> {
+        if let Some(active) = self.resume_once(false).await {
+            return Some(active);
+        }
+        if self.options.trusted_keys.is_some() && !self.history().history().is_empty() {
+            let bundles = self.clone();
+            tokio::spawn(async move { bundles.retry_resume().await });
+        }
+        None
+    }
+
+    async fn retry_resume(&self) {
+        loop {
+            tokio::time::sleep(RESUME_RETRY_INTERVAL).await;
+            let _activation = self.activation.lock().await;
+            // An upload or a rollback may have activated a bundle meanwhile.
+            if self.active().is_some() {
+                return;
+            }
+            if self.resume_once(true).await.is_some() {
+                return;
+            }
+        }
+    }
+
+    /// Tries the stored bundles once, in resume order. Retries log each failure at debug level
+    /// only, so that a long outage does not fill the log.
+    async fn resume_once(&self, retry: bool) -> Option<ActiveBundle> {
         let candidates = self.history().resume_order();
         if candidates.is_empty() {
             return None;
@@ -121,16 +153,23 @@ impl Bundles {
             );
             return None;
         };
+        let skip = |hash: &str, error: &dyn std::fmt::Display, problem: &str| {
+            if retry {
+                tracing::debug!(bundle.hash = %hash, error = %error, "stored bundle {problem}");
+            } else {
+                tracing::warn!(bundle.hash = %hash, error = %error, "stored bundle {problem}; trying an older one");
+            }
+        };
         for candidate in candidates {
             let verified = match verify_blocking(candidate.bytes.clone(), trusted.clone(), self.options.max_bytes).await {
                 Ok(verified) => verified,
                 Err(error) => {
-                    tracing::warn!(bundle.hash = %candidate.hash, error = %error, "stored bundle no longer verifies; trying an older one");
+                    skip(&candidate.hash, &error, "no longer verifies");
                     continue;
                 }
             };
             if let Err(error) = self.config.activate(&verified.spec).await {
-                tracing::warn!(bundle.hash = %candidate.hash, error = %error, "stored bundle does not compile; trying an older one");
+                skip(&candidate.hash, &error, "does not compile");
                 continue;
             }
             let stored = StoredBundle { activated_at: Utc::now(), ..candidate };
@@ -140,7 +179,12 @@ impl Bundles {
             tracing::info!(bundle.version = verified.metadata.version, bundle.hash = %verified.hash, "resumed bundle from the state directory");
             return self.active();
         }
-        tracing::warn!("no stored bundle verifies and compiles; starting without a bundle");
+        if !retry {
+            tracing::warn!(
+                retry_seconds = RESUME_RETRY_INTERVAL.as_secs(),
+                "no stored bundle verifies and compiles; starting without a bundle and trying again until one is active"
+            );
+        }
         None
     }
 

@@ -121,6 +121,16 @@ impl Drop for RedisServer {
 pub async fn serve_json(document: Value) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
+    serve_json_on(listener, document);
+    address
+}
+
+/// Serves one JSON document on `port` of 127.0.0.1 until the returned task is aborted.
+pub async fn serve_json_at(port: u16, document: Value) -> tokio::task::JoinHandle<()> {
+    serve_json_on(tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap(), document)
+}
+
+fn serve_json_on(listener: tokio::net::TcpListener, document: Value) -> tokio::task::JoinHandle<()> {
     let body = Bytes::from(document.to_string());
     tokio::spawn(async move {
         loop {
@@ -134,6 +144,5 @@ pub async fn serve_json(document: Value) -> SocketAddr {
                 let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
             });
         }
-    });
-    address
+    })
 }

@@ -18,8 +18,8 @@
 //! one token per request, because they must be all or nothing across counters.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use gatectl_spec::model::{FailureMode, RateLimiting};
@@ -114,9 +114,17 @@ enum LeaseStep {
     OneToken,
 }
 
+/// Time between attempts to connect while Redis is unreachable.
+const RECONNECT_INTERVAL: Duration = Duration::from_secs(1);
+
 pub(crate) struct RedisStore {
     url: String,
-    connection: ConnectionManager,
+    client: redis::Client,
+    config: ConnectionManagerConfig,
+    /// The connection, once one has been made. It reconnects by itself after that.
+    connection: Arc<Mutex<Option<ConnectionManager>>>,
+    /// When the next attempt to connect may start, while there is no connection.
+    next_connect: Mutex<std::time::Instant>,
     check_script: redis::Script,
     peek_script: redis::Script,
     timeout: Duration,
@@ -133,6 +141,9 @@ pub(crate) struct RedisStore {
 }
 
 impl RedisStore {
+    /// Builds the store and connects to Redis. An unreachable Redis is no error: the failure
+    /// mode applies and the store keeps trying to connect in the background, so that a
+    /// gateway starts, or resumes its bundle, during a Redis outage. Only an invalid URL fails.
     pub async fn connect(url: &str, timeout: Duration, settings: &RateLimiting) -> Result<Self, BuildError> {
         let failure_mode = settings.failure_mode;
         let redis_error = |source| BuildError::Redis { url: redact(url), source };
@@ -142,11 +153,12 @@ impl RedisStore {
             .set_response_timeout(timeout)
             .set_number_of_retries(2)
             .set_max_delay(1_000);
-        let connection = ConnectionManager::new_with_config(client, config).await.map_err(redis_error)?;
-        tracing::info!(url = %redact(url), ?failure_mode, "rate-limit store connected");
-        Ok(Self {
+        let store = Self {
             url: redact(url),
-            connection,
+            client,
+            config,
+            connection: Arc::new(Mutex::new(None)),
+            next_connect: Mutex::new(std::time::Instant::now()),
             check_script: redis::Script::new(CHECK_SCRIPT),
             peek_script: redis::Script::new(PEEK_SCRIPT),
             timeout,
@@ -156,7 +168,48 @@ impl RedisStore {
             lease_percent: u64::from(settings.lease_percent),
             leases: Mutex::new(HashMap::new()),
             degraded: AtomicBool::new(false),
-        })
+        };
+        match ConnectionManager::new_with_config(store.client.clone(), store.config.clone()).await {
+            Ok(connection) => {
+                tracing::info!(url = %store.url, ?failure_mode, "rate-limit store connected");
+                *store.connection.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(connection);
+            }
+            Err(error) => {
+                tracing::warn!(url = %store.url, %error, ?failure_mode, "rate-limit store unreachable; the failure mode applies until a connection succeeds");
+                store.degraded.store(true, Ordering::Relaxed);
+                *store.next_connect.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) =
+                    std::time::Instant::now() + RECONNECT_INTERVAL;
+            }
+        }
+        Ok(store)
+    }
+
+    /// Returns the connection, or `None` while there is none. Then it starts an attempt to
+    /// connect in the background, at most one per [`RECONNECT_INTERVAL`], so requests never
+    /// wait for one.
+    fn connection(&self) -> Option<ConnectionManager> {
+        if let Some(connection) = self.connection.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).as_ref() {
+            return Some(connection.clone());
+        }
+        {
+            let mut next_connect = self.next_connect.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let now = std::time::Instant::now();
+            if now < *next_connect {
+                return None;
+            }
+            *next_connect = now + RECONNECT_INTERVAL;
+        }
+        let (client, config, slot, url) = (self.client.clone(), self.config.clone(), self.connection.clone(), self.url.clone());
+        tokio::spawn(async move {
+            match ConnectionManager::new_with_config(client, config).await {
+                Ok(connection) => {
+                    tracing::info!(url = %url, "rate-limit store connected");
+                    *slot.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(connection);
+                }
+                Err(error) => tracing::debug!(url = %url, %error, "rate-limit store still unreachable"),
+            }
+        });
+        None
     }
 
     pub async fn check(&self, checks: &[Check], now: u64) -> Result<BatchOutcome, StoreUnavailable> {
@@ -185,7 +238,7 @@ impl RedisStore {
                 .arg(check.rule.period_end.unwrap_or(0))
                 .arg(lease);
         }
-        let mut connection = self.connection.clone();
+        let Some(mut connection) = self.connection() else { return self.fail(checks, now, "not connected") };
         let call = invocation.invoke_async::<Vec<i64>>(&mut connection);
         let reply = match tokio::time::timeout(self.timeout, call).await {
             Ok(Ok(reply)) if reply.len() == 1 + REPLY_PER_CHECK * checks.len() => reply,
@@ -218,7 +271,7 @@ impl RedisStore {
     }
 
     pub async fn peek(&self, check: &Check, now: u64) -> Result<Outcome, StoreUnavailable> {
-        let mut connection = self.connection.clone();
+        let Some(mut connection) = self.connection() else { return Err(StoreUnavailable) };
         let mut invocation = self.peek_script.prepare_invoke();
         invocation.key(&check.key);
         let reply = match tokio::time::timeout(self.timeout, invocation.invoke_async::<Vec<i64>>(&mut connection)).await {

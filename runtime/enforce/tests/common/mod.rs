@@ -211,10 +211,14 @@ impl RedisServer {
     /// Starts Redis. Panics with an install hint when `redis-server` is missing: these tests
     /// need the real server, and `scripts/test.sh` installs it.
     pub fn start() -> Self {
+        Self::start_on(std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port())
+    }
+
+    /// Starts Redis on `port` of 127.0.0.1.
+    pub fn start_on(port: u16) -> Self {
         if Command::new("redis-server").arg("--version").output().is_err() {
             panic!("redis-server is not installed; install it with `apt-get install -y redis-server` or run scripts/test.sh");
         }
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let mut child = Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .stdout(Stdio::null())
