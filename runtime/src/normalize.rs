@@ -76,17 +76,41 @@ fn remove_dot_segments(path: &str) -> String {
 }
 
 /// Returns the lower-cased host name without port, from a `Host` header or URI authority.
-/// Any port is ignored, not only the scheme's default. Returns `None` for an invalid value.
+/// Any port is ignored, not only the scheme's default, and so is one trailing dot. Returns
+/// `None` for a value that is not `host[:port]` (RFC 9110 section 7.2), which the caller
+/// answers with 400.
+///
+/// The host is an IPv6 literal in brackets, or a name of letters, digits, `-`, `.`, `_` and
+/// `~` whose labels are not empty: stricter than the URI grammar, which also allows
+/// `!$&'()*+,;=` and percent escapes that no DNS name has. The port is at most five digits, and
+/// may be empty as RFC 3986 allows. A value such as `a.test:80:80`, `a.test?x` or `[a.test]`
+/// could be read as another host by the upstream or a proxy in front, so it is rejected rather
+/// than routed one way and served another.
 pub fn normalize_host(authority: &str) -> Option<String> {
     let authority = authority.trim();
-    let host = if let Some(rest) = authority.strip_prefix('[') {
-        let end = rest.find(']')?;
-        &authority[..end + 2]
+    let (host, port) = if let Some(rest) = authority.strip_prefix('[') {
+        let (address, after) = rest.split_once(']')?;
+        address.parse::<std::net::Ipv6Addr>().ok()?;
+        let port = match after {
+            "" => "",
+            after => after.strip_prefix(':')?,
+        };
+        (&authority[..address.len() + 2], port)
     } else {
-        authority.rsplit_once(':').map_or(authority, |(host, _port)| host)
+        let (host, port) = authority.split_once(':').unwrap_or((authority, ""));
+        let name = host.strip_suffix('.').unwrap_or(host);
+        let valid_name = !name.is_empty()
+            && name.split('.').all(|label| {
+                !label.is_empty() && label.bytes().all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'~'))
+            });
+        if !valid_name {
+            return None;
+        }
+        (name, port)
     };
-    let host = host.strip_suffix('.').unwrap_or(host);
-    if host.is_empty() || host.bytes().any(|byte| byte.is_ascii_whitespace() || byte == b'/' || byte == b'@') {
+    let valid_port =
+        port.len() <= 5 && port.bytes().all(|byte| byte.is_ascii_digit()) && port.parse::<u32>().map_or(true, |number| number <= 65_535);
+    if !valid_port {
         return None;
     }
     Some(host.to_ascii_lowercase())
@@ -95,6 +119,34 @@ pub fn normalize_host(authority: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn host_values_that_are_not_host_and_port_are_invalid() {
+        for value in [
+            "internal.test:80:80",
+            "internal.test?x",
+            "internal.test#x",
+            "internal.test..",
+            "internal..test",
+            ".internal.test",
+            "[internal.test]",
+            "[::1]x",
+            "[::1]:8080:1",
+            "internal.test:abc",
+            "internal.test:65536",
+            "internal.test:000080",
+            "internal.test,x",
+            "user@internal.test",
+            "internal.test/x",
+            "internal.test\\x",
+            "internal%2etest",
+            "inter nal.test",
+            ":80",
+            ".",
+        ] {
+            assert_eq!(normalize_host(value), None, "{value}");
+        }
+    }
 
     #[test]
     fn dot_segments_are_removed() {
@@ -160,5 +212,11 @@ mod tests {
         assert_eq!(normalize_host("api.example.test").as_deref(), Some("api.example.test"));
         assert_eq!(normalize_host("[::1]:8080").as_deref(), Some("[::1]"));
         assert_eq!(normalize_host(""), None);
+        assert_eq!(normalize_host("api.example.test.").as_deref(), Some("api.example.test"));
+        assert_eq!(normalize_host("api.example.test.:80").as_deref(), Some("api.example.test"));
+        assert_eq!(normalize_host("api.example.test:").as_deref(), Some("api.example.test"), "an empty port is allowed");
+        assert_eq!(normalize_host("[2001:DB8::1]").as_deref(), Some("[2001:db8::1]"));
+        assert_eq!(normalize_host("10.0.0.1:65535").as_deref(), Some("10.0.0.1"));
+        assert_eq!(normalize_host("my_host.internal").as_deref(), Some("my_host.internal"));
     }
 }

@@ -752,13 +752,14 @@ fn request_host<B>(request: &Request<B>) -> Result<Option<String>, ProxyError> {
         None => None,
     };
     if let Some(authority) = request.uri().authority() {
-        return Ok(normalize_host(authority.as_str()));
+        return normalize_host(authority.as_str()).map(Some).ok_or(ProxyError::BadRequest("the request target's authority is not valid"));
     }
     if header.is_some() {
         return Ok(header);
     }
-    if request.version() == Version::HTTP_11 {
-        return Err(ProxyError::BadRequest("HTTP/1.1 requests must carry a Host header"));
+    // HTTP/1.0 may leave the host out. HTTP/2 carries it in `:authority`, or else in `Host`.
+    if request.version() != Version::HTTP_10 && request.version() != Version::HTTP_09 {
+        return Err(ProxyError::BadRequest("the request carries no Host header or authority"));
     }
     Ok(None)
 }

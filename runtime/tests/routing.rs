@@ -77,6 +77,56 @@ async fn missing_host_on_http11_is_400() {
     assert_eq!(api.request_count(), 0);
 }
 
+/// A Host value that is not `host[:port]` could name another host to the upstream than the
+/// one routed, so it gets 400 instead of falling through to a route for any host.
+#[tokio::test]
+async fn host_that_is_not_host_and_port_is_400() {
+    let internal = Upstream::start("internal").await;
+    let public = Upstream::start("public").await;
+    let spec = format!(
+        "apiVersion: gatectl.dev/v1\nkind: Gateway\n{}routes:\n  - name: internal\n    match: {{hosts: [internal.test], path: {{prefix: /}}}}\n    upstream: internal\n  - name: public\n    match: {{path: {{prefix: /}}}}\n    upstream: public\n",
+        upstreams_yaml(&[&internal, &public])
+    );
+    let gateway = Gateway::start(&spec).await;
+
+    for host in ["internal.test:80:80", "internal.test?x", "internal.test#x", "internal.test..", "[internal.test]", "internal.test,x"] {
+        let request = format!("GET /x HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+        let response = raw_exchange(gateway.address, request.as_bytes()).await;
+        assert_eq!(status_of(&response), 400, "Host: {host}");
+    }
+    let absolute =
+        raw_exchange(gateway.address, b"GET http://[internal.test]/x HTTP/1.1\r\nHost: internal.test\r\nConnection: close\r\n\r\n").await;
+    assert_eq!(status_of(&absolute), 400, "{absolute}");
+    assert_eq!(public.request_count(), 0);
+
+    // One trailing dot names the same host.
+    let response = raw_exchange(gateway.address, b"GET /x HTTP/1.1\r\nHost: internal.test.\r\nConnection: close\r\n\r\n").await;
+    assert_eq!(json_body_of(&response)["server"], "internal", "{response}");
+}
+
+/// HTTP/2 carries the host in `:authority` or `Host`. A request with neither gets 400, as an
+/// HTTP/1.1 request without `Host` does.
+#[tokio::test]
+async fn http2_request_without_authority_is_400() {
+    let api = Upstream::start("api").await;
+    let spec = format!(
+        "apiVersion: gatectl.dev/v1\nkind: Gateway\n{}routes:\n  - name: all\n    match: {{path: {{prefix: /}}}}\n    upstream: api\n",
+        upstreams_yaml(&[&api])
+    );
+    let gateway = Gateway::start(&spec).await;
+    let stream = tokio::net::TcpStream::connect(gateway.address).await.unwrap();
+    let (mut sender, connection) =
+        hyper::client::conn::http2::handshake(hyper_util::rt::TokioExecutor::new(), hyper_util::rt::TokioIo::new(stream)).await.unwrap();
+    tokio::spawn(connection);
+
+    let without = http::Request::get("/x").body(http_body_util::Empty::<bytes::Bytes>::new()).unwrap();
+    let with_host = http::Request::get("/x").header("host", "api.example.test").body(http_body_util::Empty::<bytes::Bytes>::new()).unwrap();
+
+    assert_eq!(sender.send_request(without).await.unwrap().status().as_u16(), 400);
+    assert_eq!(sender.send_request(with_host).await.unwrap().status().as_u16(), 200);
+    assert_eq!(api.request_count(), 1);
+}
+
 #[tokio::test]
 async fn two_host_headers_are_400() {
     let api = Upstream::start("api").await;
