@@ -368,6 +368,9 @@ async fn forward(
         && parts.headers.get_all(http::header::TE).iter().any(|value| value.as_bytes().eq_ignore_ascii_case(b"trailers"));
     let announced_trailers = parts.headers.remove(TRAILER);
     let connection_named = headers::strip_hop_by_hop(&mut parts.headers, client_upgrade);
+    if parts.version == Version::HTTP_2 {
+        headers::join_cookies(&mut parts.headers);
+    }
     // Reserves room for the gateway's own headers added below, so that the map does not grow
     // one step at a time while they are added.
     parts.headers.reserve(8);

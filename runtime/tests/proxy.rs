@@ -697,6 +697,30 @@ async fn response_trailers_lose_connection_fields() {
     assert!(trailers.get("keep-alive").is_none(), "{trailers:?}");
 }
 
+/// An HTTP/2 client may send each cookie as a field of its own. An HTTP/1.1 upstream gets them
+/// joined into one `Cookie` line.
+#[tokio::test]
+async fn http2_cookies_reach_upstream_as_one_line() {
+    let upstream = Upstream::start("app").await;
+    let gateway = Gateway::start(&single_route_spec(&upstream, "", "")).await;
+    let stream = TcpStream::connect(gateway.address).await.unwrap();
+    let (mut sender, connection) =
+        hyper::client::conn::http2::handshake(hyper_util::rt::TokioExecutor::new(), hyper_util::rt::TokioIo::new(stream)).await.unwrap();
+    tokio::spawn(connection);
+
+    let request = http::Request::get(gateway.url("/c"))
+        .header("cookie", "session=abc")
+        .header("cookie", "theme=dark")
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .unwrap();
+    let response = sender.send_request(request).await.unwrap();
+
+    assert_eq!(response.status().as_u16(), 200);
+    let body = http_body_util::BodyExt::collect(response.into_body()).await.unwrap().to_bytes();
+    let echo: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(echo["headers"]["cookie"], serde_json::json!(["session=abc; theme=dark"]));
+}
+
 /// An HTTP/1.1 client that accepts trailers gets the ones the upstream announced, with the
 /// announcement cut to them.
 #[tokio::test]

@@ -110,6 +110,27 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) -> Vec<Head
     named
 }
 
+/// Joins the `cookie` fields of an HTTP/2 request into one with `; `, as RFC 9113 section
+/// 8.2.3 requires before the request goes over HTTP/1.1. Browsers send each cookie as a field of
+/// its own over HTTP/2, and an HTTP/1.1 server may read only the first `Cookie` line.
+pub fn join_cookies(headers: &mut HeaderMap) {
+    let mut values = headers.get_all(http::header::COOKIE).iter();
+    if values.nth(1).is_none() {
+        return;
+    }
+    let mut joined = Vec::new();
+    for value in headers.get_all(http::header::COOKIE) {
+        if !joined.is_empty() {
+            joined.extend_from_slice(b"; ");
+        }
+        joined.extend_from_slice(value.as_bytes());
+    }
+    // Joined valid values with `; ` are a valid value.
+    if let Ok(value) = HeaderValue::from_bytes(&joined) {
+        headers.insert(http::header::COOKIE, value);
+    }
+}
+
 /// Forwards `tracestate` only with a trace that goes on (`continued`), because a new trace
 /// starts without state, and drops its lines that have no list member.
 pub fn keep_tracestate(headers: &mut HeaderMap, continued: bool) {
