@@ -70,6 +70,23 @@ fn version_is_highest_live_plus_one() {
 }
 
 #[test]
+fn largest_live_version_leaves_no_successor() {
+    let directory = workspace();
+    let path = directory.path();
+    let largest = gatectl_spec::bundle::MAX_VERSION;
+    live_bundle(path, "live.json", &spec(&["a"], "Bearer x"), largest);
+    std::fs::write(path.join("new.yaml"), spec(&["a", "b"], "Bearer x")).unwrap();
+
+    let output = plan(path, &["--target", "live.json"]);
+
+    assert_eq!(exit_code(&output), 2, "{}", text(&output.stderr));
+    assert!(text(&output.stderr).contains("no higher version is left"), "{}", text(&output.stderr));
+    let too_large = (largest + 1).to_string();
+    let build = gatectl(&["bundle", "build", "new.yaml", "--signing-key", "keys/release.key.pem", "--version", &too_large], path);
+    assert_eq!(exit_code(&build), 2, "{}", text(&build.stderr));
+}
+
+#[test]
 fn first_rollout_starts_at_version_one() {
     let directory = workspace();
     let path = directory.path();

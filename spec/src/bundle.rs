@@ -32,6 +32,9 @@ pub const FORMAT_VERSION: u64 = 1;
 pub const DEFAULT_MAX_BUNDLE_BYTES: usize = 64 * 1024 * 1024;
 /// Prefix of every bundle hash.
 pub const HASH_PREFIX: &str = "sha256:";
+/// Largest bundle version: 2^53 - 1, the largest integer that every JSON reader keeps exactly
+/// (RFC 8259 section 6). A limit below `u64::MAX` also leaves room for a higher version.
+pub const MAX_VERSION: u64 = (1 << 53) - 1;
 /// Bytes put before the digest in every signed message, so a bundle signature cannot be taken
 /// for a signature of anything else made with the same key.
 pub const SIGNATURE_CONTEXT: &[u8] = b"gatectl-bundle-signature-v1\0";
@@ -149,6 +152,7 @@ pub struct CompiledBundle {
 impl CompiledBundle {
     /// Normalises the spec and puts it into a canonical payload with `metadata`.
     pub fn new(spec: &Spec, metadata: BundleMetadata) -> Result<Self, BundleError> {
+        verify::check_version(metadata.version)?;
         let payload = Payload::new(metadata, normalize_spec(spec));
         let value = serde_json::to_value(&payload).map_err(|error| BundleError::InvalidPayload { reason: error.to_string() })?;
         Self::from_value(value)

@@ -230,6 +230,21 @@ fn invalid_parent_hash_rejected() {
 }
 
 #[test]
+fn version_without_successor_rejected() {
+    let signer = SignerKey::generate(None).unwrap();
+    for version in [bundle::MAX_VERSION + 1, u64::MAX] {
+        let mut payload = payload_of(&signed_bytes(&signer));
+        payload["version"] = version.into();
+        let error = bundle::verify(&sign_payload(payload, &signer), &trust(&signer)).unwrap_err();
+        assert!(error.to_string().contains("largest bundle version"), "{error}");
+
+        let error = CompiledBundle::new(&load_spec(SPEC), metadata(version)).err().expect("build must reject the version");
+        assert!(matches!(error, BundleError::InvalidPayload { .. }), "{error}");
+    }
+    assert!(CompiledBundle::new(&load_spec(SPEC), metadata(bundle::MAX_VERSION)).is_ok());
+}
+
+#[test]
 fn oversized_file_rejected_before_parsing() {
     let signer = SignerKey::generate(None).unwrap();
     let bytes = signed_bytes(&signer);

@@ -48,8 +48,9 @@ pub struct BuildArgs {
     /// --signing-key (NAME.pub.json for NAME.key.pem), else the id derived from the public key.
     #[arg(long, value_name = "KEY_ID", env = "GATECTL_SIGNING_KEY_ID")]
     pub key_id: Option<String>,
-    /// Bundle version number (1 or more); each rollout needs a higher one.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    /// Bundle version number, from 1 to 9007199254740991 (2^53 - 1); each rollout needs a
+    /// higher one.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=gatectl_spec::bundle::MAX_VERSION))]
     pub version: u64,
     /// Hash of the bundle this one replaces (`sha256:` and 64 hex digits).
     #[arg(long, value_name = "HASH")]

@@ -328,9 +328,16 @@ fn make(args: &PlanArgs) -> Result<Result<BuiltPlan, ExitStatus>, String> {
     // A version is never reused, so that a rolled-back bundle and its successor differ in it.
     let highest =
         states.iter().map(|state| state.newest_in_history.max(state.live.as_ref().map_or(0, |live| live.version))).max().unwrap_or(0);
+    let Some(version) = highest.checked_add(1).filter(|version| *version <= bundle::MAX_VERSION) else {
+        return Err(format!(
+            "a target has bundle version {highest}, and the largest version is {}, so no higher version is left for the next bundle; start that runtime with an empty --state-dir, or replace that bundle file, and plan again",
+            bundle::MAX_VERSION
+        )
+        .into());
+    };
     let created_at = bundle::creation_timestamp().map_err(|error| error.to_string())?;
     let metadata = BundleMetadata {
-        version: highest + 1,
+        version,
         parent: newest.map(|live| live.hash.clone()),
         created_at: created_at.clone(),
         source_commit: args.source_commit.clone().or_else(|| super::bundle::git_head(&args.paths[0])),

@@ -172,7 +172,21 @@ fn decode_payload(payload: Value) -> Result<(BundleMetadata, Spec), BundleError>
     Ok((metadata, payload.spec))
 }
 
+/// Rejects a version above [`super::MAX_VERSION`], after which no bundle could replace this one.
+pub(crate) fn check_version(version: u64) -> Result<(), BundleError> {
+    if version > super::MAX_VERSION {
+        return Err(BundleError::InvalidPayload {
+            reason: format!(
+                "version {version} is above {}, the largest bundle version, and would leave no higher version for the next bundle",
+                super::MAX_VERSION
+            ),
+        });
+    }
+    Ok(())
+}
+
 fn check_metadata(metadata: &BundleMetadata) -> Result<(), BundleError> {
+    check_version(metadata.version)?;
     if let Some(parent) = &metadata.parent
         && !is_bundle_hash(parent)
     {
