@@ -332,8 +332,7 @@ fn make(args: &PlanArgs) -> Result<Result<BuiltPlan, ExitStatus>, String> {
         return Err(format!(
             "a target has bundle version {highest}, and the largest version is {}, so no higher version is left for the next bundle; start that runtime with an empty --state-dir, or replace that bundle file, and plan again",
             bundle::MAX_VERSION
-        )
-        .into());
+        ));
     };
     let created_at = bundle::creation_timestamp().map_err(|error| error.to_string())?;
     let metadata = BundleMetadata {
