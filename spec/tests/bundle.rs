@@ -238,7 +238,7 @@ fn version_without_successor_rejected() {
         let error = bundle::verify(&sign_payload(payload, &signer), &trust(&signer)).unwrap_err();
         assert!(error.to_string().contains("largest bundle version"), "{error}");
 
-        let error = CompiledBundle::new(&load_spec(SPEC), metadata(version)).err().expect("build must reject the version");
+        let Err(error) = CompiledBundle::new(&load_spec(SPEC), metadata(version)) else { panic!("build must reject version {version}") };
         assert!(matches!(error, BundleError::InvalidPayload { .. }), "{error}");
     }
     assert!(CompiledBundle::new(&load_spec(SPEC), metadata(bundle::MAX_VERSION)).is_ok());
