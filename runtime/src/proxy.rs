@@ -193,6 +193,7 @@ pub async fn handle(
         bytes_out: 0,
         total_latency_ms: 0.0,
         upstream_latency_ms: facts.upstream_latency.map(milliseconds),
+        response_incomplete: false,
     });
     let request_body = facts.request_body.take();
     let tunnel_log = facts.tunnel_log.take();
@@ -200,7 +201,7 @@ pub async fn handle(
     drop(exchange);
     let body_timeout = config.body_timeout;
     let watch_labels = labels.clone();
-    let observed = ObservedBody::new(body, deadline, move |bytes_out| {
+    let observed = ObservedBody::new(body, deadline, move |bytes_out, failed| {
         drop(in_flight);
         if let Some(body) = request_body.as_ref().filter(|body| !body.finished.load(Ordering::Relaxed)) {
             tokio::spawn(close_if_body_stalls(body.clone(), guard.abort_handle(), body_timeout, watch_labels));
@@ -209,9 +210,13 @@ pub async fn handle(
         let elapsed = started.elapsed();
         let compiled = route.map(|index| &config.routes[index]);
         let route_name = compiled.map_or("", |route| route.name.as_str());
-        gateway.metrics.request_finished(route_name, compiled.map(|route| &route.metrics), &consumer, status, elapsed.as_secs_f64());
+        // A response body the upstream broke off counts as a 502 in the metrics and the traffic
+        // window, so that a rollout's health gate sees it, whatever status the head had.
+        let counted = if failed && status < 500 { 502 } else { status };
+        gateway.metrics.request_finished(route_name, compiled.map(|route| &route.metrics), &consumer, counted, elapsed.as_secs_f64());
         if let Some(mut record) = record {
             record.bytes_out = bytes_out;
+            record.response_incomplete = failed;
             record.bytes_in = request_body.map_or(0, |body| body.received.load(Ordering::Relaxed));
             record.total_latency_ms = milliseconds(elapsed);
             match tunnel_log {

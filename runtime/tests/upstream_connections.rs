@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use support::{Gateway, client};
+use support::{ADMIN_TOKEN, Gateway, client};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -17,9 +17,11 @@ use tokio::net::{TcpListener, TcpStream};
 /// header. `/empty` responds 204, and `/large` sends a 4 MiB body in small slow pieces.
 /// `/chunked` sends a chunked body in pieces that split its lines, with an extension and a
 /// trailer. `/until-close` sends a body without length that ends when the connection closes.
-/// `/http10` responds in HTTP/1.0, `/continue` sends `100 Continue` before its response, and
-/// `/two-lengths` sends two different `Content-Length` values. Any other path responds 200
-/// (without the body to HEAD).
+/// `/http10` responds in HTTP/1.0, `/continue` sends `100 Continue` before its response,
+/// `/two-lengths` sends two different `Content-Length` values, `/length-list` sends
+/// `Content-Length: 3, 3`, `/bad-chunk` sends an invalid chunk size right after its head, and
+/// `/short` closes the connection before the end of the body its head announced.
+/// Any other path responds 200 (without the body to HEAD).
 struct CountingUpstream {
     port: u16,
     connections: Arc<AtomicUsize>,
@@ -89,6 +91,15 @@ async fn serve(mut stream: TcpStream, number: usize) {
                 stream.write_all(response.as_bytes()).await
             }
             "/two-lengths" => stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\ncontent-length: 3\r\n\r\nabc").await,
+            "/short" => {
+                // The head and part of the body, then a pause so that the gateway sends the head
+                // on, then the connection closes 95 bytes early.
+                let _ = stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nhello").await;
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                return;
+            }
+            "/length-list" => stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 3, 3\r\n\r\nabc").await,
+            "/bad-chunk" => stream.write_all(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n").await,
             "/large" => {
                 let head = "HTTP/1.1 200 OK\r\ncontent-length: 4194304\r\n\r\n";
                 if stream.write_all(head.as_bytes()).await.is_err() {
@@ -245,6 +256,54 @@ async fn differing_content_lengths_get_502() {
     assert_eq!(response.headers()["content-type"], "application/problem+json");
     // The connection with the unreadable response is not reused.
     assert_eq!(body_of(&gateway, "/").await, (200, "connection-2".to_owned()));
+}
+
+/// An invalid chunk size that arrives with the head gets 502, because no byte of the response
+/// has reached the client yet.
+#[tokio::test]
+async fn invalid_first_chunk_size_gets_502() {
+    let upstream = CountingUpstream::start().await;
+    let gateway = Gateway::start(&upstream.spec()).await;
+
+    let response = client().get(gateway.url("/bad-chunk")).send().await.unwrap();
+
+    assert_eq!(response.status().as_u16(), 502);
+    assert_eq!(response.headers()["content-type"], "application/problem+json");
+}
+
+/// A body the upstream breaks off after its head went out is logged with the status sent and
+/// `responseIncomplete`, and counted as an error for the rollout health gate.
+#[tokio::test]
+async fn broken_off_body_is_logged_and_counted() {
+    let upstream = CountingUpstream::start().await;
+    let gateway = Gateway::start(&upstream.spec()).await;
+
+    let response = client().get(gateway.url("/short")).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    assert!(response.bytes().await.is_err(), "the client must see the body end early");
+
+    let lines = gateway.access_log_lines(1).await;
+    assert_eq!(lines[0]["status"], 200);
+    assert_eq!(lines[0]["responseIncomplete"], true);
+    let status: serde_json::Value =
+        client().get(gateway.admin_url("/status")).bearer_auth(ADMIN_TOKEN).send().await.unwrap().json().await.unwrap();
+    assert_eq!(status["traffic"]["errors"], 1, "{status}");
+    let complete = client().get(gateway.url("/")).send().await.unwrap();
+    assert_eq!(complete.text().await.unwrap(), "connection-2");
+    let lines = gateway.access_log_lines(2).await;
+    assert!(lines[1].get("responseIncomplete").is_none(), "{}", lines[1]);
+}
+
+#[tokio::test]
+async fn equal_content_lengths_go_on_as_one() {
+    let upstream = CountingUpstream::start().await;
+    let gateway = Gateway::start(&upstream.spec()).await;
+
+    let response = client().get(gateway.url("/length-list")).send().await.unwrap();
+
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(response.headers()["content-length"], "3");
+    assert_eq!(response.text().await.unwrap(), "abc");
 }
 
 #[tokio::test]

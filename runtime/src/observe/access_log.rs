@@ -64,6 +64,10 @@ pub struct AccessRecord {
     pub bytes_out: u64,
     pub total_latency_ms: f64,
     pub upstream_latency_ms: Option<f64>,
+    /// Whether the response body ended early: the upstream broke it off or the total timeout
+    /// cut it. `status` is still the status the head carried. Left out when false.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub response_incomplete: bool,
 }
 
 fn parameter_map<S: serde::Serializer>(parameters: &[(Arc<str>, String)], serializer: S) -> Result<S::Ok, S::Error> {
@@ -306,6 +310,9 @@ fn format_line(output: &mut Vec<u8>, record: &AccessRecord, clock: &mut SecondCa
         Some(latency) => push_number(output, latency),
         None => output.extend_from_slice(b"null"),
     }
+    if record.response_incomplete {
+        output.extend_from_slice(b",\"responseIncomplete\":true");
+    }
     output.extend_from_slice(b"}\n");
 }
 
@@ -354,6 +361,8 @@ mod tests {
             bytes_out: 0,
             total_latency_ms: 0.1 + 0.2,
             upstream_latency_ms,
+            // Set for one text, so the field is both written and left out.
+            response_incomplete: text.starts_with("plain"),
         }
     }
 

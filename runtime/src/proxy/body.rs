@@ -231,6 +231,7 @@ pub struct TotalTimeout;
 
 /// A response body that counts bytes, stops at the total deadline, and runs `on_finish` once
 /// when it ends or is dropped (client gone), which is when the access-log line is written.
+/// `on_finish` learns whether the body failed: the upstream broke it off, or the deadline did.
 pub struct ObservedBody {
     inner: ProxyBody,
     deadline: Option<tokio::time::Instant>,
@@ -238,18 +239,22 @@ pub struct ObservedBody {
     /// bodies that are ready at once never touch the timer wheel.
     timer: Option<Pin<Box<tokio::time::Sleep>>>,
     bytes: u64,
-    /// Called once with the number of body bytes sent.
-    on_finish: Option<Box<dyn FnOnce(u64) + Send + Sync>>,
+    /// Called once with the number of body bytes sent and whether the body failed.
+    on_finish: Option<Box<dyn FnOnce(u64, bool) + Send + Sync>>,
 }
 
 impl ObservedBody {
-    pub fn new(inner: ProxyBody, deadline: Option<tokio::time::Instant>, on_finish: impl FnOnce(u64) + Send + Sync + 'static) -> Self {
+    pub fn new(
+        inner: ProxyBody,
+        deadline: Option<tokio::time::Instant>,
+        on_finish: impl FnOnce(u64, bool) + Send + Sync + 'static,
+    ) -> Self {
         Self { inner, deadline, timer: None, bytes: 0, on_finish: Some(Box::new(on_finish)) }
     }
 
-    fn finish(&mut self) {
+    fn finish(&mut self, failed: bool) {
         if let Some(on_finish) = self.on_finish.take() {
-            on_finish(self.bytes);
+            on_finish(self.bytes, failed);
         }
     }
 }
@@ -271,7 +276,7 @@ impl Body for ObservedBody {
                 if let Some(timer) = &mut this.timer
                     && timer.as_mut().poll(context).is_ready()
                 {
-                    this.finish();
+                    this.finish(true);
                     return Poll::Ready(Some(Err(Box::new(TotalTimeout))));
                 }
                 Poll::Pending
@@ -283,11 +288,11 @@ impl Body for ObservedBody {
                 Poll::Ready(Some(Ok(frame)))
             }
             Poll::Ready(None) => {
-                this.finish();
+                this.finish(false);
                 Poll::Ready(None)
             }
             Poll::Ready(Some(Err(error))) => {
-                this.finish();
+                this.finish(true);
                 Poll::Ready(Some(Err(error)))
             }
         }
@@ -304,7 +309,7 @@ impl Body for ObservedBody {
 
 impl Drop for ObservedBody {
     fn drop(&mut self) {
-        self.finish();
+        self.finish(false);
     }
 }
 

@@ -88,6 +88,7 @@ impl Drop for Exchange<'_> {
             bytes_out: 0,
             total_latency_ms: milliseconds(elapsed),
             upstream_latency_ms: facts.upstream_latency.map(milliseconds),
+            response_incomplete: false,
         });
     }
 }
@@ -192,6 +193,7 @@ impl Unrouted {
             bytes_out: self.bytes_out,
             total_latency_ms: milliseconds(self.waited),
             upstream_latency_ms: None,
+            response_incomplete: false,
         });
     }
 }

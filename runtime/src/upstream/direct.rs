@@ -234,10 +234,27 @@ fn into_response(
         if last_coding_is_chunked(&headers) { Framing::Chunked(Chunked::Size) } else { Framing::UntilClose }
     } else {
         match content_length(&headers).map_err(DirectError::Invalid)? {
-            Some(length) => Framing::Length(length),
+            Some(length) => {
+                // Repeated equal values (`3, 3`, or two lines) go on as one, as RFC 9110
+                // section 8.6 allows, because a list must not be forwarded.
+                let mut values = headers.get_all(CONTENT_LENGTH).iter();
+                let single = values.next().is_some_and(|value| value.as_bytes().iter().all(u8::is_ascii_digit)) && values.next().is_none();
+                if !single {
+                    headers.insert(CONTENT_LENGTH, http::HeaderValue::from(length));
+                }
+                Framing::Length(length)
+            }
             None => Framing::UntilClose,
         }
     };
+    // A chunk-size line that came with the head is checked now, while a broken body can still
+    // get 502: once the head is out, the client only sees the connection close.
+    if matches!(framing, Framing::Chunked(Chunked::Size))
+        && let Some(line_end) = find_crlf(&connection.buffer)
+        && chunk_size(&connection.buffer[..line_end]).is_none()
+    {
+        return Err(DirectError::Invalid("invalid chunk size from the target"));
+    }
     let keep_alive = version == Version::HTTP_11 && !has_token(&headers, &CONNECTION, "close") && !matches!(framing, Framing::UntilClose);
     let mut body = DirectBody { connection: Some(connection), framing, keep_alive, pool: pool.clone() };
     if matches!(body.framing, Framing::Length(0)) {
