@@ -102,7 +102,7 @@ async fn route(admin: &Admin, request: Request<Incoming>) -> Response<ProxyBody>
         return bundles::handle(&admin.bundles, request, &request_id).await;
     }
     if let Some(consumer) = path.strip_prefix("/quotas/")
-        && request.method() == Method::GET
+        && is_read(request.method())
         && is_authorized(&request, &admin.token)
     {
         let request_id = uuid::Uuid::now_v7().to_string();
@@ -113,16 +113,17 @@ async fn route(admin: &Admin, request: Request<Incoming>) -> Response<ProxyBody>
 
 fn answer(admin: &Admin, request: &Request<Incoming>) -> Response<ProxyBody> {
     let request_id = uuid::Uuid::now_v7().to_string();
-    // Liveness probes carry no credentials, so `GET /healthz` needs no token; it reveals nothing.
-    let is_liveness_probe = request.method() == Method::GET && request.uri().path() == "/healthz";
+    // Liveness probes carry no credentials, so `GET /healthz` (and `HEAD`, which some probes
+    // send) needs no token; it reveals nothing.
+    let is_liveness_probe = is_read(request.method()) && request.uri().path() == "/healthz";
     if !is_liveness_probe && !is_authorized(request, &admin.token) {
         let mut response = problem_response(StatusCode::UNAUTHORIZED, "a valid admin bearer token is required", &request_id);
         response.headers_mut().insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         return response;
     }
-    if request.method() != Method::GET {
-        let mut response = problem_response(StatusCode::METHOD_NOT_ALLOWED, "admin endpoints accept GET only", &request_id);
-        response.headers_mut().insert(http::header::ALLOW, HeaderValue::from_static("GET"));
+    if !is_read(request.method()) {
+        let mut response = problem_response(StatusCode::METHOD_NOT_ALLOWED, "these admin endpoints accept GET and HEAD only", &request_id);
+        response.headers_mut().insert(http::header::ALLOW, HeaderValue::from_static("GET, HEAD"));
         return response;
     }
     match request.uri().path() {
@@ -138,6 +139,12 @@ fn answer(admin: &Admin, request: &Request<Incoming>) -> Response<ProxyBody> {
         "/status" => json_response(&status(admin)),
         _ => problem_response(StatusCode::NOT_FOUND, "unknown admin endpoint; use /metrics, /healthz or /status", &request_id),
     }
+}
+
+/// Tells whether `method` reads: `GET`, or `HEAD`, which gets the same head without the body
+/// (hyper leaves the body out).
+fn is_read(method: &Method) -> bool {
+    method == Method::GET || method == Method::HEAD
 }
 
 fn is_authorized(request: &Request<Incoming>, token: &str) -> bool {

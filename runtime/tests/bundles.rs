@@ -283,6 +283,21 @@ async fn stalled_upload_gets_408() {
     assert!(response.contains("after 100 bytes"), "{response}");
 }
 
+/// An upload whose `Content-Length` is over the limit gets 413 before its body is read. The
+/// stall timeout is long here, so a 413 that waited for the body would fail the test.
+#[tokio::test]
+async fn declared_oversized_upload_gets_413_at_once() {
+    let signer = signer("ci");
+    let runtime = Runtime::start(options(&trusted(&signer), None)).await.unwrap();
+    let head =
+        format!("POST /bundles HTTP/1.1\r\nHost: admin\r\nAuthorization: Bearer {ADMIN_TOKEN}\r\nContent-Length: 99999999999\r\n\r\nx");
+
+    let exchange = raw_exchange(runtime.admin_address().unwrap(), head.as_bytes());
+    let response = tokio::time::timeout(Duration::from_secs(10), exchange).await.expect("no response before the body arrived");
+
+    assert!(response.starts_with("HTTP/1.1 413 "), "{response}");
+}
+
 #[tokio::test]
 async fn admin_closes_connections_without_a_head() {
     let signer = signer("ci");

@@ -198,6 +198,25 @@ async fn admin_requires_bearer_token() {
     assert_eq!(health.status().as_u16(), 200);
 }
 
+/// Probes that send `HEAD` get what `GET` gets, without the body: `/healthz` needs no token,
+/// the other endpoints do.
+#[tokio::test]
+async fn admin_head_answers_like_get() {
+    let upstream = Upstream::start("app").await;
+    let gateway = Gateway::start(&spec_for(&upstream)).await;
+
+    let health = client().head(gateway.admin_url("/healthz")).send().await.unwrap();
+    assert_eq!(health.status().as_u16(), 200);
+    assert_eq!(health.bytes().await.unwrap().len(), 0);
+    let anonymous = client().head(gateway.admin_url("/status")).send().await.unwrap();
+    assert_eq!(anonymous.status().as_u16(), 401);
+    let status = client().head(gateway.admin_url("/status")).bearer_auth(ADMIN_TOKEN).send().await.unwrap();
+    assert_eq!(status.status().as_u16(), 200);
+    let delete = client().delete(gateway.admin_url("/status")).bearer_auth(ADMIN_TOKEN).send().await.unwrap();
+    assert_eq!(delete.status().as_u16(), 405);
+    assert_eq!(delete.headers()["allow"], "GET, HEAD");
+}
+
 #[tokio::test]
 async fn admin_listener_needs_a_token() {
     let options = gatectl_runtime::RuntimeOptions {

@@ -310,7 +310,8 @@ fn write_headers(headers: &mut HeaderMap, check: &Check, label: &CheckLabel<'_>,
         CheckLabel::Rate { policy, limit } => (Cow::Borrowed(policy), limit.policy_header.clone()),
         CheckLabel::Quota { period, .. } => {
             let name = format!("quota-{}", period_name(*period));
-            let value = HeaderValue::try_from(policy_value(&name, limit, reset)).ok();
+            let window = crate::quota::period_seconds(*period, check.rule.period_end.unwrap_or(0));
+            let value = HeaderValue::try_from(policy_value(&name, limit, window)).ok();
             (Cow::Owned(name), value)
         }
     };

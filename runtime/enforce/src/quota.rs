@@ -36,6 +36,20 @@ pub(crate) fn period_window(period: QuotaPeriod, now_millis: u64) -> (String, u6
     (id, end)
 }
 
+/// Returns the length in seconds of the quota period that ends at `end_millis`: a day, or the
+/// month before that instant (28 to 31 days).
+pub(crate) fn period_seconds(period: QuotaPeriod, end_millis: u64) -> u64 {
+    const DAY: u64 = 86_400;
+    match period {
+        QuotaPeriod::Day => DAY,
+        QuotaPeriod::Month => {
+            let end = DateTime::<Utc>::from_timestamp_millis(i64::try_from(end_millis).unwrap_or(i64::MAX)).unwrap_or_default();
+            // The period's last day is the day before the next one starts.
+            end.date_naive().pred_opt().map_or(31, |last_day| u64::from(last_day.day())) * DAY
+        }
+    }
+}
+
 pub(crate) fn period_name(period: QuotaPeriod) -> &'static str {
     match period {
         QuotaPeriod::Day => "day",
@@ -127,6 +141,16 @@ mod tests {
         let now = 1_798_761_599_000;
         assert_eq!(period_window(QuotaPeriod::Day, now), ("2026-12-31".to_owned(), 1_798_761_600_000));
         assert_eq!(period_window(QuotaPeriod::Month, now), ("2026-12".to_owned(), 1_798_761_600_000));
+    }
+
+    #[test]
+    fn period_lengths_follow_the_calendar() {
+        let (_, end_of_december) = period_window(QuotaPeriod::Month, 1_798_761_599_000);
+        assert_eq!(period_seconds(QuotaPeriod::Month, end_of_december), 31 * 86_400);
+        // 2027-02-10T12:00:00Z: February 2027 has 28 days.
+        let (_, end_of_february) = period_window(QuotaPeriod::Month, 1_802_260_800_000);
+        assert_eq!(period_seconds(QuotaPeriod::Month, end_of_february), 28 * 86_400);
+        assert_eq!(period_seconds(QuotaPeriod::Day, end_of_february), 86_400);
     }
 
     #[test]

@@ -96,6 +96,22 @@ async fn anonymous_limits_use_client_ip_and_most_restrictive() {
     assert!(enforcer.check_limits("anonymous", &identity, other_ip).await.is_allowed());
 }
 
+/// The quota's `RateLimit-Policy` names the period's length as its window, while `RateLimit`
+/// and `X-RateLimit-Reset` count down to the period's end.
+#[tokio::test]
+async fn quota_policy_window_is_the_period() {
+    let webhook = TestServer::start(Canned { status: 204, headers: Vec::new(), body: String::new() }).await;
+    let key = api_key::generate();
+    let clock = Arc::new(ManualClock::new(1_796_126_400_000)); // 2026-12-01T12:00:00Z
+    let enforcer = enforcer(&limit_spec(&key, &webhook.url("/hook")), clock.clone()).await;
+    let identity = identity(&enforcer, "quota-only", &key).await;
+
+    let decision = enforcer.check_limits("quota-only", &identity, CLIENT_IP).await;
+
+    assert_eq!(header(&decision, "ratelimit-policy"), "\"quota-day\";q=5;w=86400");
+    assert_eq!(header(&decision, "x-ratelimit-reset"), "43200");
+}
+
 #[tokio::test]
 async fn quota_exhaustion_notifies_webhook_once_per_threshold() {
     let webhook = TestServer::start(Canned { status: 204, headers: Vec::new(), body: String::new() }).await;

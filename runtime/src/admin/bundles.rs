@@ -346,6 +346,17 @@ pub async fn handle(bundles: &Bundles, request: Request<Incoming>, request_id: &
 /// whole, and uploads that stall.
 async fn read_body(request: Request<Incoming>, options: &BundleOptions) -> Result<Bytes, Rejection> {
     let max_bytes = options.max_bytes;
+    let too_large = || {
+        Rejection::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "Bundle too large",
+            format!("the bundle is larger than the limit of {max_bytes} bytes; split the spec or raise the runtime's limit"),
+        )
+    };
+    // A declared length over the limit is rejected before a byte of the body is read.
+    if http_body::Body::size_hint(request.body()).lower() > max_bytes as u64 {
+        return Err(too_large());
+    }
     let mut body = Limited::new(request.into_body(), max_bytes);
     let mut received = Vec::new();
     loop {
@@ -367,13 +378,7 @@ async fn read_body(request: Request<Incoming>, options: &BundleOptions) -> Resul
                     received.extend_from_slice(data);
                 }
             }
-            Some(Err(error)) if error.is::<http_body_util::LengthLimitError>() => {
-                return Err(Rejection::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "Bundle too large",
-                    format!("the bundle is larger than the limit of {max_bytes} bytes; split the spec or raise the runtime's limit"),
-                ));
-            }
+            Some(Err(error)) if error.is::<http_body_util::LengthLimitError>() => return Err(too_large()),
             Some(Err(error)) => {
                 return Err(Rejection::new(
                     StatusCode::BAD_REQUEST,
