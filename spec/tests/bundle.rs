@@ -245,6 +245,23 @@ fn version_without_successor_rejected() {
 }
 
 #[test]
+fn repeated_member_rejected() {
+    let signer = SignerKey::generate(None).unwrap();
+    let bytes = signed_bytes(&signer);
+    let text = String::from_utf8(bytes).unwrap();
+    // An unsigned payload before the signed one: a reader that keeps the first would see it.
+    let unsigned = r#"{"formatVersion":1,"version":99}"#;
+    let doubled_payload = text.replacen("\"payload\":", &format!("\"payload\":{unsigned},\"payload\":"), 1);
+    let doubled_inner = text.replacen("\"version\":7", "\"version\":7,\"version\":7", 1);
+
+    for (case, bytes) in [("payload", doubled_payload), ("inner", doubled_inner)] {
+        let error = bundle::verify(bytes.as_bytes(), &trust(&signer)).unwrap_err();
+        assert!(matches!(error, BundleError::MalformedEnvelope { .. }), "{case}: {error}");
+        assert!(error.to_string().contains("appears twice"), "{case}: {error}");
+    }
+}
+
+#[test]
 fn oversized_file_rejected_before_parsing() {
     let signer = SignerKey::generate(None).unwrap();
     let bytes = signed_bytes(&signer);

@@ -95,9 +95,12 @@ impl SignerKey {
         self.key.verifying_key()
     }
 
-    /// Encodes the private key as PKCS#8 PEM. The caller must keep the text secret.
+    /// Encodes the private key as PKCS#8 PEM. The caller must keep the text secret. The key is
+    /// written in the first PKCS#8 version, without the public key (RFC 8410 section 7), which
+    /// OpenSSL 3.0 and Python's `cryptography` read; they reject the second version.
     pub fn to_private_pem(&self) -> String {
-        let pem = self.key.to_pkcs8_pem(LineEnding::LF).expect("an Ed25519 key always encodes as PKCS#8");
+        let bytes = ed25519_dalek::pkcs8::KeypairBytes { secret_key: self.key.to_bytes(), public_key: None };
+        let pem = bytes.to_pkcs8_pem(LineEnding::LF).expect("an Ed25519 key always encodes as PKCS#8");
         pem.as_str().to_owned()
     }
 
@@ -214,6 +217,20 @@ mod tests {
         let again = SignerKey::from_pem(&signer.to_private_pem(), None).unwrap();
         assert_eq!(again.verifying_key(), signer.verifying_key());
         assert_eq!(again.key_id(), signer.key_id());
+    }
+
+    #[test]
+    fn private_key_is_written_as_pkcs8_version_one() {
+        use base64::Engine;
+        let signer = SignerKey::generate(None).unwrap();
+        let pem = signer.to_private_pem();
+        let body: String = pem.lines().filter(|line| !line.starts_with("-----")).collect();
+        let der = base64::engine::general_purpose::STANDARD.decode(body).unwrap();
+        // SEQUENCE, INTEGER 0 (version 1), the Ed25519 algorithm, and the 32-byte key as an OCTET
+        // STRING inside an OCTET STRING, with no public key after it (RFC 8410 section 10.3).
+        let prefix = [0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20];
+        assert_eq!(der.len(), prefix.len() + 32);
+        assert_eq!(der[..prefix.len()], prefix);
     }
 
     #[test]

@@ -87,6 +87,9 @@ fn read_envelope(bytes: &[u8], max_bytes: usize) -> Result<(Envelope, PayloadDig
             BundleError::MalformedEnvelope { reason: error.to_string() }
         }
     })?;
+    // `Value` keeps the last of two members with one name, so a second `payload` would be
+    // stored and shown without being the one that was verified.
+    reject_repeated_members(bytes).map_err(|reason| BundleError::MalformedEnvelope { reason })?;
     let envelope: Envelope = serde_json::from_value(value).map_err(|error| BundleError::MalformedEnvelope {
         reason: format!("{error}; an envelope has exactly the fields hash, payload and signatures"),
     })?;
@@ -103,6 +106,72 @@ fn read_envelope(bytes: &[u8], max_bytes: usize) -> Result<(Envelope, PayloadDig
         return Err(BundleError::HashMismatch { recorded: envelope.hash, computed });
     }
     Ok((envelope, PayloadDigest { digest, payload_bytes: canonical.len() }))
+}
+
+/// Fails when an object anywhere in the JSON document has two members with one name.
+fn reject_repeated_members(bytes: &[u8]) -> Result<(), String> {
+    use serde::de::DeserializeSeed;
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    UniqueMembers.deserialize(&mut deserializer).map_err(|error| error.to_string())
+}
+
+/// Walks a JSON value and fails on the first object with a repeated member name.
+struct UniqueMembers;
+
+impl<'de> serde::de::DeserializeSeed<'de> for UniqueMembers {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for UniqueMembers {
+    type Value = ();
+
+    fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut items: A) -> Result<(), A::Error> {
+        while items.next_element_seed(UniqueMembers)?.is_some() {}
+        Ok(())
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut members: A) -> Result<(), A::Error> {
+        let mut names = std::collections::HashSet::new();
+        while let Some(name) = members.next_key::<String>()? {
+            if !names.insert(name.clone()) {
+                return Err(serde::de::Error::custom(format!("the member `{name}` appears twice in one object")));
+            }
+            members.next_value_seed(UniqueMembers)?;
+        }
+        Ok(())
+    }
 }
 
 fn check_format_version(payload: &Value) -> Result<(), BundleError> {
