@@ -278,6 +278,11 @@ async fn forward(
     // Request normalisation.
     check_head_size(&request, raw_head_bytes, config.max_header_bytes)?;
     check_framing(request.headers())?;
+    // HTTP/1.1 parsing drops the blanks around a value. HTTP/2 carries values as they were sent,
+    // and RFC 9113 section 8.2.1 makes a request with such blanks malformed.
+    if request.version() == Version::HTTP_2 && headers::has_padded_value(request.headers()) {
+        return Err(ProxyError::BadRequest("a header value starts or ends with a space or tab"));
+    }
     let host = request_host(&request)?;
     let path = normalize_path(request.uri().path())?;
     facts.path.clone_from(&path);

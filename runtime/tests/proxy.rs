@@ -721,6 +721,27 @@ async fn http2_cookies_reach_upstream_as_one_line() {
     assert_eq!(echo["headers"]["cookie"], serde_json::json!(["session=abc; theme=dark"]));
 }
 
+/// RFC 9113 section 8.2.1 makes an HTTP/2 request malformed when a value starts or ends with a
+/// blank, because HTTP/1.1 would read the value without them.
+#[tokio::test]
+async fn http2_padded_value_is_400() {
+    let upstream = Upstream::start("app").await;
+    let gateway = Gateway::start(&single_route_spec(&upstream, "", "")).await;
+    let stream = TcpStream::connect(gateway.address).await.unwrap();
+    let (mut sender, connection) =
+        hyper::client::conn::http2::handshake(hyper_util::rt::TokioExecutor::new(), hyper_util::rt::TokioIo::new(stream)).await.unwrap();
+    tokio::spawn(connection);
+
+    for value in [" leading", "trailing\t"] {
+        let request = http::Request::get(gateway.url("/p"))
+            .header("x-note", http::HeaderValue::from_str(value).unwrap())
+            .body(http_body_util::Empty::<bytes::Bytes>::new())
+            .unwrap();
+        assert_eq!(sender.send_request(request).await.unwrap().status().as_u16(), 400, "{value:?}");
+    }
+    assert_eq!(upstream.request_count(), 0);
+}
+
 /// An HTTP/1.1 client that accepts trailers gets the ones the upstream announced, with the
 /// announcement cut to them.
 #[tokio::test]

@@ -110,6 +110,14 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) -> Vec<Head
     named
 }
 
+/// Tells whether a header value starts or ends with a space or a tab.
+pub fn has_padded_value(headers: &HeaderMap) -> bool {
+    headers.values().any(|value| {
+        let bytes = value.as_bytes();
+        matches!(bytes.first(), Some(b' ' | b'\t')) || matches!(bytes.last(), Some(b' ' | b'\t'))
+    })
+}
+
 /// Joins the `cookie` fields of an HTTP/2 request into one with `; `, as RFC 9113 section
 /// 8.2.3 requires before the request goes over HTTP/1.1. Browsers send each cookie as a field of
 /// its own over HTTP/2, and an HTTP/1.1 server may read only the first `Cookie` line.
