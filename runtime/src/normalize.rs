@@ -77,8 +77,8 @@ fn remove_dot_segments(path: &str) -> String {
 
 /// Returns the lower-cased host name without port, from a `Host` header or URI authority.
 /// Any port is ignored, not only the scheme's default, and so is one trailing dot. Returns
-/// `None` for a value that is not `host[:port]` (RFC 9110 section 7.2), which the caller
-/// answers with 400.
+/// `None` for a value that is not `host[:port]` (RFC 9110 section 7.2), and the caller then
+/// responds 400.
 ///
 /// The host is an IPv6 literal in brackets, or a name of letters, digits, `-`, `.`, `_` and
 /// `~` whose labels are not empty: stricter than the URI grammar, which also allows
@@ -121,7 +121,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn host_values_that_are_not_host_and_port_are_invalid() {
+    fn malformed_hosts_are_invalid() {
         for value in [
             "internal.test:80:80",
             "internal.test?x",

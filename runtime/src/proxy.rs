@@ -211,7 +211,7 @@ pub async fn handle(
         let compiled = route.map(|index| &config.routes[index]);
         let route_name = compiled.map_or("", |route| route.name.as_str());
         // A response body the upstream broke off counts as a 502 in the metrics and the traffic
-        // window, so that a rollout's health gate sees it, whatever status the head had.
+        // window, so that a rollout's health gate counts it, whatever status the head had.
         let counted = if failed && status < 500 { 502 } else { status };
         gateway.metrics.request_finished(route_name, compiled.map(|route| &route.metrics), &consumer, counted, elapsed.as_secs_f64());
         if let Some(mut record) = record {

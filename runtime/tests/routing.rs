@@ -80,7 +80,7 @@ async fn missing_host_on_http11_is_400() {
 /// A Host value that is not `host[:port]` could name another host to the upstream than the
 /// one routed, so it gets 400 instead of falling through to a route for any host.
 #[tokio::test]
-async fn host_that_is_not_host_and_port_is_400() {
+async fn malformed_host_is_400() {
     let internal = Upstream::start("internal").await;
     let public = Upstream::start("public").await;
     let spec = format!(

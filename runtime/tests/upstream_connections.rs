@@ -17,9 +17,9 @@ use tokio::net::{TcpListener, TcpStream};
 /// header. `/empty` responds 204, and `/large` sends a 4 MiB body in small slow pieces.
 /// `/chunked` sends a chunked body in pieces that split its lines, with an extension and a
 /// trailer. `/until-close` sends a body without length that ends when the connection closes.
-/// `/http10` responds in HTTP/1.0, `/continue` sends `100 Continue` before its response,
-/// `/two-lengths` sends two different `Content-Length` values, `/length-list` sends
-/// `Content-Length: 3, 3`, `/bad-chunk` sends an invalid chunk size right after its head, and
+/// `/http10` responds in HTTP/1.0, and `/continue` sends `100 Continue` before its response.
+/// `/two-lengths` sends two different `Content-Length` values, and `/length-list` sends
+/// `Content-Length: 3, 3`. `/bad-chunk` sends an invalid chunk size right after its head, and
 /// `/short` closes the connection before the end of the body its head announced.
 /// Any other path responds 200 (without the body to HEAD).
 struct CountingUpstream {

@@ -12,11 +12,11 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 pub struct Duration(pub std::time::Duration);
 
 /// Each unit with its length in milliseconds and the most digits its number may have. The digit
-/// limits keep every sum within [`MAX_MILLIS`] but at the extreme, and [`DURATION_PATTERN`]
-/// states the same limits.
+/// limits keep nearly every sum within [`MAX_MILLIS`], and the parser rejects the rest.
+/// [`DURATION_PATTERN`] states the same limits.
 const UNITS: [(&str, u128, usize); 5] = [("d", 86_400_000, 9), ("h", 3_600_000, 10), ("m", 60_000, 11), ("s", 1_000, 12), ("ms", 1, 12)];
 
-/// The longest duration: just under a thousand million days. Its canonical form has at most
+/// The maximum duration: just under a thousand million days. Its canonical form has at most
 /// nine digits of days, so every duration that parses is written back in a form that parses.
 const MAX_MILLIS: u128 = 999_999_999 * 86_400_000 + 86_399_999;
 

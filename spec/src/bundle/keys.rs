@@ -96,8 +96,8 @@ impl SignerKey {
     }
 
     /// Encodes the private key as PKCS#8 PEM. The caller must keep the text secret. The key is
-    /// written in the first PKCS#8 version, without the public key (RFC 8410 section 7), which
-    /// OpenSSL 3.0 and Python's `cryptography` read; they reject the second version.
+    /// written in the first PKCS#8 version, without the public key (RFC 8410 section 7).
+    /// OpenSSL 3.0 and Python's `cryptography` read this version and reject the second.
     pub fn to_private_pem(&self) -> String {
         let bytes = ed25519_dalek::pkcs8::KeypairBytes { secret_key: self.key.to_bytes(), public_key: None };
         let pem = bytes.to_pkcs8_pem(LineEnding::LF).expect("an Ed25519 key always encodes as PKCS#8");

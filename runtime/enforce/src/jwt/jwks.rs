@@ -36,7 +36,7 @@ struct CachedKeys {
     expires_at: u64,
     /// When the last fetch was attempted, successful or not.
     last_attempt: u64,
-    /// Counts the sets stored, so that tokens verified with an earlier set can be told apart.
+    /// Counts the sets stored, so that a token verified with an earlier set is recognised.
     generation: u64,
 }
 
