@@ -113,18 +113,17 @@ impl TrailerPolicy {
     }
 
     fn filter(&self, trailers: http::HeaderMap) -> http::HeaderMap {
-        let mut allowed = http::HeaderMap::new();
-        let mut current: Option<http::HeaderName> = None;
-        for (name, value) in trailers {
-            if let Some(name) = name {
-                current = Some(name);
-            }
-            if let Some(name) = current.as_ref().filter(|name| self.allows(name)) {
-                allowed.append(name.clone(), value);
-            }
-        }
-        allowed
+        retain_trailers(trailers, |name| self.allows(name))
     }
+}
+
+/// Removes the trailers whose name `allows` rejects, every value of each.
+fn retain_trailers(mut trailers: http::HeaderMap, allows: impl Fn(&http::HeaderName) -> bool) -> http::HeaderMap {
+    let denied: Vec<http::HeaderName> = trailers.keys().filter(|name| !allows(name)).cloned().collect();
+    for name in denied {
+        trailers.remove(name);
+    }
+    trailers
 }
 
 /// A request body that counts bytes and fails as soon as the limit is crossed, or when the
@@ -343,14 +342,7 @@ impl Body for ResponseTrailerFilter {
             other => return Poll::Ready(other),
         };
         let frame = match frame.into_trailers() {
-            Ok(mut trailers) => {
-                let denied: Vec<http::HeaderName> =
-                    trailers.keys().filter(|name| !Self::allows(name, &this.connection_named)).cloned().collect();
-                for name in denied {
-                    trailers.remove(name);
-                }
-                Frame::trailers(trailers)
-            }
+            Ok(trailers) => Frame::trailers(retain_trailers(trailers, |name| Self::allows(name, &this.connection_named))),
             Err(frame) => frame,
         };
         Poll::Ready(Some(Ok(frame)))
