@@ -132,7 +132,8 @@ pub async fn handle(
     let facts = RequestFacts {
         route: None,
         target: String::new(),
-        path: request.uri().path().to_owned(),
+        // Kept only for the access log.
+        path: if gateway.access_log.is_enabled() { request.uri().path().to_owned() } else { String::new() },
         client_ip: connection.peer.ip(),
         consumer: String::new(),
         limit_headers: http::HeaderMap::new(),
@@ -285,7 +286,9 @@ async fn forward(
     }
     let host = request_host(&request)?;
     let path = normalize_path(request.uri().path())?;
-    facts.path.clone_from(&path);
+    if gateway.access_log.is_enabled() {
+        facts.path.clone_from(&path);
+    }
     let client_ip = headers::client_ip(connection.peer.ip(), request.headers(), &config.trusted_proxies);
     facts.client_ip = client_ip;
 
@@ -329,7 +332,9 @@ async fn forward(
     let key = BalanceKey { headers: request.headers(), client_ip, consumer };
     let target_index = pool.pick(&key).ok_or_else(|| ProxyError::NoHealthyTarget { upstream: pool.name.clone() })?;
     let target = &pool.targets[target_index];
-    facts.target.clone_from(&target.authority);
+    if gateway.access_log.is_enabled() {
+        facts.target.clone_from(&target.authority);
+    }
 
     // Proxying.
     let mut forwarded_path = String::with_capacity(path.len() + pool.base_path.len());
