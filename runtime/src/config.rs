@@ -249,10 +249,27 @@ impl ConfigStore {
                 tracing::warn!(config.generation = generation, %error, "activation failed, so the running configuration stays active");
             }
         })?;
+        Ok(self.store_compiled(compiled))
+    }
+
+    /// Compiles `spec` without activating it and without logging a failure, for a caller that
+    /// tries again and activates it later with [`Self::install`].
+    pub async fn compile(&self, spec: &Spec) -> Result<CompiledConfig, CompileError> {
+        let generation = self.generations.fetch_add(1, Ordering::SeqCst) + 1;
+        compile(spec, generation, &self.enforcer_options).await
+    }
+
+    /// Makes a configuration from [`Self::compile`] the active one.
+    pub fn install(&self, compiled: CompiledConfig) -> Activation {
+        self.store_compiled(compiled)
+    }
+
+    fn store_compiled(&self, compiled: CompiledConfig) -> Activation {
+        let generation = compiled.generation;
         let activation = Activation { generation, hash: compiled.hash.clone() };
         self.current.store(Arc::new(compiled));
         self.metrics.config_activated(generation, &activation.hash);
         tracing::info!(config.generation = generation, config.hash = %activation.hash, "configuration activated");
-        Ok(activation)
+        activation
     }
 }

@@ -227,43 +227,50 @@ async fn restart_resumes_bundle_from_state_dir() {
     assert_eq!(versions, vec![2, 1]);
 }
 
-/// A restart while a dependency of the stored bundle is down (here its JWKS endpoint) starts
-/// with no bundle, reports none as active, and activates the bundle once the dependency is back.
+/// A restart while a dependency of the active bundle is down (here its JWKS endpoint) starts
+/// with no bundle and reports none as active. It does not fall back to an older bundle, which
+/// may be less strict, and it rejects an older upload meanwhile. It activates the bundle once
+/// the dependency is back.
 #[tokio::test]
 async fn failed_resume_retried_later() {
-    let app = Upstream::start("app").await;
+    let blue = Upstream::start("blue").await;
+    let green = Upstream::start("green").await;
     let release = signer("release");
     let keys = trusted(&release);
     let state = tempfile::tempdir().unwrap();
     let jwks_port = closed_port().await;
     let jwks = serde_json::json!({"keys": [support::enforce::RsaKey::generate("k").jwk()]});
-    let spec_text = format!(
+    let with_jwks = format!(
         "{}authProviders:\n  - name: bearer\n    jwt: {{jwks: {{url: \"http://127.0.0.1:{jwks_port}/jwks.json\"}}}}\n",
-        spec_yaml(app.port(), 0)
+        spec_yaml(green.port(), 0)
     );
+    let older = bundle_bytes(&spec_yaml(blue.port(), 0), 1, &release);
     let jwks_server = support::enforce::serve_json_at(jwks_port, jwks.clone()).await;
     let first = Runtime::start(options(&keys, Some(state.path()))).await.unwrap();
-    let (status, body) = Admin::of(&first).upload(bundle_bytes(&spec_text, 1, &release)).await;
+    assert_eq!(Admin::of(&first).upload(older.clone()).await.0, 201);
+    let (status, body) = Admin::of(&first).upload(bundle_bytes(&with_jwks, 2, &release)).await;
     assert_eq!(status, 201, "{body}");
     first.shutdown().await;
     jwks_server.abort();
 
     let second = Runtime::start(options(&keys, Some(state.path()))).await.unwrap();
     let admin = Admin::of(&second);
-    assert_eq!(proxied(&second).await.0, 404, "no bundle compiles while the JWKS endpoint is down");
+    assert_eq!(proxied(&second).await.0, 404, "neither the bundle to resume nor the older one is active");
     let (_, status_body) = admin.get("/status").await;
     assert!(status_body["version"].is_null(), "no bundle is active: {status_body}");
     let (_, history) = admin.get("/bundles").await;
-    assert_eq!(history[0]["active"], false, "{history}");
+    assert!(history.as_array().unwrap().iter().all(|entry| entry["active"] == false), "{history}");
+    let (status, body) = admin.upload(older).await;
+    assert_eq!(status, 409, "an older upload must not replace the bundle being resumed: {body}");
 
     let _jwks_server = support::enforce::serve_json_at(jwks_port, jwks).await;
     let deadline = Instant::now() + Duration::from_secs(20);
-    while proxied(&second).await.0 != 200 {
+    while proxied(&second).await != (200, "green".to_owned()) {
         assert!(Instant::now() < deadline, "the stored bundle was not activated after the JWKS endpoint came back");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let (_, status_body) = admin.get("/status").await;
-    assert_eq!(status_body["version"], 1, "{status_body}");
+    assert_eq!(status_body["version"], 2, "{status_body}");
 }
 
 #[tokio::test]

@@ -20,7 +20,8 @@ use tokio::net::{TcpListener, TcpStream};
 /// `/http10` responds in HTTP/1.0, and `/continue` sends `100 Continue` before its response.
 /// `/two-lengths` sends two different `Content-Length` values, and `/length-list` sends
 /// `Content-Length: 3, 3`. `/bad-chunk` sends an invalid chunk size right after its head, and
-/// `/short` closes the connection before the end of the body its head announced.
+/// `/short` closes the connection before the end of the body its head announced, after a pause,
+/// and `/short-now` at once.
 /// Any other path responds 200 (without the body to HEAD).
 struct CountingUpstream {
     port: u16,
@@ -96,6 +97,11 @@ async fn serve(mut stream: TcpStream, number: usize) {
                 // on, then the connection closes 95 bytes early.
                 let _ = stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nhello").await;
                 tokio::time::sleep(Duration::from_millis(200)).await;
+                return;
+            }
+            "/short-now" => {
+                // The same, with the close right after the bytes.
+                let _ = stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nhello").await;
                 return;
             }
             "/length-list" => stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 3, 3\r\n\r\nabc").await,
@@ -292,6 +298,21 @@ async fn broken_off_body_is_logged_and_counted() {
     assert_eq!(complete.text().await.unwrap(), "connection-2");
     let lines = gateway.access_log_lines(2).await;
     assert!(lines[1].get("responseIncomplete").is_none(), "{}", lines[1]);
+}
+
+/// When the upstream closes right after a short body, the client still gets the head and the
+/// bytes that came, then an error for the body.
+#[tokio::test]
+async fn client_gets_head_of_a_broken_off_body() {
+    let upstream = CountingUpstream::start().await;
+    let gateway = Gateway::start(&upstream.spec()).await;
+
+    for attempt in 0..20 {
+        let response =
+            client().get(gateway.url("/short-now")).send().await.unwrap_or_else(|error| panic!("attempt {attempt}: no head: {error}"));
+        assert_eq!(response.status().as_u16(), 200, "attempt {attempt}");
+        assert!(response.bytes().await.is_err(), "attempt {attempt}: the body must end early");
+    }
 }
 
 #[tokio::test]

@@ -119,6 +119,26 @@ async fn redis_down_at_start_connects_later() {
     assert_eq!(decision.headers["x-ratelimit-remaining"], "1");
 }
 
+/// A wrong password is a setting to fix, not an outage, so the enforcer is not built.
+#[tokio::test]
+async fn wrong_redis_password_fails_the_build() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let _redis = RedisServer::start_with(port, &["--requirepass", "right-password"]);
+    let key = api_key::generate();
+    let clock = Arc::new(ManualClock::starting_now());
+    for url in [format!("redis://:wrong-password@127.0.0.1:{port}/"), format!("redis://127.0.0.1:{port}/")] {
+        let options = EnforcerOptions { clock: clock.clone(), redis_url: Some(url.clone()), redis_timeout: Duration::from_millis(300) };
+        let error = Enforcer::new(&spec(&key, "open"), options).await.err().expect("the build must fail");
+        assert!(!error.to_string().contains("wrong-password"), "the password must not appear: {error}");
+    }
+    let options = EnforcerOptions {
+        clock,
+        redis_url: Some(format!("redis://:right-password@127.0.0.1:{port}/")),
+        redis_timeout: Duration::from_millis(300),
+    };
+    assert!(Enforcer::new(&spec(&key, "open"), options).await.is_ok());
+}
+
 #[tokio::test]
 async fn rejected_keys_stay_off_redis_until_reset() {
     let mut redis = RedisServer::start();

@@ -63,6 +63,16 @@ pub struct Bundles {
     /// Serialises uploads and rollbacks, so the version check and the swap see the same
     /// active bundle.
     activation: tokio::sync::Mutex<()>,
+    /// The stored bundle that a retry is waiting to resume, while no bundle is active.
+    resuming: Mutex<Option<PendingResume>>,
+}
+
+/// The bundle a retry is waiting to resume. Uploads are compared with it as with an active
+/// bundle, so that a stale pipeline cannot push an older version during the outage.
+#[derive(Debug, Clone)]
+struct PendingResume {
+    version: u64,
+    hash: String,
 }
 
 /// The active bundle, as `/status` shows it.
@@ -95,7 +105,7 @@ impl Bundles {
             Some(directory) => BundleStore::open(directory, options.history)?,
             None => BundleStore::in_memory(options.history),
         };
-        Ok(Self { options, config, history: Mutex::new(history), activation: tokio::sync::Mutex::new(()) })
+        Ok(Self { options, config, history: Mutex::new(history), activation: tokio::sync::Mutex::new(()), resuming: Mutex::new(None) })
     }
 
     fn history(&self) -> MutexGuard<'_, BundleStore> {
@@ -111,37 +121,69 @@ impl Bundles {
     }
 
     /// Activates the bundle that was active before the restart, or else the newest one of the
-    /// history that still verifies and compiles. Runs before the proxy accepts traffic. When no
-    /// stored bundle compiles, perhaps because Redis or a JWKS endpoint is unreachable for now,
-    /// a task tries again every [`RESUME_RETRY_INTERVAL`] until a bundle is active.
+    /// history that still verifies. Runs before the proxy accepts traffic.
+    ///
+    /// Only a bundle that no longer verifies is passed over, because the trusted keys decide
+    /// that for good. When the bundle to resume does not compile, perhaps because Redis or a
+    /// JWKS endpoint is unreachable for now, no older bundle takes its place: an older one may
+    /// be less strict. A task then compiles it again every [`RESUME_RETRY_INTERVAL`] until it,
+    /// an upload or a rollback is active.
     pub async fn resume(self: &Arc<Self>) -> Option<ActiveBundle> {
-        if let Some(active) = self.resume_once(false).await {
-            return Some(active);
-        }
-        if self.options.trusted_keys.is_some() && !self.history().history().is_empty() {
-            let bundles = self.clone();
-            tokio::spawn(async move { bundles.retry_resume().await });
-        }
+        let (candidate, verified) = self.resume_candidate().await?;
+        let error = match self.config.activate(&verified.spec).await {
+            Ok(_) => return self.record_resumed(candidate, &verified),
+            Err(error) => error,
+        };
+        tracing::warn!(
+            bundle.version = candidate.version,
+            bundle.hash = %candidate.hash,
+            %error,
+            retry_seconds = RESUME_RETRY_INTERVAL.as_secs(),
+            "the bundle to resume does not compile; starting without it and trying again until it compiles"
+        );
+        *self.resuming.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
+            Some(PendingResume { version: candidate.version, hash: candidate.hash.clone() });
+        let bundles = self.clone();
+        tokio::spawn(async move { bundles.retry_resume(candidate, verified).await });
         None
     }
 
-    async fn retry_resume(&self) {
+    /// Compiles the bundle to resume again and again until it compiles or another bundle is
+    /// active. Only the swap holds the activation lock, so uploads and rollbacks never wait for
+    /// a compile.
+    async fn retry_resume(&self, candidate: StoredBundle, verified: VerifiedBundle) {
+        let mut failures = 1_u64;
         loop {
             tokio::time::sleep(RESUME_RETRY_INTERVAL).await;
+            if self.active().is_some() {
+                return;
+            }
+            let compiled = match self.config.compile(&verified.spec).await {
+                Ok(compiled) => compiled,
+                Err(error) => {
+                    failures += 1;
+                    // One line a minute is enough to show that the outage goes on.
+                    if failures.is_multiple_of((60 / RESUME_RETRY_INTERVAL.as_secs()).max(1)) {
+                        tracing::warn!(bundle.hash = %candidate.hash, %error, failures, "the bundle to resume still does not compile");
+                    } else {
+                        tracing::debug!(bundle.hash = %candidate.hash, %error, "the bundle to resume still does not compile");
+                    }
+                    continue;
+                }
+            };
             let _activation = self.activation.lock().await;
             // An upload or a rollback may have activated a bundle meanwhile.
             if self.active().is_some() {
                 return;
             }
-            if self.resume_once(true).await.is_some() {
-                return;
-            }
+            self.config.install(compiled);
+            self.record_resumed(candidate, &verified);
+            return;
         }
     }
 
-    /// Tries the stored bundles once, in resume order. Retries log each failure at debug level
-    /// only, so that a long outage does not fill the log.
-    async fn resume_once(&self, retry: bool) -> Option<ActiveBundle> {
+    /// Returns the first stored bundle in resume order that still verifies.
+    async fn resume_candidate(&self) -> Option<(StoredBundle, VerifiedBundle)> {
         let candidates = self.history().resume_order();
         if candidates.is_empty() {
             return None;
@@ -153,39 +195,26 @@ impl Bundles {
             );
             return None;
         };
-        let skip = |hash: &str, error: &dyn std::fmt::Display, problem: &str| {
-            if retry {
-                tracing::debug!(bundle.hash = %hash, error = %error, "stored bundle {problem}");
-            } else {
-                tracing::warn!(bundle.hash = %hash, error = %error, "stored bundle {problem}; trying an older one");
-            }
-        };
         for candidate in candidates {
-            let verified = match verify_blocking(candidate.bytes.clone(), trusted.clone(), self.options.max_bytes).await {
-                Ok(verified) => verified,
+            match verify_blocking(candidate.bytes.clone(), trusted.clone(), self.options.max_bytes).await {
+                Ok(verified) => return Some((candidate, verified)),
                 Err(error) => {
-                    skip(&candidate.hash, &error, "no longer verifies");
-                    continue;
+                    tracing::warn!(bundle.hash = %candidate.hash, %error, "stored bundle no longer verifies; trying an older one");
                 }
-            };
-            if let Err(error) = self.config.activate(&verified.spec).await {
-                skip(&candidate.hash, &error, "does not compile");
-                continue;
             }
-            let stored = StoredBundle { activated_at: Utc::now(), ..candidate };
-            if let Err(error) = self.history().record_activation(stored) {
-                tracing::warn!(%error, "cannot record the resumed bundle in the state directory");
-            }
-            tracing::info!(bundle.version = verified.metadata.version, bundle.hash = %verified.hash, "resumed bundle from the state directory");
-            return self.active();
         }
-        if !retry {
-            tracing::warn!(
-                retry_seconds = RESUME_RETRY_INTERVAL.as_secs(),
-                "no stored bundle verifies and compiles; starting without a bundle and trying again until one is active"
-            );
-        }
+        tracing::warn!("no stored bundle verifies; starting without a bundle");
         None
+    }
+
+    fn record_resumed(&self, candidate: StoredBundle, verified: &VerifiedBundle) -> Option<ActiveBundle> {
+        let stored = StoredBundle { activated_at: Utc::now(), ..candidate };
+        if let Err(error) = self.history().record_activation(stored) {
+            tracing::warn!(%error, "cannot record the resumed bundle in the state directory");
+        }
+        *self.resuming.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+        tracing::info!(bundle.version = verified.metadata.version, bundle.hash = %verified.hash, "resumed bundle from the state directory");
+        self.active()
     }
 
     /// Verifies, checks the version of, compiles and activates an uploaded bundle.
@@ -200,20 +229,33 @@ impl Bundles {
         let _activation = self.activation.lock().await;
         let verified = verify_blocking(bytes.to_vec().into(), trusted.clone(), self.options.max_bytes).await.map_err(rejection)?;
 
-        if let Some(active) = self.active() {
-            if active.hash == verified.hash {
-                return Ok(active);
-            }
-            if verified.metadata.version <= active.version {
-                return Err(Rejection::new(
-                    StatusCode::CONFLICT,
-                    "Version not higher than the active one",
-                    format!(
-                        "the bundle has version {}, but version {} is active; build it with a higher version, or roll back with POST /bundles/{{hash}}/activate",
-                        verified.metadata.version, active.version
-                    ),
-                ));
-            }
+        // The version to beat: the active bundle's, or while none is active, that of the bundle
+        // a retry is waiting to resume.
+        let active = self.active();
+        if let Some(active) = active.as_ref().filter(|active| active.hash == verified.hash) {
+            return Ok(active.clone());
+        }
+        let floor = match active {
+            Some(active) => Some((active.version, active.hash, "is active")),
+            None => self
+                .resuming
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone()
+                .map(|pending| (pending.version, pending.hash, "was active before the restart and is resumed as soon as it compiles")),
+        };
+        if let Some((version, hash, state)) = floor
+            && hash != verified.hash
+            && verified.metadata.version <= version
+        {
+            return Err(Rejection::new(
+                StatusCode::CONFLICT,
+                "Version not higher than the active one",
+                format!(
+                    "the bundle has version {}, but version {version} {state}; build it with a higher version, or roll back with POST /bundles/{{hash}}/activate",
+                    verified.metadata.version
+                ),
+            ));
         }
         self.swap(&verified, bytes.to_vec().into()).await
     }
@@ -252,6 +294,7 @@ impl Bundles {
             rejection.diagnostics.push(serde_json::json!({ "rule": "compile", "message": error.to_string(), "pointer": "/payload/spec" }));
             rejection
         })?;
+        *self.resuming.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
         let stored = StoredBundle { hash: verified.hash.clone(), version: verified.metadata.version, activated_at: Utc::now(), bytes };
         tracing::info!(bundle.version = stored.version, bundle.hash = %stored.hash, signer = %verified.signer, "bundle activated");
         if let Err(error) = self.history().record_activation(stored) {

@@ -240,6 +240,8 @@ pub struct ObservedBody {
     bytes: u64,
     /// Called once with the number of body bytes sent and whether the body failed.
     on_finish: Option<Box<dyn FnOnce(u64, bool) + Send + Sync>>,
+    /// An error of the inner body, held back for one poll (see `poll_frame`).
+    held_error: Option<BoxError>,
 }
 
 impl ObservedBody {
@@ -248,7 +250,7 @@ impl ObservedBody {
         deadline: Option<tokio::time::Instant>,
         on_finish: impl FnOnce(u64, bool) + Send + Sync + 'static,
     ) -> Self {
-        Self { inner, deadline, timer: None, bytes: 0, on_finish: Some(Box::new(on_finish)) }
+        Self { inner, deadline, timer: None, bytes: 0, on_finish: Some(Box::new(on_finish)), held_error: None }
     }
 
     fn finish(&mut self, failed: bool) {
@@ -264,6 +266,10 @@ impl Body for ObservedBody {
 
     fn poll_frame(mut self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = &mut *self;
+        if let Some(error) = this.held_error.take() {
+            this.finish(true);
+            return Poll::Ready(Some(Err(error)));
+        }
         let result = Pin::new(&mut this.inner).poll_frame(context);
         match result {
             Poll::Pending => {
@@ -291,8 +297,12 @@ impl Body for ObservedBody {
                 Poll::Ready(None)
             }
             Poll::Ready(Some(Err(error))) => {
-                this.finish(true);
-                Poll::Ready(Some(Err(error)))
+                // In tests, hyper closed the connection on a body error without writing what it
+                // held, so the head and the data before the error never reached the client.
+                // Returning `Pending` once, with a wake-up, lets hyper write them out first.
+                this.held_error = Some(error);
+                context.waker().wake_by_ref();
+                Poll::Pending
             }
         }
     }

@@ -18,7 +18,7 @@
 //! one token per request, because they must be all or nothing across counters.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -125,6 +125,8 @@ pub(crate) struct RedisStore {
     connection: Arc<Mutex<Option<ConnectionManager>>>,
     /// When the next attempt to connect may start, while there is no connection.
     next_connect: Mutex<std::time::Instant>,
+    /// Failed attempts to connect since the last warning about them.
+    failed_connects: Arc<AtomicU64>,
     check_script: redis::Script,
     peek_script: redis::Script,
     timeout: Duration,
@@ -159,6 +161,7 @@ impl RedisStore {
             config,
             connection: Arc::new(Mutex::new(None)),
             next_connect: Mutex::new(std::time::Instant::now()),
+            failed_connects: Arc::new(AtomicU64::new(0)),
             check_script: redis::Script::new(CHECK_SCRIPT),
             peek_script: redis::Script::new(PEEK_SCRIPT),
             timeout,
@@ -169,11 +172,21 @@ impl RedisStore {
             leases: Mutex::new(HashMap::new()),
             degraded: AtomicBool::new(false),
         };
-        match ConnectionManager::new_with_config(store.client.clone(), store.config.clone()).await {
+        // A PING shows a missing password at once: the connection itself needs none.
+        let connected = match ConnectionManager::new_with_config(store.client.clone(), store.config.clone()).await {
+            Ok(mut connection) => match redis::cmd("PING").query_async::<String>(&mut connection).await {
+                Err(error) if is_configuration_error(&error) => Err(error),
+                _ => Ok(connection),
+            },
+            Err(error) => Err(error),
+        };
+        match connected {
             Ok(connection) => {
                 tracing::info!(url = %store.url, ?failure_mode, "rate-limit store connected");
                 *store.connection.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(connection);
             }
+            // Waiting does not fix a wrong password or a missing permission, so the start stops.
+            Err(error) if is_configuration_error(&error) => return Err(redis_error(error)),
             Err(error) => {
                 tracing::warn!(url = %store.url, %error, ?failure_mode, "rate-limit store unreachable; the failure mode applies until a connection succeeds");
                 store.degraded.store(true, Ordering::Relaxed);
@@ -200,13 +213,23 @@ impl RedisStore {
             *next_connect = now + RECONNECT_INTERVAL;
         }
         let (client, config, slot, url) = (self.client.clone(), self.config.clone(), self.connection.clone(), self.url.clone());
+        let failed_connects = self.failed_connects.clone();
         tokio::spawn(async move {
             match ConnectionManager::new_with_config(client, config).await {
                 Ok(connection) => {
                     tracing::info!(url = %url, "rate-limit store connected");
+                    failed_connects.store(0, Ordering::Relaxed);
                     *slot.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(connection);
                 }
-                Err(error) => tracing::debug!(url = %url, %error, "rate-limit store still unreachable"),
+                Err(error) => {
+                    // Attempts start at most once per interval, so this warns about once a minute.
+                    let failures = failed_connects.fetch_add(1, Ordering::Relaxed) + 1;
+                    if failures.is_multiple_of(60) {
+                        tracing::warn!(url = %url, %error, failures, "rate-limit store still unreachable");
+                    } else {
+                        tracing::debug!(url = %url, %error, "rate-limit store still unreachable");
+                    }
+                }
             }
         });
         None
@@ -368,6 +391,13 @@ impl RedisStore {
             FailureMode::Closed => Err(StoreUnavailable),
         }
     }
+}
+
+/// Tells whether a failed connection is a setting to fix rather than an outage to wait out: a
+/// wrong password, a missing permission or an invalid client setting.
+fn is_configuration_error(error: &redis::RedisError) -> bool {
+    matches!(error.kind(), redis::ErrorKind::AuthenticationFailed | redis::ErrorKind::InvalidClientConfig)
+        || matches!(error.code(), Some("NOAUTH" | "WRONGPASS" | "NOPERM"))
 }
 
 /// Removes a password from a Redis URL before it is logged or shown.

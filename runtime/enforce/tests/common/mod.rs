@@ -216,11 +216,17 @@ impl RedisServer {
 
     /// Starts Redis on `port` of 127.0.0.1.
     pub fn start_on(port: u16) -> Self {
+        Self::start_with(port, &[])
+    }
+
+    /// Starts Redis on `port` of 127.0.0.1 with more `redis-server` arguments.
+    pub fn start_with(port: u16, arguments: &[&str]) -> Self {
         if Command::new("redis-server").arg("--version").output().is_err() {
             panic!("redis-server is not installed; install it with `apt-get install -y redis-server` or run scripts/test.sh");
         }
         let mut child = Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args(arguments)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
