@@ -113,6 +113,8 @@ pub enum StartError {
     AccessLog(std::io::Error),
     #[error("cannot open the bundle history: {0}")]
     BundleHistory(#[from] bundle_store::StoreError),
+    #[error(transparent)]
+    RedisSettings(#[from] gatectl_enforce::BuildError),
 }
 
 /// Entry point of the runtime.
@@ -158,6 +160,11 @@ impl Runtime {
         let planned = plan_listeners(&settings, &options.listen)?;
         let metrics = Arc::new(Metrics::default());
         let enforcer_options = EnforcerOptions { redis_url: options.redis_url.clone(), ..EnforcerOptions::default() };
+        // A wrong password stops the start whichever configuration comes first, the spec or a
+        // stored bundle, because no activation could succeed until it is fixed.
+        if let Some(url) = &options.redis_url {
+            gatectl_enforce::check_redis_settings(url, enforcer_options.redis_timeout).await?;
+        }
         let store = Arc::new(ConfigStore::with_enforcer_options(metrics.clone(), enforcer_options));
         if let Some(spec) = &options.spec {
             store.activate(spec).await?;

@@ -273,6 +273,21 @@ async fn failed_resume_retried_later() {
     assert_eq!(status_body["version"], 2, "{status_body}");
 }
 
+/// A wrong Redis password stops the start, also when a stored bundle rather than a spec would
+/// be activated: waiting would not fix it.
+#[tokio::test]
+async fn wrong_redis_password_stops_the_start() {
+    let redis = support::enforce::RedisServer::start_with(&["--requirepass", "right-password"]);
+    let release = signer("release");
+    let state = tempfile::tempdir().unwrap();
+    let mut options = options(&trusted(&release), Some(state.path()));
+    options.redis_url = Some(redis.url().replace("redis://", "redis://:wrong-password@"));
+
+    let error = Runtime::start(options).await.err().expect("the start must fail");
+
+    assert!(error.to_string().contains("check the password"), "{error}");
+}
+
 #[tokio::test]
 async fn stalled_upload_gets_408() {
     let signer = signer("ci");

@@ -34,6 +34,8 @@ pub enum BuildError {
     HttpClient(reqwest::Error),
     #[error("could not connect to the rate-limit store at {url}: {source}; check the URL and that Redis is running")]
     Redis { url: String, source: redis::RedisError },
+    #[error("the rate-limit store at {url} rejected the gateway: {source}; check the password and the user's permissions in --redis-url")]
+    RedisSettings { url: String, source: redis::RedisError },
 }
 
 struct KeyOwner {

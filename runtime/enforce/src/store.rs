@@ -5,6 +5,7 @@ mod redis_store;
 
 pub(crate) use memory::MemoryStore;
 pub(crate) use redis_store::RedisStore;
+pub use redis_store::check_settings as check_redis_settings;
 
 use crate::limits::bucket::{Outcome, Rule};
 

@@ -123,13 +123,21 @@ async fn redis_down_at_start_connects_later() {
 #[tokio::test]
 async fn wrong_redis_password_fails_the_build() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let _redis = RedisServer::start_with(port, &["--requirepass", "right-password"]);
+    // A user that may run PING but no script has no permission the store needs.
+    let _redis =
+        RedisServer::start_with(port, &["--requirepass", "right-password", "--user", "ping-only", "on", ">ping-password", "+ping"]);
     let key = api_key::generate();
     let clock = Arc::new(ManualClock::starting_now());
-    for url in [format!("redis://:wrong-password@127.0.0.1:{port}/"), format!("redis://127.0.0.1:{port}/")] {
+    for url in [
+        format!("redis://:wrong-password@127.0.0.1:{port}/"),
+        format!("redis://127.0.0.1:{port}/"),
+        format!("redis://ping-only:ping-password@127.0.0.1:{port}/"),
+    ] {
+        let error = gatectl_enforce::check_redis_settings(&url, Duration::from_millis(300)).await.expect_err("the check must fail");
+        assert!(error.to_string().contains("password and the user's permissions"), "{error}");
         let options = EnforcerOptions { clock: clock.clone(), redis_url: Some(url.clone()), redis_timeout: Duration::from_millis(300) };
         let error = Enforcer::new(&spec(&key, "open"), options).await.err().expect("the build must fail");
-        assert!(!error.to_string().contains("wrong-password"), "the password must not appear: {error}");
+        assert!(!error.to_string().contains("password@"), "the password must not appear: {error}");
     }
     let options = EnforcerOptions {
         clock,
@@ -137,6 +145,9 @@ async fn wrong_redis_password_fails_the_build() {
         redis_timeout: Duration::from_millis(300),
     };
     assert!(Enforcer::new(&spec(&key, "open"), options).await.is_ok());
+    // A Redis that is down is no setting to fix.
+    let down = format!("redis://127.0.0.1:{}/", std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port());
+    assert!(gatectl_enforce::check_redis_settings(&down, Duration::from_millis(300)).await.is_ok());
 }
 
 #[tokio::test]

@@ -88,9 +88,15 @@ impl RedisServer {
     /// Starts the server and waits until it accepts connections. Panics when it cannot start,
     /// so a machine without Redis fails the test instead of skipping it.
     pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// Starts the server with more `redis-server` arguments.
+    pub fn start_with(arguments: &[&str]) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let process = Command::new(REDIS_SERVER)
             .args(["--bind", "127.0.0.1", "--port", &port.to_string(), "--save", "", "--appendonly", "no"])
+            .args(arguments)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

@@ -116,6 +116,8 @@ enum LeaseStep {
 
 /// Time between attempts to connect while Redis is unreachable.
 const RECONNECT_INTERVAL: Duration = Duration::from_secs(1);
+/// Time after a failed call during which calls go straight to the failure mode.
+const SUSPEND_AFTER_FAILURE: Duration = Duration::from_secs(1);
 
 pub(crate) struct RedisStore {
     url: String,
@@ -127,6 +129,10 @@ pub(crate) struct RedisStore {
     next_connect: Mutex<std::time::Instant>,
     /// Failed attempts to connect since the last warning about them.
     failed_connects: Arc<AtomicU64>,
+    /// Until when calls go straight to the failure mode, after a failed call.
+    suspended_until: Mutex<std::time::Instant>,
+    /// Suspensions since the store was last reachable, for the periodic warning.
+    failed_calls: AtomicU64,
     check_script: redis::Script,
     peek_script: redis::Script,
     timeout: Duration,
@@ -148,13 +154,8 @@ impl RedisStore {
     /// gateway starts, or resumes its bundle, during a Redis outage. Only an invalid URL fails.
     pub async fn connect(url: &str, timeout: Duration, settings: &RateLimiting) -> Result<Self, BuildError> {
         let failure_mode = settings.failure_mode;
-        let redis_error = |source| BuildError::Redis { url: redact(url), source };
-        let client = redis::Client::open(url).map_err(redis_error)?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(timeout)
-            .set_response_timeout(timeout)
-            .set_number_of_retries(2)
-            .set_max_delay(1_000);
+        let client = redis::Client::open(url).map_err(|source| BuildError::Redis { url: redact(url), source })?;
+        let config = connection_config(timeout);
         let store = Self {
             url: redact(url),
             client,
@@ -162,6 +163,8 @@ impl RedisStore {
             connection: Arc::new(Mutex::new(None)),
             next_connect: Mutex::new(std::time::Instant::now()),
             failed_connects: Arc::new(AtomicU64::new(0)),
+            suspended_until: Mutex::new(std::time::Instant::now()),
+            failed_calls: AtomicU64::new(0),
             check_script: redis::Script::new(CHECK_SCRIPT),
             peek_script: redis::Script::new(PEEK_SCRIPT),
             timeout,
@@ -172,21 +175,15 @@ impl RedisStore {
             leases: Mutex::new(HashMap::new()),
             degraded: AtomicBool::new(false),
         };
-        // A PING shows a missing password at once: the connection itself needs none.
-        let connected = match ConnectionManager::new_with_config(store.client.clone(), store.config.clone()).await {
-            Ok(mut connection) => match redis::cmd("PING").query_async::<String>(&mut connection).await {
-                Err(error) if is_configuration_error(&error) => Err(error),
-                _ => Ok(connection),
-            },
-            Err(error) => Err(error),
-        };
-        match connected {
+        match probe(&store.client, &store.config).await {
             Ok(connection) => {
                 tracing::info!(url = %store.url, ?failure_mode, "rate-limit store connected");
                 *store.connection.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(connection);
             }
-            // Waiting does not fix a wrong password or a missing permission, so the start stops.
-            Err(error) if is_configuration_error(&error) => return Err(redis_error(error)),
+            // Waiting does not fix a wrong password or a missing permission, so the build fails.
+            Err(error) if is_configuration_error(&error) => {
+                return Err(BuildError::RedisSettings { url: store.url.clone(), source: error });
+            }
             Err(error) => {
                 tracing::warn!(url = %store.url, %error, ?failure_mode, "rate-limit store unreachable; the failure mode applies until a connection succeeds");
                 store.degraded.store(true, Ordering::Relaxed);
@@ -261,6 +258,9 @@ impl RedisStore {
                 .arg(check.rule.period_end.unwrap_or(0))
                 .arg(lease);
         }
+        if self.is_suspended() {
+            return self.fail(checks, now, "a recent call failed");
+        }
         let Some(mut connection) = self.connection() else { return self.fail(checks, now, "not connected") };
         let call = invocation.invoke_async::<Vec<i64>>(&mut connection);
         let reply = match tokio::time::timeout(self.timeout, call).await {
@@ -270,6 +270,7 @@ impl RedisStore {
             Err(_) => return self.fail(checks, now, "timed out"),
         };
         if self.degraded.swap(false, Ordering::Relaxed) {
+            self.failed_calls.store(0, Ordering::Relaxed);
             tracing::info!(url = %self.url, "rate-limit store reachable again");
         }
 
@@ -382,14 +383,69 @@ impl RedisStore {
         }
     }
 
+    /// Tells whether calls are suspended after a failure, so that during an outage only about
+    /// one request per [`SUSPEND_AFTER_FAILURE`] waits for the timeout.
+    fn is_suspended(&self) -> bool {
+        std::time::Instant::now() < *self.suspended_until.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
     fn fail(&self, checks: &[Check], now: u64, error: &str) -> Result<BatchOutcome, StoreUnavailable> {
+        let instant = std::time::Instant::now();
+        let mut suspended_until = self.suspended_until.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let new_failure = instant >= *suspended_until;
+        if new_failure {
+            *suspended_until = instant + SUSPEND_AFTER_FAILURE;
+        }
+        drop(suspended_until);
         if !self.degraded.swap(true, Ordering::Relaxed) {
             tracing::warn!(url = %self.url, error, failure_mode = ?self.failure_mode, "rate-limit store call failed");
+        } else if new_failure {
+            // A failed call starts a suspension at most once a second, so this warns about once a
+            // minute while the outage lasts.
+            let failures = self.failed_calls.fetch_add(1, Ordering::Relaxed) + 1;
+            if failures.is_multiple_of(60) {
+                tracing::warn!(url = %self.url, error, failures, failure_mode = ?self.failure_mode, "rate-limit store calls still fail");
+            }
         }
         match self.failure_mode {
             FailureMode::Open => Ok(self.fallback.check(checks, now)),
             FailureMode::Closed => Err(StoreUnavailable),
         }
+    }
+}
+
+fn connection_config(timeout: Duration) -> ConnectionManagerConfig {
+    ConnectionManagerConfig::new()
+        .set_connection_timeout(timeout)
+        .set_response_timeout(timeout)
+        .set_number_of_retries(2)
+        .set_max_delay(1_000)
+}
+
+/// Connects and runs what the store needs once: `PING`, which fails without the right
+/// password, and the read-only script on a key of its own, which fails without the
+/// permission to run scripts. Errors other than those of a setting are left to the caller.
+async fn probe(client: &redis::Client, config: &ConnectionManagerConfig) -> redis::RedisResult<ConnectionManager> {
+    let mut connection = ConnectionManager::new_with_config(client.clone(), config.clone()).await?;
+    let checks = async {
+        redis::cmd("PING").query_async::<String>(&mut connection).await?;
+        redis::Script::new(PEEK_SCRIPT).key("gatectl:settings-check").invoke_async::<Vec<i64>>(&mut connection).await
+    };
+    match checks.await {
+        Err(error) if is_configuration_error(&error) => Err(error),
+        _ => Ok(connection),
+    }
+}
+
+/// Checks `url` as the runtime starts: fails for an invalid URL, a wrong or missing password
+/// and a user without the permission to run scripts. An unreachable Redis passes, because
+/// the failure mode covers an outage.
+pub async fn check_settings(url: &str, timeout: Duration) -> Result<(), BuildError> {
+    let client = redis::Client::open(url).map_err(|source| BuildError::Redis { url: redact(url), source })?;
+    // One attempt: an outage passes this check either way, so retries would only delay the start.
+    match probe(&client, &connection_config(timeout).set_number_of_retries(0)).await {
+        Err(error) if is_configuration_error(&error) => Err(BuildError::RedisSettings { url: redact(url), source: error }),
+        _ => Ok(()),
     }
 }
 
