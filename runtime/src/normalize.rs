@@ -81,7 +81,7 @@ fn remove_dot_segments(path: &str) -> String {
 /// responds 400.
 ///
 /// The host is an IPv6 literal in brackets, or a name of letters, digits, `-`, `.`, `_` and
-/// `~` whose labels are not empty: stricter than the URI grammar, which also allows
+/// `~` whose labels are not empty. That is stricter than the URI grammar, which also allows
 /// `!$&'()*+,;=` and percent escapes that no DNS name has. The port is at most five digits, and
 /// may be empty as RFC 3986 allows. A value such as `a.test:80:80`, `a.test?x` or `[a.test]`
 /// could be read as another host by the upstream or a proxy in front, so it is rejected rather

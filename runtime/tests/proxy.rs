@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use support::{
-    Gateway, Upstream, client, client_frame, json_body_of, open_websocket, raw_exchange, read_head, read_response, read_server_frame,
-    status_of,
+    Gateway, Upstream, client, client_frame, http2_sender, json_body_of, open_websocket, raw_exchange, read_head, read_response,
+    read_server_frame, status_of,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -703,10 +703,7 @@ async fn response_trailers_lose_connection_fields() {
 async fn http2_cookies_reach_upstream_as_one_line() {
     let upstream = Upstream::start("app").await;
     let gateway = Gateway::start(&single_route_spec(&upstream, "", "")).await;
-    let stream = TcpStream::connect(gateway.address).await.unwrap();
-    let (mut sender, connection) =
-        hyper::client::conn::http2::handshake(hyper_util::rt::TokioExecutor::new(), hyper_util::rt::TokioIo::new(stream)).await.unwrap();
-    tokio::spawn(connection);
+    let mut sender = http2_sender(gateway.address).await;
 
     let request = http::Request::get(gateway.url("/c"))
         .header("cookie", "session=abc")
@@ -727,10 +724,7 @@ async fn http2_cookies_reach_upstream_as_one_line() {
 async fn http2_padded_value_is_400() {
     let upstream = Upstream::start("app").await;
     let gateway = Gateway::start(&single_route_spec(&upstream, "", "")).await;
-    let stream = TcpStream::connect(gateway.address).await.unwrap();
-    let (mut sender, connection) =
-        hyper::client::conn::http2::handshake(hyper_util::rt::TokioExecutor::new(), hyper_util::rt::TokioIo::new(stream)).await.unwrap();
-    tokio::spawn(connection);
+    let mut sender = http2_sender(gateway.address).await;
 
     for value in [" leading", "trailing\t"] {
         let request = http::Request::get(gateway.url("/p"))

@@ -2,7 +2,7 @@
 
 mod support;
 
-use support::{Gateway, Upstream, client, json_body_of, raw_exchange, status_of};
+use support::{Gateway, Upstream, client, http2_sender, json_body_of, raw_exchange, status_of};
 
 fn upstreams_yaml(upstreams: &[&Upstream]) -> String {
     let mut yaml = String::from("upstreams:\n");
@@ -114,10 +114,7 @@ async fn http2_request_without_authority_is_400() {
         upstreams_yaml(&[&api])
     );
     let gateway = Gateway::start(&spec).await;
-    let stream = tokio::net::TcpStream::connect(gateway.address).await.unwrap();
-    let (mut sender, connection) =
-        hyper::client::conn::http2::handshake(hyper_util::rt::TokioExecutor::new(), hyper_util::rt::TokioIo::new(stream)).await.unwrap();
-    tokio::spawn(connection);
+    let mut sender = http2_sender(gateway.address).await;
 
     let without = http::Request::get("/x").body(http_body_util::Empty::<bytes::Bytes>::new()).unwrap();
     let with_host = http::Request::get("/x").header("host", "api.example.test").body(http_body_util::Empty::<bytes::Bytes>::new()).unwrap();

@@ -223,6 +223,15 @@ pub async fn open_websocket(address: std::net::SocketAddr, path: &str, connectio
     (stream, head)
 }
 
+/// Opens an HTTP/2 connection with prior knowledge (h2c) to `address` and returns its sender.
+pub async fn http2_sender(address: SocketAddr) -> hyper::client::conn::http2::SendRequest<http_body_util::Empty<Bytes>> {
+    let stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    let (sender, connection) =
+        hyper::client::conn::http2::handshake(hyper_util::rt::TokioExecutor::new(), TokioIo::new(stream)).await.unwrap();
+    tokio::spawn(connection);
+    sender
+}
+
 /// Reads a response head byte by byte, up to and including its blank line, and leaves what
 /// follows it unread.
 pub async fn read_head<S: tokio::io::AsyncRead + Unpin>(stream: &mut S) -> String {
