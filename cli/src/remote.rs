@@ -126,6 +126,29 @@ pub struct RuntimeStatus {
     /// The compiled configuration. Every runtime sends it, so a JSON response without it comes
     /// from another server.
     pub config: ConfigStatus,
+    /// The store of rate-limit and quota counters. Older runtimes leave it out.
+    #[serde(default)]
+    pub rate_limit_store: Option<RateLimitStore>,
+}
+
+/// `rateLimitStore` of `GET /status`.
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RateLimitStore {
+    /// `memory` or `redis`.
+    pub kind: String,
+    /// The Redis URL without its password.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// Whether the last call or `PING` to Redis succeeded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reachable: Option<bool>,
+    /// Rate-limit checks decided by `failureMode` since the runtime started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure_mode_checks: Option<u64>,
+    /// The error of the last failed call, connection attempt or `PING`, until one succeeds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
 }
 
 /// `config` of `GET /status`.

@@ -131,7 +131,7 @@ fn status_over_mtls_succeeds() {
     let output = setup.run(&arguments, &[]);
 
     assert_eq!(exit_code(&output), 0, "{}", text(&output.stderr));
-    assert_eq!(text(&output.stdout), format!("{target}: no bundle active\n"));
+    assert_eq!(text(&output.stdout), format!("{target}: no bundle active\n  rate-limit store: memory\n"));
 }
 
 #[test]

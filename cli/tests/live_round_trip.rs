@@ -404,9 +404,13 @@ fn live_diff_after_apply_is_empty() {
     assert_eq!(code(&status), 0, "{}{}", text(&status.stdout), text(&status.stderr));
     gateway.assert_no_secret(&status);
     assert_eq!(json(&status)[0]["drift"]["drifted"], false);
+    assert_eq!(json(&status)[0]["rateLimitStore"]["kind"], "redis");
+    assert_eq!(json(&status)[0]["rateLimitStore"]["reachable"], true);
     let status = gateway.run(&["status", "--target", &url, "--spec", "spec.yaml"]);
     assert_eq!(code(&status), 0, "{}{}", text(&status.stdout), text(&status.stderr));
     gateway.assert_no_secret(&status);
+    assert!(text(&status.stdout).contains("  rate-limit store: redis at redis://127.0.0.1:"), "{}", text(&status.stdout));
+    assert!(text(&status.stdout).contains(", reachable; 0 checks decided by failureMode since start"), "{}", text(&status.stdout));
 
     // The TLS listener of the spec serves the generated certificate for its host name.
     let tls_address = gateway.runtime.proxy_addresses()[1];

@@ -101,6 +101,15 @@ async fn route(admin: &Admin, request: Request<Incoming>) -> Response<ProxyBody>
         let request_id = uuid::Uuid::now_v7().to_string();
         return bundles::handle(&admin.bundles, request, &request_id).await;
     }
+    // `/status` and `/metrics` report whether Redis responds now, also while no request has
+    // called it lately.
+    if (path == "/status" || path == "/metrics")
+        && is_read(request.method())
+        && is_authorized(&request, &admin.token)
+        && let Some(redis) = admin.store.redis()
+    {
+        redis.refresh().await;
+    }
     if let Some(consumer) = path.strip_prefix("/quotas/")
         && is_read(request.method())
         && is_authorized(&request, &admin.token)
@@ -188,7 +197,24 @@ fn status(admin: &Admin) -> serde_json::Value {
             "routes": config.routes.len(),
         },
         "upstreams": upstreams,
+        "rateLimitStore": rate_limit_store(admin),
     })
+}
+
+fn rate_limit_store(admin: &Admin) -> serde_json::Value {
+    match admin.store.redis() {
+        None => serde_json::json!({ "kind": "memory" }),
+        Some(redis) => {
+            let status = redis.status();
+            serde_json::json!({
+                "kind": "redis",
+                "url": status.url,
+                "reachable": status.reachable,
+                "failureModeChecks": status.failure_mode_calls,
+                "lastError": status.last_error,
+            })
+        }
+    }
 }
 
 fn json_response(value: &serde_json::Value) -> Response<ProxyBody> {

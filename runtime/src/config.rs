@@ -2,10 +2,11 @@
 //!
 //! [`compile`] turns a [`Spec`] into an immutable [`CompiledConfig`]: the route matcher, upstream
 //! pools with balancers and clients, per-route settings and the [`Enforcer`] for authentication,
-//! rate limits and quotas (JWKS fetched, Redis connected). [`ConfigStore::activate`] compiles
-//! first and swaps the result in only when compilation succeeded, so a bad spec, an unreachable
-//! JWKS endpoint or an unreachable Redis leaves the running configuration untouched. A request keeps the `Arc` it started with, so in-flight
-//! requests finish on their configuration.
+//! rate limits and quotas (JWKS fetched, on the runtime's one Redis connection when there is
+//! one). [`ConfigStore::activate`] compiles first and swaps the result in only when compilation
+//! succeeded, so a bad spec or an unreachable JWKS endpoint leaves the running configuration
+//! untouched. A request keeps the `Arc` it started with, so in-flight requests finish on their
+//! configuration.
 
 mod path_parameters;
 mod route;
@@ -17,7 +18,7 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use chrono::{DateTime, Utc};
-use gatectl_enforce::{BuildError, Enforcer, EnforcerOptions};
+use gatectl_enforce::{BuildError, Enforcer, EnforcerOptions, RedisLink};
 use gatectl_spec::Spec;
 use gatectl_spec::model::Versioning;
 use http::HeaderName;
@@ -125,8 +126,8 @@ impl CompiledConfig {
     }
 }
 
-/// Compiles a spec. Must run inside a Tokio runtime, because it fetches JWKS documents,
-/// connects to Redis when `enforcer_options` names it, and starts the active health checks.
+/// Compiles a spec. Must run inside a Tokio runtime, because it fetches JWKS documents and
+/// starts the active health checks.
 pub async fn compile(spec: &Spec, generation: u64, enforcer_options: &EnforcerOptions) -> Result<CompiledConfig, CompileError> {
     let router = Router::compile(&spec.routes)?;
 
@@ -189,12 +190,11 @@ pub struct ConfigStore {
 
 impl std::fmt::Debug for ConfigStore {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // The Redis URL is left out because it may contain a password.
         formatter
             .debug_struct("ConfigStore")
             .field("current", &self.current)
             .field("generations", &self.generations)
-            .field("redis", &self.enforcer_options.redis_url.is_some())
+            .field("redis", &self.enforcer_options.redis)
             .finish_non_exhaustive()
     }
 }
@@ -213,7 +213,7 @@ impl ConfigStore {
     }
 
     /// Creates a store whose configurations build their enforcers with `enforcer_options`, for
-    /// example with a Redis URL for counters shared between replicas.
+    /// example with a Redis connection for counters shared between replicas.
     pub fn with_enforcer_options(metrics: Arc<Metrics>, enforcer_options: EnforcerOptions) -> Self {
         Self {
             current: ArcSwap::from_pointee(CompiledConfig::empty()),
@@ -227,6 +227,11 @@ impl ConfigStore {
     /// Returns the configuration to serve one request with.
     pub fn current(&self) -> Arc<CompiledConfig> {
         self.current.load_full()
+    }
+
+    /// Returns the connection to the Redis counter store, when counters are kept there.
+    pub fn redis(&self) -> Option<&RedisLink> {
+        self.enforcer_options.redis.as_ref()
     }
 
     /// Compiles `spec` fully, then makes it the active configuration. On any error the running

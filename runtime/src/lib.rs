@@ -26,7 +26,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use gatectl_enforce::EnforcerOptions;
+use gatectl_enforce::{EnforcerOptions, RedisLink};
 use gatectl_spec::Spec;
 use gatectl_spec::model::{ListenerProtocol, Settings};
 use tokio::net::TcpListener;
@@ -44,6 +44,8 @@ const ABANDON_WAIT: Duration = Duration::from_secs(2);
 
 /// Time the access log gets at shutdown to write the lines queued before it.
 const ACCESS_LOG_FLUSH_WAIT: Duration = Duration::from_secs(5);
+/// Maximum wait for one Redis call before `failureMode` applies.
+const REDIS_TIMEOUT: Duration = Duration::from_millis(250);
 
 /// How to start the runtime.
 #[derive(Debug, Clone)]
@@ -159,12 +161,17 @@ impl Runtime {
         };
         let planned = plan_listeners(&settings, &options.listen)?;
         let metrics = Arc::new(Metrics::default());
-        let enforcer_options = EnforcerOptions { redis_url: options.redis_url.clone(), ..EnforcerOptions::default() };
-        // A wrong password stops the start whichever configuration comes first, the spec or a
-        // stored bundle, because no activation could succeed until it is fixed.
-        if let Some(url) = &options.redis_url {
-            gatectl_enforce::check_redis_settings(url, enforcer_options.redis_timeout).await?;
+        // One connection serves every configuration. A wrong password stops the start whichever
+        // configuration comes first, the spec or a stored bundle, because no activation could
+        // succeed until it is fixed.
+        let redis = match &options.redis_url {
+            Some(url) => Some(RedisLink::open(url, REDIS_TIMEOUT).await?),
+            None => None,
+        };
+        if let Some(link) = &redis {
+            metrics.watch_redis(link.clone());
         }
+        let enforcer_options = EnforcerOptions { redis, ..EnforcerOptions::default() };
         let store = Arc::new(ConfigStore::with_enforcer_options(metrics.clone(), enforcer_options));
         if let Some(spec) = &options.spec {
             store.activate(spec).await?;

@@ -760,27 +760,31 @@ fn request_host<B>(request: &Request<B>) -> Result<Option<String>, ProxyError> {
     let mut hosts = request.headers().get_all(HOST).iter();
     let first = hosts.next();
     if hosts.next().is_some() {
-        return Err(ProxyError::BadRequest("the request has more than one Host header"));
+        return Err(ProxyError::BadRequest("the request has more than one Host header; send exactly one"));
     }
     let header = match first {
         Some(value) => {
-            let text = value.to_str().map_err(|_| ProxyError::BadRequest("the Host header is not valid"))?;
-            Some(normalize_host(text).ok_or(ProxyError::BadRequest("the Host header is not valid"))?)
+            let text = value.to_str().map_err(|_| ProxyError::BadRequest(INVALID_HOST))?;
+            Some(normalize_host(text).ok_or(ProxyError::BadRequest(INVALID_HOST))?)
         }
         None => None,
     };
     if let Some(authority) = request.uri().authority() {
-        return normalize_host(authority.as_str()).map(Some).ok_or(ProxyError::BadRequest("the request target's authority is not valid"));
+        return normalize_host(authority.as_str()).map(Some).ok_or(ProxyError::BadRequest(INVALID_AUTHORITY));
     }
     if header.is_some() {
         return Ok(header);
     }
     // HTTP/1.0 may leave the host out. HTTP/2 carries it in `:authority`, or else in `Host`.
     if request.version() != Version::HTTP_10 && request.version() != Version::HTTP_09 {
-        return Err(ProxyError::BadRequest("the request carries no Host header or authority"));
+        return Err(ProxyError::BadRequest("the request carries no Host header or authority; send Host as host[:port]"));
     }
     Ok(None)
 }
+
+const INVALID_HOST: &str = "the Host header is not valid; send a host name or IP address with an optional port, as host[:port]";
+const INVALID_AUTHORITY: &str =
+    "the request target's authority is not valid; send a host name or IP address with an optional port, as host[:port]";
 
 /// Returns the requested API version (aliases resolved) and how many leading path segments
 /// named it (0 or 1).

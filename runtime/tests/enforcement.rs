@@ -345,6 +345,93 @@ async fn redis_limit_shared_by_two_runtimes() {
     assert_eq!(app.request_count(), 2);
 }
 
+/// Reads a counter of `INFO stats` over a raw connection that stays open, so that reading it
+/// opens no connection of its own.
+async fn redis_stat(connection: &mut tokio::net::TcpStream, name: &str) -> u64 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    connection.write_all(b"INFO stats\r\n").await.unwrap();
+    let mut reply = Vec::new();
+    let mut buffer = [0_u8; 4096];
+    // The reply is a bulk string whose last line ends with CRLF twice (its own and the bulk's).
+    while !reply.ends_with(b"\r\n\r\n") {
+        let read = connection.read(&mut buffer).await.unwrap();
+        assert!(read > 0, "Redis closed the connection");
+        reply.extend_from_slice(&buffer[..read]);
+    }
+    let text = String::from_utf8_lossy(&reply);
+    let line = text.lines().find_map(|line| line.strip_prefix(&format!("{name}:"))).unwrap_or_else(|| panic!("no {name} in {text}"));
+    line.trim().parse().unwrap()
+}
+
+/// `/status` and `/metrics` tell whether Redis responds and count the checks that the failure
+/// mode decided. One connection serves every configuration the runtime activates.
+#[tokio::test]
+async fn admin_reports_redis_state() {
+    let redis = RedisServer::start_with(&["--requirepass", "store-secret"]);
+    let app = Upstream::start("app").await;
+    let private = Upstream::start("private").await;
+    let key = RsaKey::generate("store-key");
+    let spec = spec(&app, &private, &key, &gatectl_spec::api_key::generate()).to_string();
+    let url = redis.url().replace("redis://", "redis://:store-secret@");
+    let gateway = Gateway::start_with(&spec, |options| options.redis_url = Some(url)).await;
+    // Consumer `acme` has a daily quota, so each of its requests calls Redis.
+    let bearer = format!("Bearer {}", key.sign(&claims("user-1", "")));
+    let admin = |path: &str| client().get(gateway.admin_url(path)).bearer_auth(ADMIN_TOKEN).send();
+
+    let mut watcher = tokio::net::TcpStream::connect(("127.0.0.1", redis.port)).await.unwrap();
+    {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        watcher.write_all(b"AUTH store-secret\r\n").await.unwrap();
+        let mut reply = [0_u8; 5];
+        watcher.read_exact(&mut reply).await.unwrap();
+        assert_eq!(&reply, b"+OK\r\n");
+    }
+    let connections_before = redis_stat(&mut watcher, "total_connections_received").await;
+    for _ in 0..3 {
+        gateway.runtime.store().activate(&parse_spec(&spec)).await.unwrap();
+        let response = client().get(gateway.url("/jwt")).header("authorization", &bearer).send().await.unwrap();
+        assert_eq!(response.status().as_u16(), 200);
+    }
+    let connections_after = redis_stat(&mut watcher, "total_connections_received").await;
+    assert_eq!(connections_after, connections_before, "activations must reuse the runtime's Redis connection");
+
+    let status: Value = admin("/status").await.unwrap().json().await.unwrap();
+    let store = &status["rateLimitStore"];
+    assert_eq!(store["kind"], "redis");
+    assert_eq!(store["url"], format!("redis://:***@127.0.0.1:{}/0", redis.port));
+    assert_eq!(store["reachable"], true);
+    assert_eq!(store["failureModeChecks"], 0);
+    assert_eq!(store["lastError"], Value::Null);
+    let metrics = admin("/metrics").await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("gatectl_rate_limit_store_up 1\n"), "{metrics}");
+    assert!(!metrics.contains("store-secret"), "the password must not appear in the metrics");
+
+    drop(redis);
+    // `failureMode` is `open` by default, so the request is served and counted locally.
+    let response = client().get(gateway.url("/jwt")).header("authorization", &bearer).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let status: Value = admin("/status").await.unwrap().json().await.unwrap();
+    assert_eq!(status["rateLimitStore"]["reachable"], false);
+    assert_eq!(status["rateLimitStore"]["failureModeChecks"], 1);
+    assert!(status["rateLimitStore"]["lastError"].is_string(), "{status}");
+    assert!(!status.to_string().contains("store-secret"), "the password must not appear in /status");
+    let metrics = admin("/metrics").await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("gatectl_rate_limit_store_up 0\n"), "{metrics}");
+    assert!(metrics.contains("gatectl_rate_limit_store_failure_mode_checks_total 1\n"), "{metrics}");
+}
+
+#[tokio::test]
+async fn admin_reports_memory_store() {
+    let fixture = Fixture::start().await;
+    let admin = |path: &str| client().get(fixture.gateway.admin_url(path)).bearer_auth(ADMIN_TOKEN).send();
+
+    let status: Value = admin("/status").await.unwrap().json().await.unwrap();
+    let metrics = admin("/metrics").await.unwrap().text().await.unwrap();
+
+    assert_eq!(status["rateLimitStore"], json!({"kind": "memory"}));
+    assert!(!metrics.contains("rate_limit_store"), "{metrics}");
+}
+
 #[tokio::test]
 async fn dot_segments_never_reach_private_without_token() {
     let fixture = Fixture::start().await;

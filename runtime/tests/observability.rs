@@ -318,6 +318,28 @@ async fn rejected_heads_are_logged_and_counted() {
     assert_eq!(upstream.request_count(), 0);
 }
 
+/// hyper's parser rejects a `Content-Length` above its maximum with 431 or 400. The client gets
+/// 413, the status of a body larger than the gateway accepts, and the access log records 413.
+#[tokio::test]
+async fn unholdable_content_length_gets_413() {
+    let upstream = Upstream::start("app").await;
+    let gateway = Gateway::start(&spec_for(&upstream)).await;
+
+    let lengths = ["18446744073709551613", "18446744073709551614", "18446744073709551615", "99999999999999999999999"];
+    for length in lengths {
+        let request = format!("POST /orders HTTP/1.1\r\nHost: a\r\nContent-Length: {length}\r\n\r\n");
+        let response = raw_exchange(gateway.address, request.as_bytes()).await;
+        assert_eq!(status_of(&response), 413, "{length}: {response}");
+        assert_eq!(json_body_of(&response)["type"], "urn:gatectl:problem:body-too-large", "{length}: {response}");
+    }
+
+    let lines = gateway.access_log_lines(lengths.len()).await;
+    for line in &lines {
+        assert_eq!(line["status"], 413, "{line}");
+    }
+    assert_eq!(upstream.request_count(), 0);
+}
+
 #[tokio::test]
 async fn request_closed_by_client_is_logged_as_499() {
     let upstream = Upstream::start("app").await;

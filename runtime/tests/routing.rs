@@ -93,10 +93,12 @@ async fn malformed_host_is_400() {
         let request = format!("GET /x HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
         let response = raw_exchange(gateway.address, request.as_bytes()).await;
         assert_eq!(status_of(&response), 400, "Host: {host}");
+        assert!(json_body_of(&response)["detail"].as_str().unwrap().contains("host[:port]"), "Host: {host}: {response}");
     }
     let absolute =
         raw_exchange(gateway.address, b"GET http://[internal.test]/x HTTP/1.1\r\nHost: internal.test\r\nConnection: close\r\n\r\n").await;
     assert_eq!(status_of(&absolute), 400, "{absolute}");
+    assert!(json_body_of(&absolute)["detail"].as_str().unwrap().contains("authority is not valid; send"), "{absolute}");
     assert_eq!(public.request_count(), 0);
 
     // One trailing dot names the same host.

@@ -13,7 +13,7 @@ use serde::Serialize;
 use super::plan;
 use crate::diff;
 use crate::exit::ExitStatus;
-use crate::remote::{AdminClient, HistoryEntry, RemoteArgs};
+use crate::remote::{AdminClient, HistoryEntry, RateLimitStore, RemoteArgs};
 
 #[derive(Debug, clap::Args)]
 pub struct StatusArgs {
@@ -48,6 +48,9 @@ struct TargetStatus {
     /// it serves nothing.
     config_hash: Option<String>,
     drift: Option<Drift>,
+    /// The runtime's counter store, and whether Redis responds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rate_limit_store: Option<RateLimitStore>,
     /// The bundles the runtime keeps, newest first; only with `--history`.
     #[serde(skip_serializing_if = "Option::is_none")]
     history: Option<Vec<HistoryEntry>>,
@@ -94,6 +97,7 @@ pub fn run(args: StatusArgs) -> ExitStatus {
                 activated_at: None,
                 config_hash: None,
                 drift: None,
+                rate_limit_store: None,
                 history: None,
                 error: Some(message),
             }
@@ -134,6 +138,7 @@ fn target_status(client: &AdminClient, spec: Option<&Spec>, with_history: bool) 
         activated_at: status.activated_at,
         config_hash,
         drift,
+        rate_limit_store: status.rate_limit_store,
         history,
         error: None,
     })
@@ -196,6 +201,9 @@ fn print_text(statuses: &[TargetStatus]) {
                 None => outln!("{}: no bundle active", status.target),
             },
         }
+        if let Some(store) = &status.rate_limit_store {
+            print_store(store);
+        }
         if let Some(history) = &status.history {
             print_history(history);
         }
@@ -217,6 +225,21 @@ fn print_text(statuses: &[TargetStatus]) {
         } else {
             outln!("  no drift: the live spec equals the given spec");
         }
+    }
+}
+
+/// Prints where a runtime keeps its counters. For Redis, it counts the checks that `failureMode`
+/// decided, since those were not shared with the other runtimes.
+fn print_store(store: &RateLimitStore) {
+    let Some(url) = store.url.as_deref().filter(|_| store.kind == "redis") else {
+        outln!("  rate-limit store: {}", store.kind);
+        return;
+    };
+    let state = if store.reachable == Some(true) { "reachable" } else { "unreachable" };
+    let failure_mode_checks = store.failure_mode_checks.unwrap_or(0);
+    outln!("  rate-limit store: redis at {url}, {state}; {failure_mode_checks} checks decided by failureMode since start");
+    if let Some(error) = &store.last_error {
+        outln!("    last error: {error}");
     }
 }
 

@@ -24,7 +24,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use criterion::{BenchmarkGroup, Criterion, criterion_group, criterion_main, measurement::WallTime};
-use gatectl_enforce::{Enforcer, EnforcerOptions, Identity, ProblemKind};
+use gatectl_enforce::{Enforcer, EnforcerOptions, Identity, ProblemKind, RedisLink};
 use gatectl_spec::api_key;
 use http::{HeaderMap, Uri};
 use serde_json::json;
@@ -107,8 +107,14 @@ fn subject(runtime: &Runtime, redis_url: Option<String>) -> Subject {
     let key = api_key::generate();
     let spec = spec_for(&key);
     // A generous timeout, because a timeout would reject with 503 and stop the benchmark.
-    let options = EnforcerOptions { redis_url, redis_timeout: Duration::from_secs(2), ..EnforcerOptions::default() };
     runtime.block_on(async {
+        let redis = match redis_url {
+            Some(url) => {
+                Some(RedisLink::open(&url, Duration::from_secs(2)).await.unwrap_or_else(|error| panic!("Redis must be reachable: {error}")))
+            }
+            None => None,
+        };
+        let options = EnforcerOptions { redis, ..EnforcerOptions::default() };
         let enforcer = Enforcer::new(&spec, options).await.unwrap_or_else(|error| panic!("the enforcer must build: {error}"));
         let uri = Uri::from_static("/q");
         let anonymous = enforcer.authenticate("rate-limited", &HeaderMap::new(), &uri).await.expect("the route is public");

@@ -13,23 +13,21 @@ use crate::limits::{LimitDecision, Limiter, QuotaUsage};
 use crate::problem::{ProblemKind, Rejection};
 use crate::quota::Notifier;
 use crate::setup::BuildError;
-use crate::store::{MemoryStore, RedisStore, Store};
+use crate::store::{MemoryStore, RedisLink, RedisStore, Store};
 
 /// How an [`Enforcer`] is built, beyond the spec.
 #[derive(Clone)]
 pub struct EnforcerOptions {
     /// Time source for JWT checks, JWKS caching, limits and quotas.
     pub clock: Arc<dyn Clock>,
-    /// Redis URL (`redis://host:port/db`) of the counter store shared by replicas; counters
-    /// stay in this process's memory when absent.
-    pub redis_url: Option<String>,
-    /// Longest wait for one Redis call before `failureMode` applies.
-    pub redis_timeout: Duration,
+    /// Connection to the Redis counter store shared by replicas; counters stay in this
+    /// process's memory when absent.
+    pub redis: Option<RedisLink>,
 }
 
 impl Default for EnforcerOptions {
     fn default() -> Self {
-        Self { clock: Arc::new(SystemClock), redis_url: None, redis_timeout: Duration::from_millis(250) }
+        Self { clock: Arc::new(SystemClock), redis: None }
     }
 }
 
@@ -41,7 +39,7 @@ pub struct Enforcer {
 }
 
 impl Enforcer {
-    /// Compiles a spec: loads static keys, fetches every JWKS and connects to Redis. Must run
+    /// Compiles a spec: loads static keys and fetches every JWKS. Must run
     /// inside a tokio runtime, which also runs the quota webhook sender.
     pub async fn new(spec: &Spec, options: EnforcerOptions) -> Result<Self, BuildError> {
         // NOTE: no proxy is used, so JWKS and webhook requests go only to the URLs in the spec.
@@ -53,8 +51,8 @@ impl Enforcer {
             .map_err(BuildError::HttpClient)?;
         let clock = options.clock.clone();
         let authenticator = Authenticator::new(spec, &client, clock.clone()).await?;
-        let store = match &options.redis_url {
-            Some(url) => Store::Redis(Box::new(RedisStore::connect(url, options.redis_timeout, &spec.settings.rate_limiting).await?)),
+        let store = match options.redis {
+            Some(link) => Store::Redis(Box::new(RedisStore::new(link, &spec.settings.rate_limiting))),
             None => Store::Memory(MemoryStore::default()),
         };
         let limiter = Limiter::new(spec, store, clock, Notifier::start(client))?;

@@ -32,4 +32,4 @@ pub use limits::{LimitDecision, QuotaUsage};
 pub use problem::{AuthRejection, PROBLEM_JSON, ProblemKind, Rejection};
 pub use quota::QuotaNotification;
 pub use setup::BuildError;
-pub use store::check_redis_settings;
+pub use store::{RedisLink, RedisStatus};

@@ -32,9 +32,11 @@ pub enum BuildError {
     InvalidHeaderName { name: String },
     #[error("could not build the HTTP client for JWKS and webhooks: {0}")]
     HttpClient(reqwest::Error),
-    #[error("could not connect to the rate-limit store at {url}: {source}; check the URL and that Redis is running")]
-    Redis { url: String, source: redis::RedisError },
-    #[error("the rate-limit store at {url} rejected the gateway: {source}; check the password and the user's permissions in --redis-url")]
+    #[error("the rate-limit store URL {url} is invalid: {source}; write it as redis://[user:password@]host[:port][/db]")]
+    InvalidRedisUrl { url: String, source: redis::RedisError },
+    #[error(
+        "the rate-limit store at {url} rejected the gateway: {source}; check the password, the user's permissions and the database number in --redis-url"
+    )]
     RedisSettings { url: String, source: redis::RedisError },
 }
 

@@ -1,11 +1,12 @@
 //! Counter stores: in memory (one node) or Redis (shared by replicas).
 
 mod memory;
+mod redis_link;
 mod redis_store;
 
 pub(crate) use memory::MemoryStore;
+pub use redis_link::{RedisLink, RedisStatus};
 pub(crate) use redis_store::RedisStore;
-pub use redis_store::check_settings as check_redis_settings;
 
 use crate::limits::bucket::{Outcome, Rule};
 

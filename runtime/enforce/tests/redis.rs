@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use gatectl_enforce::{Enforcer, EnforcerOptions, Identity, ManualClock, ProblemKind};
+use gatectl_enforce::{Enforcer, EnforcerOptions, Identity, ManualClock, ProblemKind, RedisLink};
 use gatectl_spec::api_key;
 use http::HeaderMap;
 use serde_json::json;
@@ -22,8 +22,12 @@ fn spec(key: &str, failure_mode: &str) -> gatectl_spec::Spec {
     }))
 }
 
+async fn open_link(url: &str) -> RedisLink {
+    RedisLink::open(url, Duration::from_millis(300)).await.expect("the Redis link must open")
+}
+
 async fn redis_enforcer(spec: &gatectl_spec::Spec, url: &str, clock: Arc<ManualClock>) -> Enforcer {
-    let options = EnforcerOptions { clock, redis_url: Some(url.to_owned()), redis_timeout: Duration::from_millis(300) };
+    let options = EnforcerOptions { clock, redis: Some(open_link(url).await) };
     Enforcer::new(spec, options).await.expect("enforcer with Redis must build")
 }
 
@@ -31,6 +35,16 @@ async fn identity(enforcer: &Enforcer, key: &str) -> Identity {
     let mut headers = HeaderMap::new();
     headers.insert("x-api-key", key.parse().unwrap());
     enforcer.authenticate("limited", &headers, &uri("/l")).await.unwrap()
+}
+
+/// Builds an enforcer on a link of its own to `url`, and returns both with the identity of the
+/// consumer of `key`.
+async fn linked_enforcer(url: &str, key: &str, failure_mode: &str, timeout: Duration) -> (RedisLink, Enforcer, Identity) {
+    let link = RedisLink::open(url, timeout).await.expect("the Redis link must open");
+    let options = EnforcerOptions { clock: Arc::new(ManualClock::starting_now()), redis: Some(link.clone()) };
+    let enforcer = Enforcer::new(&spec(key, failure_mode), options).await.expect("enforcer with Redis must build");
+    let identity = identity(&enforcer, key).await;
+    (link, enforcer, identity)
 }
 
 #[tokio::test]
@@ -119,35 +133,187 @@ async fn redis_down_at_start_connects_later() {
     assert_eq!(decision.headers["x-ratelimit-remaining"], "1");
 }
 
-/// A wrong password is a setting to fix, not an outage, so the enforcer is not built.
+/// A wrong password is a setting to fix, not an outage, so the link does not open.
 #[tokio::test]
-async fn wrong_redis_password_fails_the_build() {
+async fn wrong_redis_password_fails_the_open() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    // A user that may run PING but no script has no permission the store needs.
-    let _redis =
-        RedisServer::start_with(port, &["--requirepass", "right-password", "--user", "ping-only", "on", ">ping-password", "+ping"]);
-    let key = api_key::generate();
-    let clock = Arc::new(ManualClock::starting_now());
+    // A user that may run PING but no script, and one that may run scripts but not write, lack
+    // permissions the store needs.
+    let _redis = RedisServer::start_with(
+        port,
+        &[
+            "--requirepass",
+            "right-password",
+            "--user",
+            "ping-only",
+            "on",
+            ">ping-password",
+            "+ping",
+            "--user",
+            "read-only",
+            "on",
+            ">read-password",
+            "~*",
+            "+@read",
+            "+ping",
+            "+eval",
+            "+evalsha",
+            "+script|load",
+        ],
+    );
     for url in [
         format!("redis://:wrong-password@127.0.0.1:{port}/"),
         format!("redis://127.0.0.1:{port}/"),
         format!("redis://ping-only:ping-password@127.0.0.1:{port}/"),
+        format!("redis://read-only:read-password@127.0.0.1:{port}/"),
+        format!("redis://:right-password@127.0.0.1:{port}/99"),
     ] {
-        let error = gatectl_enforce::check_redis_settings(&url, Duration::from_millis(300)).await.expect_err("the check must fail");
-        assert!(error.to_string().contains("password and the user's permissions"), "{error}");
-        let options = EnforcerOptions { clock: clock.clone(), redis_url: Some(url.clone()), redis_timeout: Duration::from_millis(300) };
-        let error = Enforcer::new(&spec(&key, "open"), options).await.err().expect("the build must fail");
+        let error = RedisLink::open(&url, Duration::from_millis(300)).await.expect_err("the open must fail");
+        assert!(error.to_string().contains("the user's permissions and the database number"), "{url}: {error}");
         assert!(!error.to_string().contains("password@"), "the password must not appear: {error}");
     }
-    let options = EnforcerOptions {
-        clock,
-        redis_url: Some(format!("redis://:right-password@127.0.0.1:{port}/")),
-        redis_timeout: Duration::from_millis(300),
-    };
-    assert!(Enforcer::new(&spec(&key, "open"), options).await.is_ok());
+    let error = RedisLink::open("redis//:typo-secret@127.0.0.1:6379/0", Duration::from_millis(300)).await.expect_err("the URL is invalid");
+    assert!(error.to_string().contains("is invalid"), "{error}");
+    assert!(!error.to_string().contains("typo-secret"), "the password must not appear: {error}");
+    let link = open_link(&format!("redis://:right-password@127.0.0.1:{port}/")).await;
+    assert!(link.status().reachable);
+    assert_eq!(link.status().url, format!("redis://:***@127.0.0.1:{port}/"));
+
     // A Redis that is down is no setting to fix.
     let down = format!("redis://127.0.0.1:{}/", std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port());
-    assert!(gatectl_enforce::check_redis_settings(&down, Duration::from_millis(300)).await.is_ok());
+    assert!(!open_link(&down).await.status().reachable);
+}
+
+/// The link's status follows Redis: checks decided by the failure mode are counted, and a
+/// `PING` finds Redis back without any request.
+#[tokio::test]
+async fn link_status_follows_redis() {
+    let mut redis = RedisServer::start();
+    let port = redis.port;
+    let key = api_key::generate();
+    let (link, enforcer, identity) = linked_enforcer(&redis.url(), &key, "open", Duration::from_millis(300)).await;
+    assert!(enforcer.check_limits("limited", &identity, CLIENT_IP).await.is_allowed());
+    assert_eq!(link.status().failure_mode_calls, 0);
+
+    redis.kill();
+    for _ in 0..2 {
+        enforcer.check_limits("limited", &identity, CLIENT_IP).await;
+    }
+    let status = link.status();
+    assert!(!status.reachable);
+    assert_eq!(status.failure_mode_calls, 2);
+
+    let _redis = RedisServer::start_on(port);
+    let mut reachable = false;
+    for _ in 0..100 {
+        link.refresh().await;
+        if link.status().reachable {
+            reachable = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(reachable, "PING did not reach Redis within 10 s of its restart");
+}
+
+/// A Redis that stops replying delays only the calls of the first moment. Later calls go to
+/// the failure mode without waiting, and after a failed call one call at a time tests
+/// whether Redis is back.
+#[tokio::test]
+async fn stalled_redis_delays_few_calls() {
+    let redis = RedisServer::start();
+    let key = api_key::generate();
+    // A long timeout leaves room for the steps below on a slow machine: pending calls stop
+    // others from joining them after a quarter of it, 500 ms.
+    let (link, enforcer, identity) = linked_enforcer(&redis.url(), &key, "open", Duration::from_secs(2)).await;
+    let enforcer = Arc::new(enforcer);
+    assert!(enforcer.check_limits("limited", &identity, CLIENT_IP).await.is_allowed());
+
+    redis.pause();
+    let spawn_check = || {
+        let (enforcer, identity) = (enforcer.clone(), identity.clone());
+        tokio::spawn(async move {
+            enforcer.check_limits("limited", &identity, CLIENT_IP).await;
+        })
+    };
+    let waiting = spawn_check();
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    for _ in 0..10 {
+        spawn_check().await.unwrap();
+    }
+    assert!(!waiting.is_finished(), "the first call waits for its timeout");
+    assert_eq!(link.status().failure_mode_calls, 10, "the later calls did not wait for Redis");
+
+    // The first call times out and starts a suspension.
+    waiting.await.unwrap();
+    assert_eq!(link.status().failure_mode_calls, 11);
+    assert!(!link.status().reachable);
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    let probe = spawn_check();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    spawn_check().await.unwrap();
+    assert!(!probe.is_finished(), "one call at a time tests whether Redis is back");
+    assert_eq!(link.status().failure_mode_calls, 12);
+
+    // Redis replies to the waiting call once it runs again, and calls reach it from then on.
+    redis.resume();
+    probe.await.unwrap();
+    assert!(link.status().reachable);
+    enforcer.check_limits("limited", &identity, CLIENT_IP).await;
+    assert_eq!(link.status().failure_mode_calls, 12);
+}
+
+/// A Redis that comes back is used from the first call after the suspension: the connection
+/// that failed while it was down is made again within that call.
+#[tokio::test]
+async fn first_call_after_restart_reaches_redis() {
+    let mut redis = RedisServer::start();
+    let port = redis.port;
+    let key = api_key::generate();
+    let (link, enforcer, identity) = linked_enforcer(&redis.url(), &key, "closed", Duration::from_millis(300)).await;
+    assert!(enforcer.check_limits("limited", &identity, CLIENT_IP).await.is_allowed());
+
+    redis.kill();
+    // Calls during the outage, one per suspension, leave the connection in a failed state.
+    for _ in 0..2 {
+        let decision = enforcer.check_limits("limited", &identity, CLIENT_IP).await;
+        assert_eq!(decision.rejection.map(|rejection| rejection.kind), Some(ProblemKind::LimitStoreUnavailable));
+        tokio::time::sleep(Duration::from_millis(1_100)).await;
+    }
+    let _redis = RedisServer::start_on(port);
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+
+    let decision = enforcer.check_limits("limited", &identity, CLIENT_IP).await;
+    assert!(decision.is_allowed(), "{:?}", decision.rejection.map(|rejection| rejection.kind));
+    // The restarted Redis has no counter yet, so this is its first request of three.
+    assert_eq!(decision.headers["x-ratelimit-remaining"], "2");
+    assert!(link.status().reachable);
+    assert_eq!(link.status().last_error, None);
+}
+
+/// A Redis that is down at start and then comes up with a password the gateway lacks is a
+/// setting to fix: the link reports the rejection at once instead of an outage.
+#[tokio::test]
+async fn password_rejected_after_late_start_is_reported() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let key = api_key::generate();
+    let url = format!("redis://:wrong-password@127.0.0.1:{port}/");
+    let (link, enforcer, identity) = linked_enforcer(&url, &key, "closed", Duration::from_millis(300)).await;
+
+    let _redis = RedisServer::start_with(port, &["--requirepass", "right-password"]);
+    let mut last_error = None;
+    for _ in 0..100 {
+        enforcer.check_limits("limited", &identity, CLIENT_IP).await;
+        last_error = link.status().last_error;
+        if last_error.as_deref().is_some_and(|error| error.contains("WRONGPASS") || error.contains("assword")) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let last_error = last_error.expect("the link reports an error");
+    assert!(last_error.contains("WRONGPASS") || last_error.contains("assword"), "{last_error}");
+    assert!(!link.status().reachable);
+    assert!(!last_error.contains("wrong-password"), "the password must not appear: {last_error}");
 }
 
 #[tokio::test]

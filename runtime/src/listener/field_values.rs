@@ -42,6 +42,9 @@ pub struct HeadFacts {
     pub raw_bytes: u32,
     /// A control character in the request ID header was replaced, so the ID must not be kept.
     pub request_id_cleaned: bool,
+    /// A `Content-Length` value is all digits but larger than hyper's maximum of 2^64 - 3.
+    /// hyper rejects such a head with 400 or 431, where 413 is the fitting status.
+    pub length_too_large: bool,
 }
 
 /// Fields whose values frame the message or pick where it goes. A control character in one of
@@ -60,6 +63,10 @@ const PROTECTED_FIELDS: [&[u8]; 10] = [
     b"transfer-encoding",
     b"upgrade",
 ];
+
+/// The largest `Content-Length` that hyper 1.x accepts. Its parser rejects larger values with
+/// 431, and values beyond `u64` with 400.
+const MAX_HYPER_LENGTH: u64 = u64::MAX - 2;
 
 /// How many bytes of a field name are kept for comparison. Longer names match nothing.
 const MAX_NAME: usize = 64;
@@ -84,6 +91,8 @@ struct LengthReader {
     /// Blank seen after the element's digits, so another digit is an error.
     closed: bool,
     invalid: bool,
+    /// An element is larger than hyper accepts (see [`HeadFacts::length_too_large`]).
+    too_large: bool,
 }
 
 impl LengthReader {
@@ -96,7 +105,7 @@ impl LengthReader {
                     let digit = u64::from(byte - b'0');
                     match self.digits.checked_mul(10).and_then(|value| value.checked_add(digit)) {
                         Some(value) => self.digits = value,
-                        None => self.invalid = true,
+                        None => (self.invalid, self.too_large) = (true, true),
                     }
                     self.has_digit = true;
                 }
@@ -115,6 +124,9 @@ impl LengthReader {
     fn end_element(&mut self) {
         if !self.has_digit || self.length.is_some_and(|length| length != self.digits) {
             self.invalid = true;
+        }
+        if self.digits > MAX_HYPER_LENGTH {
+            self.too_large = true;
         }
         self.length = Some(self.digits);
         (self.digits, self.has_digit, self.closed) = (0, false, false);
@@ -255,8 +267,11 @@ impl FieldValueCleaner {
     }
 
     fn end_head(&mut self, head_read: &mut impl FnMut(u64, HeadFacts)) {
-        let facts =
-            HeadFacts { raw_bytes: u32::try_from(self.head_bytes).unwrap_or(u32::MAX), request_id_cleaned: self.request_id_cleaned };
+        let facts = HeadFacts {
+            raw_bytes: u32::try_from(self.head_bytes).unwrap_or(u32::MAX),
+            request_id_cleaned: self.request_id_cleaned,
+            length_too_large: self.lengths.too_large,
+        };
         head_read(self.heads, facts);
         self.heads += 1;
         let connect = self.method[..self.method_length].starts_with(b"CONNECT ");
@@ -446,6 +461,21 @@ mod tests {
             cleaned(&[stream]),
             b"POST / HTTP/1.1\r\nContent-Length: 2, 2\r\ncontent-length:2\r\n\r\n\x01\x01GET / HTTP/1.1\r\nB:  \r\n\r\n"
         );
+    }
+
+    #[test]
+    fn length_beyond_parser_is_noted() {
+        let cases: [(&[u8], bool); 5] = [
+            (b"POST / HTTP/1.1\r\nContent-Length: 18446744073709551613\r\n\r\n", false),
+            (b"POST / HTTP/1.1\r\nContent-Length: 18446744073709551614\r\n\r\n", true),
+            (b"POST / HTTP/1.1\r\nContent-Length: 18446744073709551615\r\n\r\n", true),
+            (b"POST / HTTP/1.1\r\nContent-Length: 99999999999999999999999\r\n\r\n", true),
+            (b"POST / HTTP/1.1\r\nContent-Length: 12\r\n\r\n", false),
+        ];
+        for (head, too_large) in cases {
+            let (_, heads) = clean_all(&[head]);
+            assert_eq!(heads[0].length_too_large, too_large, "{}", String::from_utf8_lossy(head));
+        }
     }
 
     #[test]

@@ -26,6 +26,7 @@ pub fn parser_rejection_status(written: &[u8]) -> Option<u16> {
 pub fn rejection_answer(status: u16, request_id_header: &http::HeaderName, request_id: &str) -> Vec<u8> {
     let (kind, title, detail) = match status {
         414 => ("uri-too-long", "URI Too Long", "the request target is longer than the gateway accepts"),
+        413 => ("body-too-large", "Payload Too Large", "the request's Content-Length is larger than the gateway accepts"),
         431 => (
             "headers-too-large",
             "Request Header Fields Too Large",

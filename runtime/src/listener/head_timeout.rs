@@ -43,6 +43,9 @@ pub struct ConnectionActivity {
     /// The status, request ID and size of the response that replaced hyper's for a head its
     /// parser rejected.
     rejection_answer: std::sync::OnceLock<(u16, String, u64)>,
+    /// A head declared a `Content-Length` too large for hyper. The cleaner follows no head
+    /// after such a one, so hyper's next rejection is for that head.
+    length_too_large: AtomicBool,
 }
 
 /// How many heads' facts are kept for their requests. A client that pipelines more requests
@@ -106,6 +109,9 @@ impl ConnectionActivity {
     /// Stores the facts of head `index`, tagged with the index so that a slot reused by a later
     /// head is not read for an earlier one.
     fn record_head(&self, index: u64, facts: HeadFacts) {
+        if facts.length_too_large {
+            self.length_too_large.store(true, Ordering::SeqCst);
+        }
         let tag = (index + 1) & 0x7fff_ffff;
         let value = (tag << 33) | (u64::from(facts.request_id_cleaned) << 32) | u64::from(facts.raw_bytes);
         self.heads[(index % HEAD_SLOTS as u64) as usize].store(value, Ordering::SeqCst);
@@ -116,7 +122,7 @@ impl ConnectionActivity {
         if value >> 33 != (index + 1) & 0x7fff_ffff {
             return HeadFacts::default();
         }
-        HeadFacts { raw_bytes: value as u32, request_id_cleaned: value & (1 << 32) != 0 }
+        HeadFacts { raw_bytes: value as u32, request_id_cleaned: value & (1 << 32) != 0, length_too_large: false }
     }
 
     pub fn mark_switched(&self) {
@@ -396,6 +402,8 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for TimedStream<S> {
         if this.rewrite.is_none()
             && let Some(status) = this.is_parser_rejection(data)
         {
+            // hyper rejects a length above its maximum as a malformed or oversized head.
+            let status = if this.activity.length_too_large.load(Ordering::SeqCst) { 413 } else { status };
             let request_id = crate::observe::new_request_id();
             let bytes = rejection_answer(status, this.cleaner.request_id_header(), &request_id);
             let _ = this.activity.rejection_answer.set((status, request_id, bytes.len() as u64));

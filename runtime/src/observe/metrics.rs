@@ -1,11 +1,14 @@
 //! Prometheus metrics, served on the admin listener at `/metrics`.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
+use gatectl_enforce::RedisLink;
+use prometheus_client::collector::Collector;
 use prometheus_client::encoding::text::encode;
-use prometheus_client::metrics::counter::Counter;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
@@ -23,6 +26,8 @@ pub struct Metrics {
     target_healthy: Family<Labels, Gauge>,
     config_generation: Gauge,
     config_info: Family<Labels, Gauge>,
+    /// The Redis counter store, once the runtime has opened it.
+    redis: Arc<OnceLock<RedisLink>>,
     /// Requests and 5xx responses of the last minute, for `/status`.
     pub traffic: crate::admin::traffic::TrafficWindow,
 }
@@ -74,8 +79,10 @@ impl Default for Metrics {
         );
         registry.register("config_generation", "Number of configurations activated since start", config_generation.clone());
         registry.register("config_info", "The active configuration, labelled by its hash", config_info.clone());
+        let redis = Arc::new(OnceLock::new());
+        registry.register_collector(Box::new(RedisCollector(redis.clone())));
         let traffic = crate::admin::traffic::TrafficWindow::default();
-        Self { registry, requests, latency, in_flight, target_healthy, config_generation, config_info, traffic }
+        Self { registry, requests, latency, in_flight, target_healthy, config_generation, config_info, redis, traffic }
     }
 }
 
@@ -109,6 +116,12 @@ impl Metrics {
         }
     }
 
+    /// Exports the state of the Redis counter store from now on. Only the first link given is
+    /// kept, because the runtime opens one for its lifetime.
+    pub fn watch_redis(&self, link: RedisLink) {
+        let _ = self.redis.set(link);
+    }
+
     pub fn config_activated(&self, generation: u64, hash: &str) {
         self.config_generation.set(i64::try_from(generation).unwrap_or(i64::MAX));
         self.config_info.clear();
@@ -130,5 +143,35 @@ impl Metrics {
             tracing::warn!("encoding metrics failed");
         }
         output
+    }
+}
+
+/// Exports the Redis counter store's state on each scrape. Nothing is exported while counters
+/// stay in memory.
+#[derive(Debug)]
+struct RedisCollector(Arc<OnceLock<RedisLink>>);
+
+impl Collector for RedisCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let Some(link) = self.0.get() else { return Ok(()) };
+        let status = link.status();
+
+        let up = ConstGauge::new(i64::from(status.reachable));
+        let metric_encoder = encoder.encode_descriptor(
+            "rate_limit_store_up",
+            "1 when the last call or PING to the Redis counter store succeeded, 0 otherwise",
+            None,
+            up.metric_type(),
+        )?;
+        up.encode(metric_encoder)?;
+
+        let failure_mode_checks = ConstCounter::new(status.failure_mode_calls);
+        let metric_encoder = encoder.encode_descriptor(
+            "rate_limit_store_failure_mode_checks",
+            "Rate-limit checks decided by failureMode because the Redis counter store failed, timed out or was not connected",
+            None,
+            failure_mode_checks.metric_type(),
+        )?;
+        failure_mode_checks.encode(metric_encoder)
     }
 }

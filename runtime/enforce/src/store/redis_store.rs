@@ -18,16 +18,13 @@
 //! one token per request, because they must be all or nothing across counters.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::Mutex;
 
 use gatectl_spec::model::{FailureMode, RateLimiting};
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
-use super::{BatchOutcome, Check, MemoryStore, StoreUnavailable};
+use super::redis_link::{CallError, was_not_sent};
+use super::{BatchOutcome, Check, MemoryStore, RedisLink, StoreUnavailable};
 use crate::limits::bucket::Outcome;
-use crate::setup::BuildError;
 
 /// Most counters remembered as rejected before the local cache is pruned.
 const BLOCKED_CACHE_CAPACITY: usize = 100_000;
@@ -39,7 +36,7 @@ const LEASE_CAPACITY: usize = 100_000;
 /// tokens taken.
 const REPLY_PER_CHECK: usize = 4;
 
-const CHECK_SCRIPT: &str = r#"
+pub(super) const CHECK_SCRIPT: &str = r#"
 local now = tonumber(ARGV[1])
 local count = #KEYS
 local tokens, refills = {}, {}
@@ -114,28 +111,10 @@ enum LeaseStep {
     OneToken,
 }
 
-/// Time between attempts to connect while Redis is unreachable.
-const RECONNECT_INTERVAL: Duration = Duration::from_secs(1);
-/// Time after a failed call during which calls go straight to the failure mode.
-const SUSPEND_AFTER_FAILURE: Duration = Duration::from_secs(1);
-
 pub(crate) struct RedisStore {
-    url: String,
-    client: redis::Client,
-    config: ConnectionManagerConfig,
-    /// The connection, once one has been made. It reconnects by itself after that.
-    connection: Arc<Mutex<Option<ConnectionManager>>>,
-    /// When the next attempt to connect may start, while there is no connection.
-    next_connect: Mutex<std::time::Instant>,
-    /// Failed attempts to connect since the last warning about them.
-    failed_connects: Arc<AtomicU64>,
-    /// Until when calls go straight to the failure mode, after a failed call.
-    suspended_until: Mutex<std::time::Instant>,
-    /// Suspensions since the store was last reachable, for the periodic warning.
-    failed_calls: AtomicU64,
+    link: RedisLink,
     check_script: redis::Script,
     peek_script: redis::Script,
-    timeout: Duration,
     failure_mode: FailureMode,
     fallback: MemoryStore,
     /// Counters known to be empty, with the Unix millisecond of their next refill.
@@ -144,92 +123,21 @@ pub(crate) struct RedisStore {
     lease_percent: u64,
     /// Tokens this node took from counters in Redis and has not handed out yet.
     leases: Mutex<HashMap<String, Lease>>,
-    /// Whether the last call failed; used to log failures and recovery once each.
-    degraded: AtomicBool,
 }
 
 impl RedisStore {
-    /// Builds the store and connects to Redis. An unreachable Redis is no error: the failure
-    /// mode applies and the store keeps trying to connect in the background, so that a
-    /// gateway starts, or resumes its bundle, during a Redis outage. Only an invalid URL fails.
-    pub async fn connect(url: &str, timeout: Duration, settings: &RateLimiting) -> Result<Self, BuildError> {
-        let failure_mode = settings.failure_mode;
-        let client = redis::Client::open(url).map_err(|source| BuildError::Redis { url: redact(url), source })?;
-        let config = connection_config(timeout);
-        let store = Self {
-            url: redact(url),
-            client,
-            config,
-            connection: Arc::new(Mutex::new(None)),
-            next_connect: Mutex::new(std::time::Instant::now()),
-            failed_connects: Arc::new(AtomicU64::new(0)),
-            suspended_until: Mutex::new(std::time::Instant::now()),
-            failed_calls: AtomicU64::new(0),
+    /// Builds the store of one configuration on the runtime's shared connection.
+    pub fn new(link: RedisLink, settings: &RateLimiting) -> Self {
+        Self {
+            link,
             check_script: redis::Script::new(CHECK_SCRIPT),
             peek_script: redis::Script::new(PEEK_SCRIPT),
-            timeout,
-            failure_mode,
+            failure_mode: settings.failure_mode,
             fallback: MemoryStore::default(),
             blocked: Mutex::new(HashMap::new()),
             lease_percent: u64::from(settings.lease_percent),
             leases: Mutex::new(HashMap::new()),
-            degraded: AtomicBool::new(false),
-        };
-        match probe(&store.client, &store.config).await {
-            Ok(connection) => {
-                tracing::info!(url = %store.url, ?failure_mode, "rate-limit store connected");
-                *store.connection.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(connection);
-            }
-            // Waiting does not fix a wrong password or a missing permission, so the build fails.
-            Err(error) if is_configuration_error(&error) => {
-                return Err(BuildError::RedisSettings { url: store.url.clone(), source: error });
-            }
-            Err(error) => {
-                tracing::warn!(url = %store.url, %error, ?failure_mode, "rate-limit store unreachable; the failure mode applies until a connection succeeds");
-                store.degraded.store(true, Ordering::Relaxed);
-                *store.next_connect.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) =
-                    std::time::Instant::now() + RECONNECT_INTERVAL;
-            }
         }
-        Ok(store)
-    }
-
-    /// Returns the connection, or `None` while there is none. Then it starts an attempt to
-    /// connect in the background, at most one per [`RECONNECT_INTERVAL`], so requests never
-    /// wait for one.
-    fn connection(&self) -> Option<ConnectionManager> {
-        if let Some(connection) = self.connection.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).as_ref() {
-            return Some(connection.clone());
-        }
-        {
-            let mut next_connect = self.next_connect.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            let now = std::time::Instant::now();
-            if now < *next_connect {
-                return None;
-            }
-            *next_connect = now + RECONNECT_INTERVAL;
-        }
-        let (client, config, slot, url) = (self.client.clone(), self.config.clone(), self.connection.clone(), self.url.clone());
-        let failed_connects = self.failed_connects.clone();
-        tokio::spawn(async move {
-            match ConnectionManager::new_with_config(client, config).await {
-                Ok(connection) => {
-                    tracing::info!(url = %url, "rate-limit store connected");
-                    failed_connects.store(0, Ordering::Relaxed);
-                    *slot.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(connection);
-                }
-                Err(error) => {
-                    // Attempts start at most once per interval, so this warns about once a minute.
-                    let failures = failed_connects.fetch_add(1, Ordering::Relaxed) + 1;
-                    if failures.is_multiple_of(60) {
-                        tracing::warn!(url = %url, %error, failures, "rate-limit store still unreachable");
-                    } else {
-                        tracing::debug!(url = %url, %error, "rate-limit store still unreachable");
-                    }
-                }
-            }
-        });
-        None
     }
 
     pub async fn check(&self, checks: &[Check], now: u64) -> Result<BatchOutcome, StoreUnavailable> {
@@ -247,6 +155,15 @@ impl RedisStore {
             return Ok(outcome);
         }
 
+        let Some(mut connection) = self.link.connection() else { return self.skip(checks, now) };
+        let permit = match self.link.permit() {
+            Ok(permit) => permit,
+            Err(reason) => {
+                tracing::trace!(reason, "rate-limit store call skipped");
+                return self.skip(checks, now);
+            }
+        };
+
         let mut invocation = self.check_script.prepare_invoke();
         invocation.arg(now);
         for check in checks {
@@ -258,22 +175,28 @@ impl RedisStore {
                 .arg(check.rule.period_end.unwrap_or(0))
                 .arg(lease);
         }
-        if self.is_suspended() {
-            return self.fail(checks, now, "a recent call failed");
-        }
-        let Some(mut connection) = self.connection() else { return self.fail(checks, now, "not connected") };
-        let call = invocation.invoke_async::<Vec<i64>>(&mut connection);
-        let reply = match tokio::time::timeout(self.timeout, call).await {
-            Ok(Ok(reply)) if reply.len() == 1 + REPLY_PER_CHECK * checks.len() => reply,
-            Ok(Ok(reply)) => return self.fail(checks, now, &format!("unexpected script reply of {} values", reply.len())),
-            Ok(Err(error)) => return self.fail(checks, now, &error.to_string()),
-            Err(_) => return self.fail(checks, now, "timed out"),
+        let call = async {
+            match invocation.invoke_async::<Vec<i64>>(&mut connection).await {
+                Err(error) if was_not_sent(&error) => invocation.invoke_async::<Vec<i64>>(&mut connection).await,
+                result => result,
+            }
         };
-        if self.degraded.swap(false, Ordering::Relaxed) {
-            self.failed_calls.store(0, Ordering::Relaxed);
-            tracing::info!(url = %self.url, "rate-limit store reachable again");
-        }
+        let error = match tokio::time::timeout(self.link.timeout(), call).await {
+            Ok(Ok(reply)) if reply.len() == 1 + REPLY_PER_CHECK * checks.len() => {
+                permit.succeeded();
+                return Ok(self.read_reply(checks, &reply, lease, now));
+            }
+            Ok(Ok(reply)) => CallError::UnexpectedReply(reply.len()),
+            Ok(Err(error)) => CallError::Redis(error),
+            Err(_) => CallError::TimedOut,
+        };
+        permit.failed(&error, self.failure_mode);
+        self.decide_without_store(checks, now)
+    }
 
+    /// Reads the check script's reply: keeps the lease and the counters found empty, and
+    /// returns each counter's outcome.
+    fn read_reply(&self, checks: &[Check], reply: &[i64], lease: u64, now: u64) -> BatchOutcome {
         let allowed = reply[0] == 1;
         let mut outcomes = Vec::with_capacity(checks.len());
         for (index, check) in checks.iter().enumerate() {
@@ -291,14 +214,14 @@ impl RedisStore {
             }
             outcomes.push(Some(Outcome { has_capacity: had >= 1, remaining, reset_millis: next_refill.saturating_sub(now) }));
         }
-        Ok(BatchOutcome { allowed, outcomes })
+        BatchOutcome { allowed, outcomes }
     }
 
     pub async fn peek(&self, check: &Check, now: u64) -> Result<Outcome, StoreUnavailable> {
-        let Some(mut connection) = self.connection() else { return Err(StoreUnavailable) };
+        let Some(mut connection) = self.link.connection() else { return Err(StoreUnavailable) };
         let mut invocation = self.peek_script.prepare_invoke();
         invocation.key(&check.key);
-        let reply = match tokio::time::timeout(self.timeout, invocation.invoke_async::<Vec<i64>>(&mut connection)).await {
+        let reply = match tokio::time::timeout(self.link.timeout(), invocation.invoke_async::<Vec<i64>>(&mut connection)).await {
             Ok(Ok(reply)) if reply.len() == 2 => reply,
             _ => return Err(StoreUnavailable),
         };
@@ -322,7 +245,7 @@ impl RedisStore {
     /// requests arriving while that renewal is under way take one token each, so concurrent
     /// requests do not each lease a share of the capacity.
     fn take_leased(&self, key: &str, now: u64) -> LeaseStep {
-        let renewal_deadline = now + self.timeout.as_millis() as u64;
+        let renewal_deadline = now + self.link.timeout().as_millis() as u64;
         let mut leases = self.leases.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let Some(lease) = leases.get_mut(key) else {
             if leases.len() >= LEASE_CAPACITY {
@@ -383,83 +306,16 @@ impl RedisStore {
         }
     }
 
-    /// Tells whether calls are suspended after a failure, so that during an outage only about
-    /// one request per [`SUSPEND_AFTER_FAILURE`] waits for the timeout.
-    fn is_suspended(&self) -> bool {
-        std::time::Instant::now() < *self.suspended_until.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    /// Decides a check that did not call Redis, by the failure mode.
+    fn skip(&self, checks: &[Check], now: u64) -> Result<BatchOutcome, StoreUnavailable> {
+        self.link.skipped();
+        self.decide_without_store(checks, now)
     }
 
-    fn fail(&self, checks: &[Check], now: u64, error: &str) -> Result<BatchOutcome, StoreUnavailable> {
-        let instant = std::time::Instant::now();
-        let mut suspended_until = self.suspended_until.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let new_failure = instant >= *suspended_until;
-        if new_failure {
-            *suspended_until = instant + SUSPEND_AFTER_FAILURE;
-        }
-        drop(suspended_until);
-        if !self.degraded.swap(true, Ordering::Relaxed) {
-            tracing::warn!(url = %self.url, error, failure_mode = ?self.failure_mode, "rate-limit store call failed");
-        } else if new_failure {
-            // A failed call starts a suspension at most once a second, so this warns about once a
-            // minute while the outage lasts.
-            let failures = self.failed_calls.fetch_add(1, Ordering::Relaxed) + 1;
-            if failures.is_multiple_of(60) {
-                tracing::warn!(url = %self.url, error, failures, failure_mode = ?self.failure_mode, "rate-limit store calls still fail");
-            }
-        }
+    fn decide_without_store(&self, checks: &[Check], now: u64) -> Result<BatchOutcome, StoreUnavailable> {
         match self.failure_mode {
             FailureMode::Open => Ok(self.fallback.check(checks, now)),
             FailureMode::Closed => Err(StoreUnavailable),
         }
-    }
-}
-
-fn connection_config(timeout: Duration) -> ConnectionManagerConfig {
-    ConnectionManagerConfig::new()
-        .set_connection_timeout(timeout)
-        .set_response_timeout(timeout)
-        .set_number_of_retries(2)
-        .set_max_delay(1_000)
-}
-
-/// Connects and runs what the store needs once: `PING`, which fails without the right
-/// password, and the read-only script on a key of its own, which fails without the
-/// permission to run scripts. Errors other than those of a setting are left to the caller.
-async fn probe(client: &redis::Client, config: &ConnectionManagerConfig) -> redis::RedisResult<ConnectionManager> {
-    let mut connection = ConnectionManager::new_with_config(client.clone(), config.clone()).await?;
-    let checks = async {
-        redis::cmd("PING").query_async::<String>(&mut connection).await?;
-        redis::Script::new(PEEK_SCRIPT).key("gatectl:settings-check").invoke_async::<Vec<i64>>(&mut connection).await
-    };
-    match checks.await {
-        Err(error) if is_configuration_error(&error) => Err(error),
-        _ => Ok(connection),
-    }
-}
-
-/// Checks `url` as the runtime starts: fails for an invalid URL, a wrong or missing password
-/// and a user without the permission to run scripts. An unreachable Redis passes, because
-/// the failure mode covers an outage.
-pub async fn check_settings(url: &str, timeout: Duration) -> Result<(), BuildError> {
-    let client = redis::Client::open(url).map_err(|source| BuildError::Redis { url: redact(url), source })?;
-    // One attempt: an outage passes this check either way, so retries would only delay the start.
-    match probe(&client, &connection_config(timeout).set_number_of_retries(0)).await {
-        Err(error) if is_configuration_error(&error) => Err(BuildError::RedisSettings { url: redact(url), source: error }),
-        _ => Ok(()),
-    }
-}
-
-/// Tells whether a failed connection is a setting to fix rather than an outage to wait out: a
-/// wrong password, a missing permission or an invalid client setting.
-fn is_configuration_error(error: &redis::RedisError) -> bool {
-    matches!(error.kind(), redis::ErrorKind::AuthenticationFailed | redis::ErrorKind::InvalidClientConfig)
-        || matches!(error.code(), Some("NOAUTH" | "WRONGPASS" | "NOPERM"))
-}
-
-/// Removes a password from a Redis URL before it is logged or shown.
-fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme_end), Some(at)) if at > scheme_end => format!("{}://***{}", &url[..scheme_end], &url[at..]),
-        _ => url.to_owned(),
     }
 }

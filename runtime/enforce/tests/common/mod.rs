@@ -211,7 +211,10 @@ impl RedisServer {
     /// Starts Redis. Panics with an install hint when `redis-server` is missing: these tests
     /// need the real server, and `scripts/test.sh` installs it.
     pub fn start() -> Self {
-        Self::start_on(std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port())
+        // The probe listener must be closed before Redis starts: as a temporary in the call
+        // below, it would stay open during the call and take Redis's connections.
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        Self::start_on(port)
     }
 
     /// Starts Redis on `port` of 127.0.0.1.
@@ -244,6 +247,18 @@ impl RedisServer {
 
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    /// Stops the server with SIGSTOP: connections stay open and nothing replies.
+    pub fn pause(&self) {
+        let status = Command::new("kill").args(["-STOP", &self.child.id().to_string()]).status().expect("kill must run");
+        assert!(status.success(), "SIGSTOP failed");
+    }
+
+    /// Lets a paused server go on with SIGCONT.
+    pub fn resume(&self) {
+        let status = Command::new("kill").args(["-CONT", &self.child.id().to_string()]).status().expect("kill must run");
+        assert!(status.success(), "SIGCONT failed");
     }
 
     pub fn kill(&mut self) {

@@ -1,0 +1,424 @@
+//! The connection to Redis: opened once when the runtime starts and shared by every
+//! configuration it activates, so a new bundle reuses the connection instead of making one.
+//!
+//! The link also decides which calls go to Redis. After a failed call, calls go straight to the
+//! failure mode for [`SUSPEND_AFTER_FAILURE`], and then one call at a time tries Redis until one
+//! succeeds. While calls wait for a reply and none has come for a quarter of the timeout, new
+//! calls do not join them, so a Redis that stops replying delays only the calls of that first
+//! moment. The link keeps the state that `/status` and `/metrics` report.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use gatectl_spec::model::FailureMode;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+
+use crate::setup::BuildError;
+
+/// Time between attempts to connect while Redis is unreachable.
+const RECONNECT_INTERVAL: Duration = Duration::from_secs(1);
+/// Time after a failed call during which calls go straight to the failure mode.
+const SUSPEND_AFTER_FAILURE: Duration = Duration::from_secs(1);
+/// Repeated failures of one kind are logged once per this many: about once a minute, since
+/// attempts and suspensions start at most once a second.
+const LOG_EVERY: u64 = 60;
+/// Key of the script run at start to check the permissions the store needs.
+const SETTINGS_CHECK_KEY: &str = "gatectl:settings-check";
+
+/// A cheap-to-clone handle on the Redis connection of the counter store.
+#[derive(Clone)]
+pub struct RedisLink {
+    inner: Arc<LinkState>,
+}
+
+struct LinkState {
+    /// The URL with its password replaced, for logs and `/status`.
+    url: String,
+    client: redis::Client,
+    config: ConnectionManagerConfig,
+    timeout: Duration,
+    /// The connection, once one has been made. It reconnects by itself after that.
+    connection: Mutex<Option<ConnectionManager>>,
+    /// When the next attempt to connect may start, while there is no connection.
+    next_connect: Mutex<Instant>,
+    /// Failed attempts to connect since the last success.
+    failed_connects: AtomicU64,
+    gate: Mutex<CallGate>,
+    /// Whether calls have failed since the last call that succeeded.
+    calls_failing: AtomicBool,
+    /// Failed calls since the last call that succeeded, for the periodic warning.
+    failed_calls: AtomicU64,
+    /// Calls decided by the failure mode since start, for `/metrics`.
+    failure_mode_calls: AtomicU64,
+    /// Whether the last call, connection attempt or `PING` succeeded.
+    reachable: AtomicBool,
+    /// The error of the last call, connection attempt or `PING` that failed, cleared by a success.
+    last_error: Mutex<Option<String>>,
+}
+
+/// The state that decides whether a call may go to Redis now.
+struct CallGate {
+    /// Calls waiting for a reply.
+    pending: u32,
+    /// When the pending calls last made progress: the first of them started, or a reply came.
+    progress_at: Instant,
+    /// Until when calls go straight to the failure mode, after a failed call.
+    suspended_until: Instant,
+    /// Set by a failed call: until a call succeeds, only one at a time goes to Redis.
+    probing: bool,
+}
+
+/// The store's state, as `/status` and `/metrics` report it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RedisStatus {
+    /// The URL without its password.
+    pub url: String,
+    /// Whether the last call, connection attempt or `PING` succeeded.
+    pub reachable: bool,
+    /// Rate-limit checks decided by the failure mode since start.
+    pub failure_mode_calls: u64,
+    /// The error of the last call, connection attempt or `PING` that failed, until one succeeds.
+    pub last_error: Option<String>,
+}
+
+/// Permission for one call to Redis. Dropping it without a verdict counts the call as ended,
+/// for example when the request that made it is cancelled.
+pub(crate) struct CallPermit<'a> {
+    link: &'a RedisLink,
+}
+
+impl RedisLink {
+    /// Connects to `url` and checks what the store needs. Fails for an invalid URL and for
+    /// settings that waiting does not fix (see [`is_configuration_error`]). An unreachable
+    /// Redis is no error: the failure mode applies and the link keeps trying to connect, so
+    /// that a gateway starts during a Redis outage.
+    pub async fn open(url: &str, timeout: Duration) -> Result<Self, BuildError> {
+        let redacted = redact(url);
+        let client = redis::Client::open(url).map_err(|source| BuildError::InvalidRedisUrl { url: redacted.clone(), source })?;
+        // One attempt per connection: the link itself tries again once per RECONNECT_INTERVAL,
+        // and retries inside an attempt would only delay the start.
+        let config = ConnectionManagerConfig::new().set_connection_timeout(timeout).set_response_timeout(timeout).set_number_of_retries(0);
+        let (connection, last_error) = match probe(&client, &config).await {
+            Ok(connection) => {
+                tracing::info!(url = %redacted, "rate-limit store connected");
+                (Some(connection), None)
+            }
+            Err(error) if is_configuration_error(&error) => {
+                return Err(BuildError::RedisSettings { url: redacted, source: error });
+            }
+            Err(error) => {
+                tracing::warn!(url = %redacted, %error, "rate-limit store unreachable; the failure mode applies until a connection succeeds");
+                (None, Some(error.to_string()))
+            }
+        };
+        let now = Instant::now();
+        let inner = LinkState {
+            url: redacted,
+            client,
+            config,
+            timeout,
+            next_connect: Mutex::new(if connection.is_some() { now } else { now + RECONNECT_INTERVAL }),
+            reachable: AtomicBool::new(connection.is_some()),
+            connection: Mutex::new(connection),
+            failed_connects: AtomicU64::new(0),
+            gate: Mutex::new(CallGate { pending: 0, progress_at: now, suspended_until: now, probing: false }),
+            calls_failing: AtomicBool::new(false),
+            failed_calls: AtomicU64::new(0),
+            failure_mode_calls: AtomicU64::new(0),
+            last_error: Mutex::new(last_error),
+        };
+        Ok(Self { inner: Arc::new(inner) })
+    }
+
+    /// The maximum wait for one call before the failure mode applies.
+    pub fn timeout(&self) -> Duration {
+        self.inner.timeout
+    }
+
+    pub fn status(&self) -> RedisStatus {
+        RedisStatus {
+            url: self.inner.url.clone(),
+            reachable: self.inner.reachable.load(Ordering::Relaxed),
+            failure_mode_calls: self.inner.failure_mode_calls.load(Ordering::Relaxed),
+            last_error: lock(&self.inner.last_error).clone(),
+        }
+    }
+
+    /// Sends `PING` and records whether Redis responded within the timeout, so that
+    /// [`RedisLink::status`] is current even while no request reaches the store. A reply also
+    /// ends a suspension, so calls go to Redis again at once.
+    pub async fn refresh(&self) {
+        let Some(mut connection) = self.connection() else { return };
+        let ping = async {
+            let command = redis::cmd("PING");
+            match command.query_async::<String>(&mut connection).await {
+                Err(error) if was_not_sent(&error) => command.query_async::<String>(&mut connection).await,
+                result => result,
+            }
+        };
+        let error = match tokio::time::timeout(self.inner.timeout, ping).await {
+            Ok(Ok(_)) => {
+                self.set_reachable(None);
+                let mut gate = lock(&self.inner.gate);
+                gate.suspended_until = Instant::now();
+                gate.probing = false;
+                return;
+            }
+            Ok(Err(error)) => error.to_string(),
+            Err(_) => "PING timed out".to_owned(),
+        };
+        tracing::debug!(url = %self.inner.url, error, "rate-limit store did not respond to PING");
+        self.set_reachable(Some(error));
+    }
+
+    /// Returns the connection, or `None` while there is none. Then it starts an attempt to
+    /// connect in the background, at most one per [`RECONNECT_INTERVAL`], so requests never
+    /// wait for one.
+    pub(crate) fn connection(&self) -> Option<ConnectionManager> {
+        if let Some(connection) = lock(&self.inner.connection).as_ref() {
+            return Some(connection.clone());
+        }
+        {
+            let mut next_connect = lock(&self.inner.next_connect);
+            let now = Instant::now();
+            if now < *next_connect {
+                return None;
+            }
+            *next_connect = now + RECONNECT_INTERVAL;
+        }
+        let link = self.clone();
+        tokio::spawn(async move { link.connect().await });
+        None
+    }
+
+    /// Makes one attempt to connect, with the checks of [`RedisLink::open`], and logs a failure
+    /// at once the first time and then once per [`LOG_EVERY`] attempts.
+    async fn connect(&self) {
+        let inner = &self.inner;
+        let error = match probe(&inner.client, &inner.config).await {
+            Ok(connection) => {
+                tracing::info!(url = %inner.url, "rate-limit store connected");
+                inner.failed_connects.store(0, Ordering::Relaxed);
+                *lock(&inner.connection) = Some(connection);
+                self.set_reachable(None);
+                return;
+            }
+            Err(error) => error,
+        };
+        let failures = inner.failed_connects.fetch_add(1, Ordering::Relaxed) + 1;
+        let logged = failures == 1 || failures.is_multiple_of(LOG_EVERY);
+        if is_configuration_error(&error) {
+            // Redis responds but rejects the gateway, which no wait will fix.
+            if logged {
+                tracing::error!(url = %inner.url, %error, failures, "the rate-limit store rejected the gateway; check the password and the user's permissions in --redis-url");
+            }
+        } else if logged && failures > 1 {
+            tracing::warn!(url = %inner.url, %error, failures, "rate-limit store still unreachable");
+        } else {
+            tracing::debug!(url = %inner.url, %error, "rate-limit store still unreachable");
+        }
+        self.set_reachable(Some(error.to_string()));
+    }
+
+    /// Returns a permit for one call, or `Err` with the reason the call must not be made. The
+    /// reasons are a suspension after a failure, another call testing whether Redis is back,
+    /// and pending calls that have seen no reply for a quarter of the timeout.
+    pub(crate) fn permit(&self) -> Result<CallPermit<'_>, &'static str> {
+        let now = Instant::now();
+        let mut gate = lock(&self.inner.gate);
+        if now < gate.suspended_until {
+            return Err("a recent call failed");
+        }
+        if gate.pending > 0 && gate.probing {
+            return Err("another call is testing whether Redis is back");
+        }
+        if gate.pending > 0 && now.duration_since(gate.progress_at) > self.inner.timeout / 4 {
+            return Err("pending calls have had no reply for a quarter of the timeout");
+        }
+        if gate.pending == 0 {
+            gate.progress_at = now;
+        }
+        gate.pending += 1;
+        Ok(CallPermit { link: self })
+    }
+
+    /// Counts a rate-limit check that the failure mode decided without calling Redis.
+    pub(crate) fn skipped(&self) {
+        self.inner.failure_mode_calls.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn set_reachable(&self, error: Option<String>) {
+        self.inner.reachable.store(error.is_none(), Ordering::Relaxed);
+        *lock(&self.inner.last_error) = error;
+    }
+}
+
+impl CallPermit<'_> {
+    /// Records a call that Redis completed, and logs the recovery after failed calls.
+    pub(crate) fn succeeded(self) {
+        let inner = &self.link.inner;
+        {
+            let mut gate = lock(&inner.gate);
+            gate.progress_at = Instant::now();
+            gate.probing = false;
+        }
+        self.link.set_reachable(None);
+        if inner.calls_failing.swap(false, Ordering::Relaxed) {
+            inner.failed_calls.store(0, Ordering::Relaxed);
+            tracing::info!(url = %inner.url, "rate-limit store calls succeed again");
+        }
+    }
+
+    /// Records a call that failed or timed out, which the failure mode decides. Starts a
+    /// suspension, and logs the first failure after a success at once and later ones about
+    /// once a minute.
+    pub(crate) fn failed(self, error: &CallError, failure_mode: FailureMode) {
+        let inner = &self.link.inner;
+        inner.failure_mode_calls.fetch_add(1, Ordering::Relaxed);
+        {
+            let mut gate = lock(&inner.gate);
+            gate.suspended_until = Instant::now() + SUSPEND_AFTER_FAILURE;
+            gate.probing = true;
+        }
+        let message = error.to_string();
+        self.link.set_reachable(Some(message.clone()));
+        let first = !inner.calls_failing.swap(true, Ordering::Relaxed);
+        let failures = inner.failed_calls.fetch_add(1, Ordering::Relaxed) + 1;
+        if !first && !failures.is_multiple_of(LOG_EVERY) {
+            return;
+        }
+        match error {
+            CallError::Redis(redis_error) if is_configuration_error(redis_error) => {
+                tracing::error!(url = %inner.url, error = message, failures, ?failure_mode, "the rate-limit store rejected a call; check the password and the user's permissions in --redis-url");
+            }
+            _ if first => tracing::warn!(url = %inner.url, error = message, ?failure_mode, "rate-limit store call failed"),
+            _ => tracing::warn!(url = %inner.url, error = message, failures, ?failure_mode, "rate-limit store calls still fail"),
+        }
+    }
+}
+
+impl Drop for CallPermit<'_> {
+    fn drop(&mut self) {
+        let mut gate = lock(&self.link.inner.gate);
+        gate.pending = gate.pending.saturating_sub(1);
+    }
+}
+
+/// The cause of a failed call to Redis.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum CallError {
+    #[error(transparent)]
+    Redis(redis::RedisError),
+    #[error("timed out")]
+    TimedOut,
+    #[error("unexpected script reply of {0} values")]
+    UnexpectedReply(usize),
+}
+
+impl std::fmt::Debug for RedisLink {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.debug_struct("RedisLink").field("url", &self.inner.url).finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Tells whether a call failed before its command was sent, so that sending it again cannot
+/// count it twice. The connection manager of redis-rs 0.32 hands the error of its last failed
+/// reconnection to the next call, and starts a new attempt, so the first call after Redis comes
+/// back fails that way unless it is sent again.
+pub(crate) fn was_not_sent(error: &redis::RedisError) -> bool {
+    error.is_connection_refusal() || error.to_string().starts_with("Reconnecting failed")
+}
+
+/// Connects and runs what the store needs once: `PING`, which fails without the right
+/// password, and the check script on a key of its own, which fails without the permission to
+/// run scripts or to write keys. The key expires within seconds. Errors other than those of a
+/// setting are left to the caller.
+async fn probe(client: &redis::Client, config: &ConnectionManagerConfig) -> redis::RedisResult<ConnectionManager> {
+    let mut connection = ConnectionManager::new_with_config(client.clone(), config.clone()).await?;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_millis() as u64);
+    let checks = async {
+        redis::cmd("PING").query_async::<String>(&mut connection).await?;
+        // One counter of one token refilled per second, of which nothing is taken.
+        let script = redis::Script::new(super::redis_store::CHECK_SCRIPT);
+        let mut invocation = script.prepare_invoke();
+        invocation.arg(now).key(SETTINGS_CHECK_KEY).arg(1).arg(1).arg(1_000).arg(0).arg(0);
+        invocation.invoke_async::<Vec<i64>>(&mut connection).await
+    };
+    match checks.await {
+        Err(error) if is_configuration_error(&error) => Err(error),
+        _ => Ok(connection),
+    }
+}
+
+/// Tells whether an error is a setting to fix rather than an outage to wait out. Such settings
+/// are a wrong or missing password, a missing permission to run scripts or to write keys, a
+/// database number the server lacks, a read-only replica, and an invalid client setting.
+fn is_configuration_error(error: &redis::RedisError) -> bool {
+    if matches!(error.kind(), redis::ErrorKind::AuthenticationFailed | redis::ErrorKind::InvalidClientConfig | redis::ErrorKind::ReadOnly) {
+        return true;
+    }
+    if matches!(error.code(), Some("NOAUTH" | "WRONGPASS" | "NOPERM")) {
+        return true;
+    }
+    // Messages of Redis 7 for an ACL refusal inside a script, and of redis-rs for a failed SELECT.
+    let text = error.to_string();
+    text.contains("can't run this command") || text.contains("refused to switch database")
+}
+
+/// Removes the password from a Redis URL before it is logged or shown: the password part of
+/// `redis://user:password@host`, and the `pass` and `password` query parameters that
+/// `redis+unix://` and `unix://` URLs carry. Text that is no URL keeps only what follows its
+/// last `@`, because a password may precede it.
+fn redact(url: &str) -> String {
+    let Ok(mut parsed) = url::Url::parse(url) else {
+        return match url.rfind('@') {
+            Some(at) => format!("***{}", &url[at..]),
+            None => url.to_owned(),
+        };
+    };
+    if parsed.password().is_some() {
+        let _ = parsed.set_password(Some("***"));
+    }
+    let has_secret_query = parsed.query_pairs().any(|(name, _)| is_password_parameter(&name));
+    if has_secret_query {
+        let pairs: Vec<(String, String)> = parsed
+            .query_pairs()
+            .map(|(name, value)| {
+                let value = if is_password_parameter(&name) { "***".to_owned() } else { value.into_owned() };
+                (name.into_owned(), value)
+            })
+            .collect();
+        parsed.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    parsed.to_string()
+}
+
+fn is_password_parameter(name: &str) -> bool {
+    name.eq_ignore_ascii_case("pass") || name.eq_ignore_ascii_case("password")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redact_removes_every_password_form() {
+        let cases = [
+            ("redis://:secret@127.0.0.1:6379/0", "redis://:***@127.0.0.1:6379/0"),
+            ("redis://user:secret@127.0.0.1:6379/0", "redis://user:***@127.0.0.1:6379/0"),
+            ("rediss://user:secret@cache.example:6380", "rediss://user:***@cache.example:6380"),
+            ("redis+unix:///run/redis.sock?db=1&pass=secret", "redis+unix:///run/redis.sock?db=1&pass=***"),
+            ("unix:///run/redis.sock?password=secret", "unix:///run/redis.sock?password=***"),
+            ("redis//:secret@127.0.0.1:6379/0", "***@127.0.0.1:6379/0"),
+            ("redis://127.0.0.1:6379/0", "redis://127.0.0.1:6379/0"),
+        ];
+        for (url, expected) in cases {
+            assert_eq!(redact(url), expected, "{url}");
+        }
+    }
+}
