@@ -67,6 +67,10 @@ struct Flags {
     /// redis://127.0.0.1:6379/0. Counters stay in this process's memory when absent.
     #[arg(long, value_name = "URL", env = "GATECTL_REDIS_URL", hide_env_values = true)]
     redis_url: Option<String>,
+    /// File holding the Redis URL, so that a password in it stays out of the process list; it
+    /// takes precedence over --redis-url and GATECTL_REDIS_URL.
+    #[arg(long, value_name = "PATH")]
+    redis_url_file: Option<PathBuf>,
     /// Public key file (*.pub.json) or directory of them whose signatures uploaded bundles must
     /// carry (repeatable). Without it the runtime accepts no bundle.
     #[arg(long = "trusted-keys", value_name = "DIR")]
@@ -142,17 +146,12 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
         Some(path) => Some(load_spec(path, &flags.overlays)?),
     };
     let admin_token = match (&flags.admin_token_file, &flags.admin_token) {
-        (Some(path), _) => {
-            let token = std::fs::read_to_string(path)
-                .map_err(|error| anyhow::anyhow!("cannot read admin token file {}: {error}", path.display()))?
-                .trim()
-                .to_owned();
-            if token.is_empty() {
-                anyhow::bail!("admin token file {} is empty; write the token into it", path.display());
-            }
-            Some(token)
-        }
+        (Some(path), _) => Some(read_secret_file(path, "admin token", "the token")?),
         (None, token) => token.clone(),
+    };
+    let redis_url = match (&flags.redis_url_file, &flags.redis_url) {
+        (Some(path), _) => Some(read_secret_file(path, "Redis URL", "the URL")?),
+        (None, url) => url.clone(),
     };
     let admin_tls = admin_tls(&flags);
     let options = RuntimeOptions {
@@ -164,7 +163,7 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
         access_log: flags.access_log.map(AccessLogTarget::File),
         drain_timeout: flags.drain_timeout.as_std(),
         admin_header_timeout: RuntimeOptions::default().admin_header_timeout,
-        redis_url: flags.redis_url.filter(|url| !url.is_empty()),
+        redis_url: redis_url.filter(|url| !url.is_empty()),
         bundles: BundleOptions {
             trusted_keys: trusted_keys(&flags.trusted_keys)?,
             state_dir: flags.state_dir,
@@ -189,6 +188,19 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
     // because long-lived connections such as WebSocket tunnels end this way on every shutdown.
     running.shutdown_or(second_signal).await;
     Ok(())
+}
+
+/// Reads a secret kept in a file of its own, without the blanks and newline at its ends.
+/// `secret_name` names the secret in errors, and `expected_content` says what to write into an
+/// empty file.
+fn read_secret_file(path: &std::path::Path, secret_name: &str, expected_content: &str) -> anyhow::Result<String> {
+    let text =
+        std::fs::read_to_string(path).map_err(|error| anyhow::anyhow!("cannot read {secret_name} file {}: {error}", path.display()))?;
+    let secret = text.trim();
+    if secret.is_empty() {
+        anyhow::bail!("{secret_name} file {} is empty; write {expected_content} into it", path.display());
+    }
+    Ok(secret.to_owned())
 }
 
 /// Returns the admin listener's TLS files, or `None` without --admin-tls-cert. Clap ensures

@@ -224,3 +224,42 @@ async fn taken_port_is_reported_once_with_advice() {
     assert_eq!(stderr.matches("os error").count(), 1, "the OS error must appear once: {stderr}");
     assert!(stderr.contains("choose another address"), "{stderr}");
 }
+
+/// `--redis-url-file` keeps the Redis password out of the process's command line, and the log
+/// shows the URL without it.
+#[tokio::test]
+async fn redis_url_file_keeps_password_off_command_line() {
+    let redis = support::enforce::RedisServer::start_with(&["--requirepass", "file-secret"]);
+    let upstream = Upstream::start("app").await;
+    let directory = tempfile::tempdir().unwrap();
+    let spec = directory.path().join("spec.yaml");
+    std::fs::write(&spec, spec_for(&upstream, "/")).unwrap();
+    let url_file = directory.path().join("redis-url");
+    std::fs::write(&url_file, format!("{}\n", redis.url().replace("redis://", "redis://:file-secret@"))).unwrap();
+
+    let mut child = runtime_binary()
+        .args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--admin-token", ADMIN_TOKEN, "--config"])
+        .arg(&spec)
+        .arg("--redis-url-file")
+        .arg(&url_file)
+        .spawn()
+        .unwrap();
+    let mut log = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let connected = wait_for_log_message(&mut log, "rate-limit store connected").await;
+    started_proxy_address(&mut log).await;
+
+    assert_eq!(connected["fields"]["url"], format!("redis://:***@127.0.0.1:{}/0", redis.port));
+    let command_line = std::fs::read(format!("/proc/{}/cmdline", child.id().unwrap())).unwrap();
+    assert!(!String::from_utf8_lossy(&command_line).contains("file-secret"));
+
+    std::fs::write(&url_file, "\n").unwrap();
+    let output = runtime_binary()
+        .args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--admin-token", ADMIN_TOKEN, "--redis-url-file"])
+        .arg(&url_file)
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("is empty; write the URL into it"), "{stderr}");
+}
