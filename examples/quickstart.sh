@@ -3,14 +3,15 @@
 # overlay, validates, starts a local upstream and a gateway runtime, plans and applies a signed
 # bundle, then sends traffic and shows what happened. Everything runs on 127.0.0.1 and stops on
 # exit or Ctrl-C. Needs the Rust toolchain, curl and openssl (installed through apt-get when
-# missing). Ports: 18700 (upstream), 18780 (gateway), 18790 (admin).
+# missing). Ports: 18700 (upstream), 18780 (gateway), 18790 (admin); set QUICKSTART_UPSTREAM_PORT,
+# QUICKSTART_PROXY_PORT or QUICKSTART_ADMIN_PORT to use others.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 work=.gatectl-quickstart
-upstream_port=18700
-proxy_port=18780
-admin_port=18790
+upstream_port=${QUICKSTART_UPSTREAM_PORT:-18700}
+proxy_port=${QUICKSTART_PROXY_PORT:-18780}
+admin_port=${QUICKSTART_ADMIN_PORT:-18790}
 proxy="http://127.0.0.1:$proxy_port"
 admin="http://127.0.0.1:$admin_port"
 pids=()
@@ -33,7 +34,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 for port in $upstream_port $proxy_port $admin_port; do
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-    fail "port $port on 127.0.0.1 is in use; stop what listens there and run again"
+    fail "port $port on 127.0.0.1 is in use; stop what listens there, or choose other ports with QUICKSTART_UPSTREAM_PORT, QUICKSTART_PROXY_PORT and QUICKSTART_ADMIN_PORT"
   fi
 done
 
@@ -70,6 +71,17 @@ consumers:
 YAML
 "$gatectl" keygen --out "$work/keys" --id quickstart
 overlays=(--overlay examples/quickstart/overlay.yaml --overlay "$work/consumers.yaml")
+if [ "$upstream_port" != 18700 ]; then
+  # The bundled overlay names port 18700; a third overlay moves both upstreams.
+  cat > "$work/upstream-port.yaml" <<YAML
+apiVersion: gatectl.dev/v1
+kind: Gateway
+upstreams:
+  - { name: cardano-mainnet.blockfrost.io-api-v0, targets: [{ host: 127.0.0.1, port: $upstream_port }] }
+  - { name: ipfs.blockfrost.io-api-v0, targets: [{ host: 127.0.0.1, port: $upstream_port }] }
+YAML
+  overlays+=(--overlay "$work/upstream-port.yaml")
+fi
 
 step "Validating the generated spec with the overlays"
 "$gatectl" validate "$work/generated.yaml" "${overlays[@]}"

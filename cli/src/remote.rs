@@ -266,7 +266,7 @@ impl AdminClient {
         self.get_json("/status")
     }
 
-    /// Returns the bundle history, newest first.
+    /// Returns the bundle history, highest version first.
     pub fn history(&self) -> Result<Vec<HistoryEntry>, RemoteError> {
         self.get_json("/bundles")
     }

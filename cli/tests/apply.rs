@@ -459,6 +459,11 @@ fn apply_spec_plans_first_and_needs_yes() {
         assert_eq!(fleet.status(index)["version"], 1);
         assert_eq!(fleet.get(index, "/svc"), 200);
     }
+
+    // With nothing to push there is nothing to confirm, so no --yes is needed.
+    let unchanged = fleet.run(&arguments);
+    assert_eq!(code(&unchanged), 0, "{}", text(&unchanged.stderr));
+    assert!(text(&unchanged.stderr).contains("nothing to push"), "{}", text(&unchanged.stderr));
 }
 
 #[test]

@@ -113,6 +113,23 @@ fn fail_on_breaking_ignores_safe_changes() {
 }
 
 #[test]
+fn fail_on_risky_fails_on_auth_removal() {
+    let base = read_fixture("base.yaml");
+    let public = base.replacen("    security:\n      - bearer: [orders:read]\n      - key: []\n", "", 1);
+    assert_ne!(public, base, "the fixture has a route with security");
+    let pair = spec_pair(&base, &public);
+    let args = ["diff", pair.old.to_str().unwrap(), pair.new.to_str().unwrap()];
+    let fail_on = |level: &'static str| {
+        let mut with_flag = args.to_vec();
+        with_flag.extend(["--fail-on", level]);
+        gatectl(&with_flag).code
+    };
+
+    assert_eq!(fail_on("breaking"), 0, "removing authentication breaks no client");
+    assert_eq!(fail_on("risky"), 1);
+}
+
+#[test]
 fn fail_on_breaking_fails_on_breaking() {
     let base = fixture("base.yaml");
     let changed = fixture("changed.yaml");

@@ -118,6 +118,12 @@ fn rate_limit_added_to_route_is_breaking() {
 }
 
 #[test]
+fn rate_limit_removed_from_route_is_risky() {
+    let document = diff_base("    rateLimits: [standard]\n    requestHeaders:", "    requestHeaders:");
+    assert_class(field(&document, "route", "get-order", "rateLimits"), "risky");
+}
+
+#[test]
 fn quota_lowered_is_breaking() {
     let document = diff_base("{ period: day, requests: 1000 }", "{ period: day, requests: 500 }");
     assert_class(field(&document, "tier", "free", "quotas"), "breaking");

@@ -254,6 +254,13 @@ fn output_file_has_header_and_validates() {
     assert!(text.contains("Do not edit"), "{text}");
     let validate = gatectl(&["validate", &output.display().to_string()]);
     assert!(validate.status.success(), "{}", String::from_utf8_lossy(&validate.stderr));
+    // The schema that the comment names is not beside the output, so a note explains how to write it.
+    let stderr = String::from_utf8_lossy(&status.stderr);
+    assert!(stderr.contains("note: the $schema comment names gateway.v1.schema.json"), "{stderr}");
+
+    std::fs::write(directory.path().join("gateway.v1.schema.json"), "{}").unwrap();
+    let again = gatectl(&["import", &fixture("security.yaml").display().to_string(), "--output", &output.display().to_string()]);
+    assert!(!String::from_utf8_lossy(&again.stderr).contains("$schema comment"), "no note once the schema is there");
 }
 
 #[test]

@@ -145,7 +145,7 @@ pub async fn compile(spec: &Spec, generation: u64, enforcer_options: &EnforcerOp
         upstreams.insert(upstream.name.clone(), Arc::new(UpstreamPool::compile(upstream, overrides)?));
     }
 
-    let routes = spec.routes.iter().map(|route| route::compile_route(route, &upstreams)).collect::<Result<Vec<_>, _>>()?;
+    let mut routes = spec.routes.iter().map(|route| route::compile_route(route, &upstreams)).collect::<Result<Vec<_>, _>>()?;
 
     let request_id_header = HeaderName::from_bytes(spec.settings.request_id_header.as_bytes()).map_err(|_| CompileError::Header {
         field: "settings.requestIdHeader".to_owned(),
@@ -156,6 +156,9 @@ pub async fn compile(spec: &Spec, generation: u64, enforcer_options: &EnforcerOp
 
     // Built last among the fallible steps, because it performs network I/O (JWKS, Redis).
     let enforcer = Enforcer::new(spec, enforcer_options.clone()).await?;
+    for route in &mut routes {
+        route.open = enforcer.is_open(&route.name);
+    }
     let consumer_tiers = spec.consumers.iter().map(|consumer| (consumer.id.clone(), consumer.tier.clone())).collect();
     let health_tasks = upstreams.values().filter_map(|pool| spawn_active_checks(pool.clone())).map(AbortOnDrop).collect();
 

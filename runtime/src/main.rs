@@ -187,12 +187,13 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
     // The shutdown logs the connections it cuts at the timeout. They do not fail the exit,
     // because long-lived connections such as WebSocket tunnels end this way on every shutdown.
     running.shutdown_or(second_signal).await;
+    tracing::info!("gatectl-runtime stopped");
     Ok(())
 }
 
 /// Reads a secret kept in a file of its own, without the blanks and newline at its ends.
-/// `secret_name` names the secret in errors, and `expected_content` says what to write into an
-/// empty file.
+/// `secret_name` names the secret in errors, and `expected_content` is what an empty file
+/// should hold, for the error's advice.
 fn read_secret_file(path: &std::path::Path, secret_name: &str, expected_content: &str) -> anyhow::Result<String> {
     let text =
         std::fs::read_to_string(path).map_err(|error| anyhow::anyhow!("cannot read {secret_name} file {}: {error}", path.display()))?;

@@ -315,11 +315,18 @@ async fn forward(
     // can drive sticky splits and consistent hashing. Only the empty configuration lacks an
     // enforcer, and it has no routes, so the `else` branch is a safeguard.
     let Some(enforcement) = &config.enforcement else { return Err(ProxyError::NoRoute) };
-    let identity =
-        match enforce::admit(&enforcement.enforcer, &route.name, request.headers(), request.uri(), client_ip, request_id, facts).await {
+    let identity = if route.open {
+        enforcement.enforcer.anonymous()
+    } else {
+        // Boxed, so that the enforcer's future does not enlarge every request's state, which
+        // hyper moves as a whole.
+        let admitted =
+            Box::pin(enforce::admit(&enforcement.enforcer, &route.name, request.headers(), request.uri(), client_ip, request_id, facts));
+        match admitted.await {
             Ok(identity) => identity,
             Err(rejection) => return Ok(rejection),
-        };
+        }
+    };
 
     let body_limit = route.max_body_bytes.unwrap_or(config.max_body_bytes);
     if content_length(request.headers()).is_some_and(|length| length > body_limit) {

@@ -41,6 +41,10 @@ pub struct Router {
 struct Conditions {
     /// Accepted methods; any method when empty.
     methods: Vec<Method>,
+    /// The route accepts GET and does not list HEAD, so it also serves HEAD unless another
+    /// candidate route lists HEAD. RFC 9110 section 9.3.2 asks for the same response head to
+    /// HEAD as to GET, and nginx's `limit_except GET` allows HEAD the same way.
+    implicit_head: bool,
     headers: Vec<HeaderCondition>,
     version: Option<String>,
     kind: PathKind,
@@ -156,6 +160,7 @@ impl Router {
 
     fn pick(&self, candidates: &[usize], query: &RouteQuery<'_>) -> Result<RouteMatch, ProxyError> {
         let mut allowed: BTreeSet<&str> = BTreeSet::new();
+        let mut head_by_get = None;
         for &route in candidates {
             let condition = &self.conditions[route];
             if !condition.matches_version(query.version) || !condition.matches_headers(query.headers) {
@@ -164,7 +169,16 @@ impl Router {
             if condition.methods.is_empty() || condition.methods.contains(query.method) {
                 return Ok(RouteMatch { route, prefix_segments: condition.prefix_segments });
             }
+            if condition.implicit_head {
+                if *query.method == Method::HEAD && head_by_get.is_none() {
+                    head_by_get = Some(RouteMatch { route, prefix_segments: condition.prefix_segments });
+                }
+                allowed.insert(Method::HEAD.as_str());
+            }
             allowed.extend(condition.methods.iter().map(Method::as_str));
+        }
+        if let Some(found) = head_by_get {
+            return Ok(found);
         }
         if allowed.is_empty() {
             return Err(ProxyError::NoRoute);
@@ -227,7 +241,8 @@ fn compile_path(route: &Route) -> Result<(Vec<PatternSegment>, PathKind), RouteE
 }
 
 fn compile_conditions(route: &Route, kind: PathKind, pattern_length: usize) -> Result<Conditions, RouteError> {
-    let methods = route.matcher.methods.iter().filter_map(|method| Method::from_bytes(method.as_str().as_bytes()).ok()).collect();
+    let methods: Vec<Method> =
+        route.matcher.methods.iter().filter_map(|method| Method::from_bytes(method.as_str().as_bytes()).ok()).collect();
     let mut headers = Vec::new();
     for header in &route.matcher.headers {
         let name = HeaderName::from_bytes(header.name.as_bytes())
@@ -242,5 +257,6 @@ fn compile_conditions(route: &Route, kind: PathKind, pattern_length: usize) -> R
         headers.push(HeaderCondition { name, value, invert: header.invert });
     }
     let prefix_segments = if kind == PathKind::Prefix { pattern_length } else { 0 };
-    Ok(Conditions { methods, headers, version: route.matcher.version.clone(), kind, prefix_segments })
+    let implicit_head = methods.contains(&Method::GET) && !methods.contains(&Method::HEAD);
+    Ok(Conditions { methods, implicit_head, headers, version: route.matcher.version.clone(), kind, prefix_segments })
 }

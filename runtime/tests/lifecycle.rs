@@ -153,6 +153,8 @@ async fn second_signal_ends_drain_at_once() {
         tokio::time::timeout(Duration::from_secs(10), child.wait()).await.expect("the runtime exits well before its drain timeout");
 
     assert_eq!(status.unwrap().code(), Some(0));
+    let stopped = wait_for_log_message(&mut log, "gatectl-runtime stopped").await;
+    assert_eq!(stopped["level"], "INFO");
     let text = std::fs::read_to_string(&access_log).unwrap();
     assert!(text.contains("\"path\":\"/slow/30000\",\"status\":503"), "{text}");
     assert!(waiting.await.unwrap().is_err(), "the waiting request ends with its closed connection");

@@ -308,9 +308,30 @@ async fn method_mismatch_is_405_with_allow() {
     let response = client().delete(gateway.url("/orders")).send().await.unwrap();
 
     assert_eq!(response.status().as_u16(), 405);
-    assert_eq!(response.headers()["allow"], "GET, POST, PUT");
+    assert_eq!(response.headers()["allow"], "GET, HEAD, POST, PUT");
     assert_eq!(response.headers()["content-type"], "application/problem+json");
     assert_eq!(a.request_count(), 0);
+}
+
+/// A route that accepts GET also serves HEAD, unless another route for the path lists HEAD.
+#[tokio::test]
+async fn head_served_by_get_route() {
+    let reader = Upstream::start("reader").await;
+    let header = Upstream::start("header").await;
+    let spec = format!(
+        "apiVersion: gatectl.dev/v1\nkind: Gateway\n{}routes:\n  - name: read\n    match: {{path: {{prefix: /}}, methods: [GET]}}\n    upstream: reader\n  - name: read-head\n    match: {{path: {{exact: /heads}}, methods: [GET]}}\n    upstream: reader\n  - name: head\n    match: {{path: {{exact: /heads}}, methods: [HEAD]}}\n    upstream: header\n",
+        upstreams_yaml(&[&reader, &header])
+    );
+    let gateway = Gateway::start(&spec).await;
+
+    let response = client().head(gateway.url("/orders")).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(reader.request_count(), 1);
+
+    let response = client().head(gateway.url("/heads")).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(header.request_count(), 1, "the route that lists HEAD serves it");
+    assert_eq!(reader.request_count(), 1);
 }
 
 #[tokio::test]

@@ -165,7 +165,27 @@ fn merge_entities(base: &mut Node, overlay: Node, name_field: &str) -> MergeResu
                 ));
             }
             (Some(index), false) => merge_patch(&mut base_items[index], item),
-            (None, false) => base_items.push(item),
+            (None, false) => {
+                // Names are case-sensitive, so a name that differs only in case would add a
+                // second entity where the author meant to change the first.
+                let same_but_case = base_items
+                    .iter()
+                    .filter_map(|candidate| candidate.get(name_field).and_then(Node::as_str))
+                    .find(|existing| existing.eq_ignore_ascii_case(&name));
+                if let Some(existing) = same_but_case {
+                    return Err(Box::new(
+                        Diagnostic::error(
+                            "invalid-document",
+                            format!("the overlay names `{name}`, which the spec does not define; names are case-sensitive"),
+                        )
+                        .at(Some(item.span))
+                        .with_help(format!(
+                            "write `{existing}` to change that entity, or give the new entity a name that differs in more than case"
+                        )),
+                    ));
+                }
+                base_items.push(item);
+            }
         }
     }
     Ok(())
@@ -301,6 +321,16 @@ mod tests {
         )
         .unwrap();
         assert_eq!(base.to_json()["routes"], serde_json::json!([{"name": "a", "tags": ["y"]}, {"name": "c", "upstream": "v"}]));
+    }
+
+    #[test]
+    fn overlay_name_differing_in_case_is_an_error() {
+        let mut base = parse(0, "routes:\n  - name: get-items\n    upstream: u\n");
+        let error = apply_overlay(&mut base, parse(1, "routes:\n  - name: GET-items\n    tags: [x]\n")).unwrap_err();
+        assert_eq!(error.rule, "invalid-document");
+        assert!(error.message.contains("`GET-items`"), "{}", error.message);
+        assert!(error.help.as_deref().unwrap_or_default().contains("`get-items`"), "{:?}", error.help);
+        assert_eq!(error.span.unwrap().source, SourceId(1));
     }
 
     #[test]

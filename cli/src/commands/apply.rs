@@ -287,12 +287,14 @@ fn plan_here(args: &ApplyArgs) -> Result<(PlanFile, Vec<u8>), ExitStatus> {
         remote: args.remote.clone(),
     };
     let built = plan::build(&plan_args)?;
+    // Nothing is pushed when every target already runs the spec, so there is nothing to confirm.
+    let nothing_to_push = !built.plan.targets.is_empty() && built.plan.targets.iter().all(|target| target.runs_this_spec);
     let Some(bundle) = built.signed_bundle else {
         return Err(fail("applying a spec needs a signing key; pass --signing-key FILE or set GATECTL_SIGNING_KEY"));
     };
     let value = serde_json::to_value(&built.plan).map_err(|error| fail(&format!("cannot serialise the plan: {error}")))?;
     let plan: PlanFile = serde_json::from_value(value).map_err(|error| fail(&format!("cannot read back the plan: {error}")))?;
-    if !args.yes && !confirm(&plan)? {
+    if !args.yes && !nothing_to_push && !confirm(&plan)? {
         errln!("apply cancelled; nothing was pushed");
         return Err(ExitStatus::Findings);
     }

@@ -35,7 +35,8 @@ pub struct DiffArgs {
     /// Output format.
     #[arg(long, visible_alias = "output", value_enum, default_value_t = Format::Human)]
     pub format: Format,
-    /// Which changes make the exit status 1: `any` change, or only `breaking` ones.
+    /// The changes that make the exit status 1: `any` change, `risky` or breaking ones, or only
+    /// `breaking` ones.
     #[arg(long, value_enum, default_value_t = FailOn::Any)]
     pub fail_on: FailOn,
 }
@@ -53,6 +54,8 @@ pub enum Format {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum FailOn {
     Any,
+    /// Risky or breaking changes, for a gate that must see auth or rate limits loosened.
+    Risky,
     Breaking,
 }
 
@@ -126,6 +129,7 @@ fn exit_status(changes: &Changes, fail_on: FailOn) -> ExitStatus {
     let fails = match fail_on {
         FailOn::Any => !changes.is_empty(),
         FailOn::Breaking => changes.has_breaking(),
+        FailOn::Risky => changes.has_risky_or_breaking(),
     };
     if fails { ExitStatus::Findings } else { ExitStatus::Success }
 }

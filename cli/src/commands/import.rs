@@ -69,7 +69,27 @@ pub fn run(args: ImportArgs) -> ExitStatus {
         count(args.paths.len(), "file", "files"),
         count(imported.warnings.len(), "warning", "warnings")
     );
+    if let Some(output) = args.output.as_ref().filter(|path| path.as_os_str() != "-") {
+        note_missing_schema(output, &args.schema_ref);
+    }
     ExitStatus::Success
+}
+
+/// Says how to write the JSON Schema that the output's `$schema` comment names, when that is a
+/// relative path with no file beside the output, since an editor finds nothing there otherwise.
+fn note_missing_schema(output: &std::path::Path, schema_ref: &str) {
+    if schema_ref.contains("://") || std::path::Path::new(schema_ref).is_absolute() {
+        return;
+    }
+    let directory = output.parent().filter(|parent| !parent.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+    let schema = directory.join(schema_ref);
+    if !schema.exists() {
+        errln!(
+            "note: the $schema comment names {schema_ref}, which is not beside {}; for editor completion write it with `gatectl schema > {}`, or pass --schema-ref",
+            output.display(),
+            schema.display()
+        );
+    }
 }
 
 /// Formats a count with the singular or plural noun, such as `1 file` or `2 files`.

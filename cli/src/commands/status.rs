@@ -26,7 +26,7 @@ pub struct StatusArgs {
     /// Overlay applied on top of the spec (repeatable, applied in order).
     #[arg(long = "overlay", value_name = "FILE")]
     pub overlays: Vec<PathBuf>,
-    /// Also list each runtime's bundle history, newest first: the bundles `gatectl rollback
+    /// Also list each runtime's bundle history, highest version first: the bundles `gatectl rollback
     /// --to HASH` can activate.
     #[arg(long)]
     pub history: bool,
@@ -51,7 +51,7 @@ struct TargetStatus {
     /// The runtime's counter store, and whether Redis responds.
     #[serde(skip_serializing_if = "Option::is_none")]
     rate_limit_store: Option<RateLimitStore>,
-    /// The bundles the runtime keeps, newest first; only with `--history`.
+    /// The bundles the runtime keeps, highest version first; only with `--history`.
     #[serde(skip_serializing_if = "Option::is_none")]
     history: Option<Vec<HistoryEntry>>,
     /// The reason the target's status could not be read. The other fields are empty then.
@@ -249,7 +249,7 @@ fn print_history(history: &[HistoryEntry]) {
         outln!("  history: no bundles");
         return;
     }
-    outln!("  history, newest first:");
+    outln!("  history, highest version first:");
     for entry in history {
         let marker = if entry.active { '*' } else { ' ' };
         let activated_at = entry.activated_at.as_deref().map_or_else(|| "never activated".to_owned(), |at| format!("activated {at}"));

@@ -154,6 +154,10 @@ impl Changes {
         self.entities.iter().any(|entity| entity.class == Class::Breaking)
     }
 
+    pub fn has_risky_or_breaking(&self) -> bool {
+        self.entities.iter().any(|entity| matches!(entity.class, Class::Breaking | Class::Risky))
+    }
+
     /// Counts entities by operation, and breaking and risky ones by class.
     pub fn summary(&self) -> Summary {
         let mut summary = Summary::default();

@@ -94,11 +94,15 @@ fn classify_route(path: &str, difference: &FieldDifference, context: &Context<'_
             }
         }
         "rateLimits" => {
-            let added: Vec<String> = strings(&difference.new).difference(&strings(&difference.old)).cloned().collect();
-            if added.is_empty() {
-                safe("rate-limit policy removed from the route")
-            } else {
+            let (old, new) = (strings(&difference.old), strings(&difference.new));
+            let added: Vec<String> = new.difference(&old).cloned().collect();
+            let removed: Vec<String> = old.difference(&new).cloned().collect();
+            if !added.is_empty() {
                 breaking(format!("rate limit added: policy {} now also applies", added.join(", ")))
+            } else if !removed.is_empty() {
+                risky(format!("rate limit removed: policy {} no longer limits the route's requests", removed.join(", ")))
+            } else {
+                safe("rate-limit policies reordered")
             }
         }
         "maxBodyBytes" => {

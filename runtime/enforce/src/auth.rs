@@ -196,6 +196,17 @@ impl Authenticator {
         self.routes.contains_key(route)
     }
 
+    /// Tells whether `route` is known and requires no credential.
+    pub fn is_public(&self, route: &str) -> bool {
+        self.routes.get(route).is_some_and(|route| route.alternatives.is_empty())
+    }
+
+    /// Returns the identity of a request on a public route: no consumer, and the headers that
+    /// every request must lose so that a client cannot spoof them.
+    pub fn anonymous(&self) -> Identity {
+        self.identity(None, &[], Vec::new())
+    }
+
     pub async fn authenticate(&self, route_name: &str, headers: &HeaderMap, uri: &Uri) -> Result<Identity, Rejection> {
         let Some(route) = self.routes.get(route_name) else {
             tracing::warn!(route = route_name, "authenticate called for a route the enforcer does not know");

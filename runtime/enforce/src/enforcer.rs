@@ -59,6 +59,18 @@ impl Enforcer {
         Ok(Self { authenticator, limiter })
     }
 
+    /// Tells whether `route` is public and has no rate limits. Its requests need neither
+    /// credentials nor counting, so [`Enforcer::anonymous`] gives what [`Enforcer::authenticate`]
+    /// and [`Enforcer::check_limits`] would decide for them.
+    pub fn is_open(&self, route: &str) -> bool {
+        self.authenticator.is_public(route) && self.limiter.has_no_rate_limits(route)
+    }
+
+    /// Returns the identity of a request on an open route (see [`Enforcer::is_open`]).
+    pub fn anonymous(&self) -> Identity {
+        self.authenticator.anonymous()
+    }
+
     /// Checks a request's credentials against the route's `security` requirements.
     pub async fn authenticate(&self, route: &str, headers: &HeaderMap, uri: &Uri) -> Result<Identity, Rejection> {
         self.authenticator.authenticate(route, headers, uri).await

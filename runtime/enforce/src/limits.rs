@@ -159,6 +159,12 @@ impl Limiter {
         Ok(Self { policies, routes, tiers, store, clock, notifier })
     }
 
+    /// Tells whether `route` has no rate limit. A request without a consumer, and so without a
+    /// quota, is then never counted on it.
+    pub fn has_no_rate_limits(&self, route: &str) -> bool {
+        self.routes.get(route).is_none_or(Vec::is_empty)
+    }
+
     pub async fn check(&self, route: &str, identity: &Identity, client_ip: IpAddr) -> LimitDecision {
         let now = self.clock.unix_millis();
         let (checks, labels) = self.checks_for(route, identity, client_ip, now);

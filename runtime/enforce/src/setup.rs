@@ -32,10 +32,12 @@ pub enum BuildError {
     InvalidHeaderName { name: String },
     #[error("could not build the HTTP client for JWKS and webhooks: {0}")]
     HttpClient(reqwest::Error),
-    #[error("the rate-limit store URL {url} is invalid: {source}; write it as redis://[user:password@]host[:port][/db]")]
+    #[error(
+        "the rate-limit store URL {url} is invalid: {source}; write it as redis://[user:password@]host[:port][/db], rediss:// for TLS, or redis+unix:///path/to/socket?db=N&pass=PASSWORD"
+    )]
     InvalidRedisUrl { url: String, source: redis::RedisError },
     #[error(
-        "the rate-limit store at {url} rejected the gateway: {source}; check the password, the user's permissions and the database number in --redis-url"
+        "the rate-limit store at {url} rejected the gateway: {source}; check the password, the user's permissions and the database number in --redis-url (the user must run scripts that write keys under gatectl:rl: and gatectl:quota:)"
     )]
     RedisSettings { url: String, source: redis::RedisError },
 }

@@ -153,3 +153,29 @@ async fn quota_exhaustion_notifies_webhook_once_per_threshold() {
     clock.advance(Duration::from_secs(86_400));
     assert!(enforcer.check_limits("quota-only", &identity, CLIENT_IP).await.is_allowed());
 }
+
+/// Only a public route without rate limits skips the enforcer, and the identity it gets is
+/// the one authentication gives on such a route.
+#[tokio::test]
+async fn open_route_is_public_and_unlimited() {
+    let clock = Arc::new(ManualClock::starting_now());
+    let mut spec = limit_spec(&api_key::generate(), "http://127.0.0.1:9/unused");
+    // A copy of the public route `anonymous`, without its rate limits.
+    spec.routes.push(spec.routes[2].clone());
+    spec.routes[3].name = "open".to_owned();
+    spec.routes[3].rate_limits.clear();
+    let enforcer = enforcer(&spec, clock).await;
+
+    assert!(enforcer.is_open("open"));
+    assert!(!enforcer.is_open("anonymous"), "a public route with rate limits counts its requests");
+    assert!(!enforcer.is_open("limited"), "a route with security needs credentials");
+    assert!(!enforcer.is_open("quota-only"), "a route with security needs credentials");
+    assert!(!enforcer.is_open("unknown"));
+
+    let authenticated = enforcer.authenticate("open", &HeaderMap::new(), &uri("/o")).await.unwrap();
+    let anonymous = enforcer.anonymous();
+    assert!(anonymous.consumer.is_none());
+    assert_eq!(anonymous.strip_headers, authenticated.strip_headers);
+    assert!(!anonymous.strip_headers.is_empty(), "the consumer headers are stripped from every request");
+    assert!(enforcer.check_limits("open", &anonymous, CLIENT_IP).await.headers.is_empty());
+}

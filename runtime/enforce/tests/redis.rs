@@ -159,6 +159,13 @@ async fn wrong_redis_password_fails_the_open() {
             "+eval",
             "+evalsha",
             "+script|load",
+            "--user",
+            "own-keys",
+            "on",
+            ">own-password",
+            "~gatectl:rl:*",
+            "~gatectl:quota:*",
+            "+@all",
         ],
     );
     for url in [
@@ -175,6 +182,8 @@ async fn wrong_redis_password_fails_the_open() {
     let error = RedisLink::open("redis//:typo-secret@127.0.0.1:6379/0", Duration::from_millis(300)).await.expect_err("the URL is invalid");
     assert!(error.to_string().contains("is invalid"), "{error}");
     assert!(!error.to_string().contains("typo-secret"), "the password must not appear: {error}");
+    // A user limited to the store's own keys has every permission the store needs.
+    assert!(open_link(&format!("redis://own-keys:own-password@127.0.0.1:{port}/")).await.status().reachable);
     let link = open_link(&format!("redis://:right-password@127.0.0.1:{port}/")).await;
     assert!(link.status().reachable);
     assert_eq!(link.status().url, format!("redis://:***@127.0.0.1:{port}/"));
@@ -261,6 +270,53 @@ async fn stalled_redis_delays_few_calls() {
     assert!(link.status().reachable);
     enforcer.check_limits("limited", &identity, CLIENT_IP).await;
     assert_eq!(link.status().failure_mode_calls, 12);
+}
+
+/// With `failureMode: closed`, a slow Redis is waited for up to the timeout: skipping its calls
+/// would reject requests that it still admits.
+#[tokio::test]
+async fn slow_redis_is_waited_for_when_closed() {
+    let redis = RedisServer::start();
+    let key = api_key::generate();
+    let (link, enforcer, identity) = linked_enforcer(&redis.url(), &key, "closed", Duration::from_secs(2)).await;
+    let enforcer = Arc::new(enforcer);
+
+    redis.pause();
+    let spawn_check = || {
+        let (enforcer, identity) = (enforcer.clone(), identity.clone());
+        tokio::spawn(async move { enforcer.check_limits("limited", &identity, CLIENT_IP).await.is_allowed() })
+    };
+    let first = spawn_check();
+    // Longer than a quarter of the timeout, after which `open` would count locally.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let second = spawn_check();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    redis.resume();
+
+    assert!(first.await.unwrap());
+    assert!(second.await.unwrap());
+    assert_eq!(link.status().failure_mode_calls, 0);
+}
+
+/// An error that Redis returns for every call, such as a missing permission on the counters'
+/// keys, stays in the status after a `PING` succeeds.
+#[tokio::test]
+async fn call_error_survives_successful_ping() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    // May write the key of the start check, and no counter.
+    let _redis = RedisServer::start_with(port, &["--user", "check-only", "on", ">check-password", "~gatectl:rl:settings-check", "+@all"]);
+    let key = api_key::generate();
+    let url = format!("redis://check-only:check-password@127.0.0.1:{port}/");
+    let (link, enforcer, identity) = linked_enforcer(&url, &key, "open", Duration::from_millis(300)).await;
+
+    enforcer.check_limits("limited", &identity, CLIENT_IP).await;
+    link.refresh().await;
+
+    let status = link.status();
+    assert_eq!(status.failure_mode_calls, 1);
+    assert!(status.reachable, "Redis responded, with an error");
+    let last_error = status.last_error.expect("the call's error is kept");
+    assert!(last_error.contains("NOPERM") || last_error.contains("permissions"), "{last_error}");
 }
 
 /// A Redis that comes back is used from the first call after the suspension: the connection

@@ -34,6 +34,9 @@ pub struct CompiledRoute {
     pub deprecation_headers: Vec<(HeaderName, HeaderValue)>,
     /// This route's metric series, looked up on first use.
     pub metrics: RouteMetrics,
+    /// The route needs neither credentials nor counting (see `Enforcer::is_open`), so requests
+    /// skip the enforcer. Set once the enforcer is built.
+    pub open: bool,
 }
 
 /// Destination of a route's traffic.
@@ -145,6 +148,7 @@ pub(super) fn compile_route(route: &Route, upstreams: &HashMap<String, Arc<Upstr
         path_parameters,
         deprecation_headers: deprecation_headers(route, &field("deprecation.link"))?,
         metrics: RouteMetrics::default(),
+        open: false,
     })
 }
 

@@ -93,6 +93,8 @@ struct LengthReader {
     invalid: bool,
     /// An element is larger than hyper accepts (see [`HeadFacts::length_too_large`]).
     too_large: bool,
+    /// Two elements differ, which makes the framing ambiguous whatever their size.
+    conflicting: bool,
 }
 
 impl LengthReader {
@@ -122,7 +124,10 @@ impl LengthReader {
     }
 
     fn end_element(&mut self) {
-        if !self.has_digit || self.length.is_some_and(|length| length != self.digits) {
+        if self.length.is_some_and(|length| length != self.digits) {
+            self.conflicting = true;
+        }
+        if !self.has_digit || self.conflicting {
             self.invalid = true;
         }
         if self.digits > MAX_HYPER_LENGTH {
@@ -270,7 +275,7 @@ impl FieldValueCleaner {
         let facts = HeadFacts {
             raw_bytes: u32::try_from(self.head_bytes).unwrap_or(u32::MAX),
             request_id_cleaned: self.request_id_cleaned,
-            length_too_large: self.lengths.too_large,
+            length_too_large: self.lengths.too_large && !self.lengths.conflicting,
         };
         head_read(self.heads, facts);
         self.heads += 1;
@@ -465,12 +470,14 @@ mod tests {
 
     #[test]
     fn length_beyond_parser_is_noted() {
-        let cases: [(&[u8], bool); 5] = [
+        let cases: [(&[u8], bool); 7] = [
             (b"POST / HTTP/1.1\r\nContent-Length: 18446744073709551613\r\n\r\n", false),
             (b"POST / HTTP/1.1\r\nContent-Length: 18446744073709551614\r\n\r\n", true),
             (b"POST / HTTP/1.1\r\nContent-Length: 18446744073709551615\r\n\r\n", true),
             (b"POST / HTTP/1.1\r\nContent-Length: 99999999999999999999999\r\n\r\n", true),
             (b"POST / HTTP/1.1\r\nContent-Length: 12\r\n\r\n", false),
+            (b"POST / HTTP/1.1\r\nContent-Length: 1, 18446744073709551615\r\n\r\n", false),
+            (b"POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 18446744073709551615\r\n\r\n", false),
         ];
         for (head, too_large) in cases {
             let (_, heads) = clean_all(&[head]);

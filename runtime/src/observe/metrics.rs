@@ -159,7 +159,7 @@ impl Collector for RedisCollector {
         let up = ConstGauge::new(i64::from(status.reachable));
         let metric_encoder = encoder.encode_descriptor(
             "rate_limit_store_up",
-            "1 when the last call or PING to the Redis counter store succeeded, 0 otherwise",
+            "1 when the Redis counter store responded to the last call or PING, even with an error, 0 otherwise",
             None,
             up.metric_type(),
         )?;

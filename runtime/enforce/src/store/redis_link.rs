@@ -23,8 +23,10 @@ const SUSPEND_AFTER_FAILURE: Duration = Duration::from_secs(1);
 /// Repeated failures of one kind are logged once per this many: about once a minute, since
 /// attempts and suspensions start at most once a second.
 const LOG_EVERY: u64 = 60;
-/// Key of the script run at start to check the permissions the store needs.
-const SETTINGS_CHECK_KEY: &str = "gatectl:settings-check";
+/// Key of the script run at start to check the permissions the store needs. It lies under
+/// `gatectl:rl:`, the prefix of the rate-limit counters, where a Redis user limited to the
+/// store's keys may write. No policy's keys collide with it, since theirs go on with a `:`.
+const SETTINGS_CHECK_KEY: &str = "gatectl:rl:settings-check";
 
 /// A cheap-to-clone handle on the Redis connection of the counter store.
 #[derive(Clone)]
@@ -44,6 +46,8 @@ struct LinkState {
     next_connect: Mutex<Instant>,
     /// Failed attempts to connect since the last success.
     failed_connects: AtomicU64,
+    /// Attempts to connect since the last success that Redis rejected for a setting.
+    rejected_connects: AtomicU64,
     gate: Mutex<CallGate>,
     /// Whether calls have failed since the last call that succeeded.
     calls_failing: AtomicBool,
@@ -51,10 +55,20 @@ struct LinkState {
     failed_calls: AtomicU64,
     /// Calls decided by the failure mode since start, for `/metrics`.
     failure_mode_calls: AtomicU64,
-    /// Whether the last call, connection attempt or `PING` succeeded.
+    /// Whether Redis responded to the last call, connection attempt or `PING`.
     reachable: AtomicBool,
-    /// The error of the last call, connection attempt or `PING` that failed, cleared by a success.
-    last_error: Mutex<Option<String>>,
+    /// The last error (see [`RedisStatus::last_error`]).
+    last_error: Mutex<Option<LastError>>,
+    /// Whether calls are skipped because pending ones have had no reply, logged once per stall.
+    stall_logged: AtomicBool,
+}
+
+/// An error kept for `/status`, with where it came from.
+struct LastError {
+    message: String,
+    /// Redis did not respond: the connection failed, was refused or timed out. Otherwise Redis
+    /// responded with an error, such as a missing permission, which a `PING` does not clear.
+    transport: bool,
 }
 
 /// The state that decides whether a call may go to Redis now.
@@ -74,11 +88,15 @@ struct CallGate {
 pub struct RedisStatus {
     /// The URL without its password.
     pub url: String,
-    /// Whether the last call, connection attempt or `PING` succeeded.
+    /// Whether Redis responded to the last call, connection attempt or `PING`, even if only
+    /// with an error.
     pub reachable: bool,
     /// Rate-limit checks decided by the failure mode since start.
     pub failure_mode_calls: u64,
-    /// The error of the last call, connection attempt or `PING` that failed, until one succeeds.
+    /// The error of the last failed call, connection attempt or `PING`. A successful call
+    /// clears it. A successful `PING` or connection clears it only when Redis had not
+    /// responded, because an error that Redis returned, such as a missing permission, may
+    /// still fail every call while `PING` works.
     pub last_error: Option<String>,
 }
 
@@ -109,7 +127,7 @@ impl RedisLink {
             }
             Err(error) => {
                 tracing::warn!(url = %redacted, %error, "rate-limit store unreachable; the failure mode applies until a connection succeeds");
-                (None, Some(error.to_string()))
+                (None, Some(LastError { message: error.to_string(), transport: true }))
             }
         };
         let now = Instant::now();
@@ -122,16 +140,18 @@ impl RedisLink {
             reachable: AtomicBool::new(connection.is_some()),
             connection: Mutex::new(connection),
             failed_connects: AtomicU64::new(0),
+            rejected_connects: AtomicU64::new(0),
             gate: Mutex::new(CallGate { pending: 0, progress_at: now, suspended_until: now, probing: false }),
             calls_failing: AtomicBool::new(false),
             failed_calls: AtomicU64::new(0),
             failure_mode_calls: AtomicU64::new(0),
             last_error: Mutex::new(last_error),
+            stall_logged: AtomicBool::new(false),
         };
         Ok(Self { inner: Arc::new(inner) })
     }
 
-    /// The maximum wait for one call before the failure mode applies.
+    /// Returns the maximum wait for one call before the failure mode applies.
     pub fn timeout(&self) -> Duration {
         self.inner.timeout
     }
@@ -141,7 +161,7 @@ impl RedisLink {
             url: self.inner.url.clone(),
             reachable: self.inner.reachable.load(Ordering::Relaxed),
             failure_mode_calls: self.inner.failure_mode_calls.load(Ordering::Relaxed),
-            last_error: lock(&self.inner.last_error).clone(),
+            last_error: lock(&self.inner.last_error).as_ref().map(|error| error.message.clone()),
         }
     }
 
@@ -159,17 +179,15 @@ impl RedisLink {
         };
         let error = match tokio::time::timeout(self.inner.timeout, ping).await {
             Ok(Ok(_)) => {
-                self.set_reachable(None);
-                let mut gate = lock(&self.inner.gate);
-                gate.suspended_until = Instant::now();
-                gate.probing = false;
+                self.responded(false);
+                lock(&self.inner.gate).suspended_until = Instant::now();
                 return;
             }
             Ok(Err(error)) => error.to_string(),
             Err(_) => "PING timed out".to_owned(),
         };
         tracing::debug!(url = %self.inner.url, error, "rate-limit store did not respond to PING");
-        self.set_reachable(Some(error));
+        self.not_responded(error);
     }
 
     /// Returns the connection, or `None` while there is none. Then it starts an attempt to
@@ -200,31 +218,39 @@ impl RedisLink {
             Ok(connection) => {
                 tracing::info!(url = %inner.url, "rate-limit store connected");
                 inner.failed_connects.store(0, Ordering::Relaxed);
+                inner.rejected_connects.store(0, Ordering::Relaxed);
                 *lock(&inner.connection) = Some(connection);
-                self.set_reachable(None);
+                self.responded(false);
                 return;
             }
             Err(error) => error,
         };
-        let failures = inner.failed_connects.fetch_add(1, Ordering::Relaxed) + 1;
-        let logged = failures == 1 || failures.is_multiple_of(LOG_EVERY);
         if is_configuration_error(&error) {
-            // Redis responds but rejects the gateway, which no wait will fix.
-            if logged {
-                tracing::error!(url = %inner.url, %error, failures, "the rate-limit store rejected the gateway; check the password and the user's permissions in --redis-url");
+            // Redis responds but rejects the gateway, which no wait will fix. The first
+            // rejection is logged at once, however many attempts failed before Redis came up.
+            let rejections = inner.rejected_connects.fetch_add(1, Ordering::Relaxed) + 1;
+            if rejections == 1 || rejections.is_multiple_of(LOG_EVERY) {
+                tracing::error!(url = %inner.url, %error, rejections, "the rate-limit store rejected the gateway; check the password, the user's permissions and the database number in --redis-url");
             }
-        } else if logged && failures > 1 {
+            *lock(&inner.last_error) = Some(LastError { message: error.to_string(), transport: false });
+            return;
+        }
+        let failures = inner.failed_connects.fetch_add(1, Ordering::Relaxed) + 1;
+        if failures.is_multiple_of(LOG_EVERY) {
             tracing::warn!(url = %inner.url, %error, failures, "rate-limit store still unreachable");
         } else {
             tracing::debug!(url = %inner.url, %error, "rate-limit store still unreachable");
         }
-        self.set_reachable(Some(error.to_string()));
+        self.not_responded(error.to_string());
     }
 
     /// Returns a permit for one call, or `Err` with the reason the call must not be made. The
-    /// reasons are a suspension after a failure, another call testing whether Redis is back,
-    /// and pending calls that have seen no reply for a quarter of the timeout.
-    pub(crate) fn permit(&self) -> Result<CallPermit<'_>, &'static str> {
+    /// reasons are a suspension after a failure, and another call testing whether Redis is
+    /// back. With `failureMode: open`, pending calls that have seen no reply for a quarter of
+    /// the timeout are one more: counting locally costs little, while waiting delays requests.
+    /// With `closed`, a call waits for its timeout instead, since skipping it would reject a
+    /// request that a slow Redis would still have admitted.
+    pub(crate) fn permit(&self, failure_mode: FailureMode) -> Result<CallPermit<'_>, &'static str> {
         let now = Instant::now();
         let mut gate = lock(&self.inner.gate);
         if now < gate.suspended_until {
@@ -233,7 +259,12 @@ impl RedisLink {
         if gate.pending > 0 && gate.probing {
             return Err("another call is testing whether Redis is back");
         }
-        if gate.pending > 0 && now.duration_since(gate.progress_at) > self.inner.timeout / 4 {
+        let stall = self.inner.timeout / 4;
+        if failure_mode == FailureMode::Open && gate.pending > 0 && now.duration_since(gate.progress_at) > stall {
+            drop(gate);
+            if !self.inner.stall_logged.swap(true, Ordering::Relaxed) {
+                tracing::warn!(url = %self.inner.url, waited = ?stall, "rate-limit store has not replied; checks are counted locally until it does");
+            }
             return Err("pending calls have had no reply for a quarter of the timeout");
         }
         if gate.pending == 0 {
@@ -248,9 +279,20 @@ impl RedisLink {
         self.inner.failure_mode_calls.fetch_add(1, Ordering::Relaxed);
     }
 
-    fn set_reachable(&self, error: Option<String>) {
-        self.inner.reachable.store(error.is_none(), Ordering::Relaxed);
-        *lock(&self.inner.last_error) = error;
+    /// Records that Redis responded. A call's success clears any error. A `PING` or a
+    /// connection clears only an error of Redis not responding (see [`RedisStatus::last_error`]).
+    fn responded(&self, by_call: bool) {
+        self.inner.reachable.store(true, Ordering::Relaxed);
+        let mut last_error = lock(&self.inner.last_error);
+        if by_call || last_error.as_ref().is_some_and(|error| error.transport) {
+            *last_error = None;
+        }
+    }
+
+    /// Records that Redis did not respond: a failed connection, a refusal or a timeout.
+    fn not_responded(&self, message: String) {
+        self.inner.reachable.store(false, Ordering::Relaxed);
+        *lock(&self.inner.last_error) = Some(LastError { message, transport: true });
     }
 }
 
@@ -263,7 +305,8 @@ impl CallPermit<'_> {
             gate.progress_at = Instant::now();
             gate.probing = false;
         }
-        self.link.set_reachable(None);
+        self.link.responded(true);
+        inner.stall_logged.store(false, Ordering::Relaxed);
         if inner.calls_failing.swap(false, Ordering::Relaxed) {
             inner.failed_calls.store(0, Ordering::Relaxed);
             tracing::info!(url = %inner.url, "rate-limit store calls succeed again");
@@ -282,7 +325,12 @@ impl CallPermit<'_> {
             gate.probing = true;
         }
         let message = error.to_string();
-        self.link.set_reachable(Some(message.clone()));
+        if error.is_transport() {
+            self.link.not_responded(message.clone());
+        } else {
+            inner.reachable.store(true, Ordering::Relaxed);
+            *lock(&inner.last_error) = Some(LastError { message: message.clone(), transport: false });
+        }
         let first = !inner.calls_failing.swap(true, Ordering::Relaxed);
         let failures = inner.failed_calls.fetch_add(1, Ordering::Relaxed) + 1;
         if !first && !failures.is_multiple_of(LOG_EVERY) {
@@ -314,6 +362,19 @@ pub(crate) enum CallError {
     TimedOut,
     #[error("unexpected script reply of {0} values")]
     UnexpectedReply(usize),
+}
+
+impl CallError {
+    /// Tells whether Redis did not respond, as opposed to responding with an error.
+    fn is_transport(&self) -> bool {
+        match self {
+            Self::Redis(error) => {
+                error.is_io_error() || error.is_timeout() || error.is_connection_dropped() || error.is_connection_refusal()
+            }
+            Self::TimedOut => true,
+            Self::UnexpectedReply(_) => false,
+        }
+    }
 }
 
 impl std::fmt::Debug for RedisLink {
@@ -376,10 +437,13 @@ fn is_configuration_error(error: &redis::RedisError) -> bool {
 /// last `@`, because a password may precede it.
 fn redact(url: &str) -> String {
     let Ok(mut parsed) = url::Url::parse(url) else {
-        return match url.rfind('@') {
-            Some(at) => format!("***{}", &url[at..]),
-            None => url.to_owned(),
+        // A password may come before the last `@` or anywhere in the query.
+        let without_query = url.split_once('?').map_or(url, |(before, _)| before);
+        let visible = match without_query.rfind('@') {
+            Some(at) => format!("***{}", &without_query[at..]),
+            None => without_query.to_owned(),
         };
+        return if without_query.len() < url.len() { format!("{visible}?***") } else { visible };
     };
     if parsed.password().is_some() {
         let _ = parsed.set_password(Some("***"));
@@ -415,6 +479,8 @@ mod tests {
             ("redis+unix:///run/redis.sock?db=1&pass=secret", "redis+unix:///run/redis.sock?db=1&pass=***"),
             ("unix:///run/redis.sock?password=secret", "unix:///run/redis.sock?password=***"),
             ("redis//:secret@127.0.0.1:6379/0", "***@127.0.0.1:6379/0"),
+            ("redis+unix//run/redis.sock?pass=secret", "redis+unix//run/redis.sock?***"),
+            ("redis+unix://localhost:99999/run/redis.sock?pass=secret", "redis+unix://localhost:99999/run/redis.sock?***"),
             ("redis://127.0.0.1:6379/0", "redis://127.0.0.1:6379/0"),
         ];
         for (url, expected) in cases {

@@ -156,7 +156,7 @@ impl RedisStore {
         }
 
         let Some(mut connection) = self.link.connection() else { return self.skip(checks, now) };
-        let permit = match self.link.permit() {
+        let permit = match self.link.permit(self.failure_mode) {
             Ok(permit) => permit,
             Err(reason) => {
                 tracing::trace!(reason, "rate-limit store call skipped");
