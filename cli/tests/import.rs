@@ -440,3 +440,25 @@ fn malformed_parameters_warn_at_the_list() {
     assert!(stderr.contains("`parameters` must be a list of parameter objects, found a number"), "{stderr}");
     assert_eq!(route(&spec, "/items/{id}").name, "getItem", "the route is still imported");
 }
+
+#[test]
+fn non_ascii_path_name_is_warned() {
+    let directory = tempfile::tempdir().unwrap();
+    let input = directory.path().join("cities.yaml");
+    std::fs::write(
+        &input,
+        "openapi: 3.0.3\ninfo: {title: Cities, version: \"1\"}\nservers: [{url: \"http://127.0.0.1:9000\"}]\npaths:\n  /città/{id}:\n    get:\n      parameters: [{name: id, in: path, required: true, schema: {type: string}}]\n      responses: {\"200\": {description: ok}}\n",
+    )
+    .unwrap();
+    let output = directory.path().join("spec.yaml");
+
+    let run = gatectl(&["import", &input.display().to_string(), "-o", &output.display().to_string(), "--warnings-format", "json"]);
+
+    let stderr = String::from_utf8(run.stderr).unwrap();
+    assert!(run.status.success(), "{stderr}");
+    let json_end = stderr.rfind(']').unwrap() + 1;
+    let warnings: Vec<serde_json::Value> = serde_json::from_str(&stderr[..json_end]).unwrap();
+    let renamed = warnings_with_code(&warnings, "renamed-route");
+    assert_eq!(renamed.len(), 1, "{warnings:?}");
+    assert!(renamed[0]["message"].as_str().unwrap().contains("`get-citt-id`"), "{:?}", renamed[0]);
+}

@@ -391,12 +391,28 @@ fn route_name(operation: &Operation, levels: &Levels, builder: &mut Builder) -> 
     let operation_id = operation.node.get("operationId").and_then(Node::as_str).map(str::to_owned);
     let method = operation.method.as_str().to_ascii_lowercase();
     let explicit = extensions::route_name(levels, &method, builder);
-    let name = match (&explicit, &operation_id) {
-        (Some(name), _) => name.clone(),
-        (None, Some(id)) => sanitize(id, "route"),
-        (None, None) => sanitize(&format!("{method}-{}", operation.path), "route"),
+    let name = match (explicit, &operation_id) {
+        (Some(name), _) => name,
+        (None, Some(id)) => derived_route_name(id, operation, builder),
+        (None, None) => derived_route_name(&format!("{method}-{}", operation.path), operation, builder),
     };
     (name, operation_id)
+}
+
+/// Sanitises `source` into a route name. Route names are ASCII, so letters such as `à` are
+/// lost, and a warning lets the author choose the name instead.
+fn derived_route_name(source: &str, operation: &Operation, builder: &mut Builder) -> String {
+    let name = sanitize(source, "route");
+    if !source.is_ascii() {
+        builder.warn(Warning::new(
+            "renamed-route",
+            Some(operation.node.span),
+            format!(
+                "the route name `{name}` leaves out the non-ASCII characters of `{source}`; set `operationId` or `x-gatectl-route-name` to choose the name"
+            ),
+        ));
+    }
+    name
 }
 
 fn route_tags(node: &Node, levels: &Levels, builder: &mut Builder) -> Vec<String> {

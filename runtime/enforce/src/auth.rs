@@ -131,6 +131,8 @@ struct RouteAuth {
     alternatives: Vec<Vec<(usize, Vec<String>)>>,
     allow_without_expiry: bool,
     uses_jwt: bool,
+    /// Some alternative needs API keys only, so an API key alone can satisfy the route.
+    api_key_alone: bool,
 }
 
 /// The compiled authentication part of a spec.
@@ -166,14 +168,16 @@ impl Authenticator {
         for route in &spec.routes {
             let mut alternatives = Vec::new();
             let mut uses_jwt = false;
+            let mut api_key_alone = false;
             for requirement in &route.security {
                 let mut entry = Vec::new();
+                let mut entry_uses_jwt = false;
                 for (name, scopes) in requirement {
                     let Some(&index) = provider_index.get(name.as_str()) else {
                         return Err(BuildError::UnknownProvider { route: route.name.clone(), provider: name.clone() });
                     };
                     match providers[index].kind {
-                        ProviderKind::Jwt(_) => uses_jwt = true,
+                        ProviderKind::Jwt(_) => entry_uses_jwt = true,
                         ProviderKind::ApiKey(_) if !scopes.is_empty() => {
                             return Err(BuildError::ScopesOnApiKey { route: route.name.clone(), provider: name.clone() });
                         }
@@ -181,10 +185,12 @@ impl Authenticator {
                     }
                     entry.push((index, scopes.clone()));
                 }
+                uses_jwt |= entry_uses_jwt;
+                api_key_alone |= !entry_uses_jwt && !entry.is_empty();
                 alternatives.push(entry);
             }
-            routes
-                .insert(route.name.clone(), RouteAuth { alternatives, allow_without_expiry: route.allow_tokens_without_expiry, uses_jwt });
+            let allow_without_expiry = route.allow_tokens_without_expiry;
+            routes.insert(route.name.clone(), RouteAuth { alternatives, allow_without_expiry, uses_jwt, api_key_alone });
         }
 
         let consumers = Consumers::new(spec, &provider_index)?;
@@ -278,10 +284,14 @@ impl Authenticator {
         }
         let kind = if saw_invalid { ProblemKind::InvalidCredentials } else { ProblemKind::MissingCredentials };
         // RFC 6750 section 3: a request without a token gets a challenge without an error code.
-        let challenge = match (route.uses_jwt, saw_invalid_token) {
-            (true, true) => "Bearer error=\"invalid_token\"",
-            (true, false) => "Bearer",
-            (false, _) => "ApiKey",
+        // A route that an API key alone also satisfies names that scheme as a second challenge
+        // (RFC 9110 section 11.6.1), so that a client learns that a key would do.
+        let challenge = match (route.uses_jwt, saw_invalid_token, route.api_key_alone) {
+            (true, true, false) => "Bearer error=\"invalid_token\"",
+            (true, true, true) => "Bearer error=\"invalid_token\", ApiKey",
+            (true, false, false) => "Bearer",
+            (true, false, true) => "Bearer, ApiKey",
+            (false, ..) => "ApiKey",
         };
         Rejection::with_challenge(kind, challenge.to_owned())
     }

@@ -136,8 +136,11 @@ async fn bearer_or_key_accepts_either() {
     let by_key =
         setup.enforcer.authenticate("either", &with_header(HeaderMap::new(), "x-api-key", &setup.current_key), &uri("/or")).await.unwrap();
     assert_eq!(by_key.providers, vec!["header-key".to_owned()]);
+    // An API key alone satisfies the route, so its scheme is challenged too.
     let neither = setup.enforcer.authenticate("either", &HeaderMap::new(), &uri("/or")).await.unwrap_err();
-    assert_eq!(neither.challenge.as_deref(), Some("Bearer"));
+    assert_eq!(neither.challenge.as_deref(), Some("Bearer, ApiKey"));
+    let bad_token = setup.enforcer.authenticate("either", &bearer("not-a-token"), &uri("/or")).await.unwrap_err();
+    assert_eq!(bad_token.challenge.as_deref(), Some("Bearer error=\"invalid_token\", ApiKey"));
 }
 
 #[tokio::test]
@@ -148,7 +151,9 @@ async fn bearer_and_key_needs_both() {
     let identity = setup.enforcer.authenticate("both", &both, &uri("/and")).await.unwrap();
     assert_eq!(identity.providers, vec!["bearer".to_owned(), "header-key".to_owned()]);
 
-    assert!(setup.enforcer.authenticate("both", &bearer(&token), &uri("/and")).await.is_err());
+    // The key is needed with the token, never alone, so only Bearer is challenged.
+    let token_only = setup.enforcer.authenticate("both", &bearer(&token), &uri("/and")).await.unwrap_err();
+    assert_eq!(token_only.challenge.as_deref(), Some("Bearer"));
     assert!(
         setup.enforcer.authenticate("both", &with_header(HeaderMap::new(), "x-api-key", &setup.current_key), &uri("/and")).await.is_err()
     );
