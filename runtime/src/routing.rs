@@ -166,8 +166,13 @@ impl Router {
             if !condition.matches_version(query.version) || !condition.matches_headers(query.headers) {
                 continue;
             }
-            if condition.methods.is_empty() || condition.methods.contains(query.method) {
+            if condition.methods.contains(query.method) {
                 return Ok(RouteMatch { route, prefix_segments: condition.prefix_segments });
+            }
+            // A route that lists no methods does not list HEAD, so a more specific GET route
+            // found before it keeps HEAD.
+            if condition.methods.is_empty() {
+                return Ok(head_by_get.unwrap_or(RouteMatch { route, prefix_segments: condition.prefix_segments }));
             }
             if condition.implicit_head {
                 if *query.method == Method::HEAD && head_by_get.is_none() {

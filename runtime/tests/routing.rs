@@ -319,7 +319,7 @@ async fn head_served_by_get_route() {
     let reader = Upstream::start("reader").await;
     let header = Upstream::start("header").await;
     let spec = format!(
-        "apiVersion: gatectl.dev/v1\nkind: Gateway\n{}routes:\n  - name: read\n    match: {{path: {{prefix: /}}, methods: [GET]}}\n    upstream: reader\n  - name: read-head\n    match: {{path: {{exact: /heads}}, methods: [GET]}}\n    upstream: reader\n  - name: head\n    match: {{path: {{exact: /heads}}, methods: [HEAD]}}\n    upstream: header\n",
+        "apiVersion: gatectl.dev/v1\nkind: Gateway\n{}routes:\n  - name: read\n    match: {{path: {{prefix: /}}, methods: [GET]}}\n    upstream: reader\n  - name: read-head\n    match: {{path: {{exact: /heads}}, methods: [GET]}}\n    upstream: reader\n  - name: head\n    match: {{path: {{exact: /heads}}, methods: [HEAD]}}\n    upstream: header\n  - name: new-user\n    match: {{path: {{exact: /user/new}}, methods: [GET]}}\n    upstream: reader\n  - name: any-user\n    match: {{path: {{template: \"/user/{{id}}\"}}}}\n    upstream: header\n",
         upstreams_yaml(&[&reader, &header])
     );
     let gateway = Gateway::start(&spec).await;
@@ -332,6 +332,12 @@ async fn head_served_by_get_route() {
     assert_eq!(response.status().as_u16(), 200);
     assert_eq!(header.request_count(), 1, "the route that lists HEAD serves it");
     assert_eq!(reader.request_count(), 1);
+
+    // A less specific route that lists no methods does not take HEAD from the GET route.
+    let response = client().head(gateway.url("/user/new")).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(reader.request_count(), 2);
+    assert_eq!(header.request_count(), 1);
 }
 
 #[tokio::test]

@@ -166,6 +166,12 @@ async fn wrong_redis_password_fails_the_open() {
             "~gatectl:rl:*",
             "~gatectl:quota:*",
             "+@all",
+            "--user",
+            "rate-limit-keys",
+            "on",
+            ">rl-password",
+            "~gatectl:rl:*",
+            "+@all",
         ],
     );
     for url in [
@@ -174,6 +180,8 @@ async fn wrong_redis_password_fails_the_open() {
         format!("redis://ping-only:ping-password@127.0.0.1:{port}/"),
         format!("redis://read-only:read-password@127.0.0.1:{port}/"),
         format!("redis://:right-password@127.0.0.1:{port}/99"),
+        // May write rate-limit counters but not quota counters.
+        format!("redis://rate-limit-keys:rl-password@127.0.0.1:{port}/"),
     ] {
         let error = RedisLink::open(&url, Duration::from_millis(300)).await.expect_err("the open must fail");
         assert!(error.to_string().contains("the user's permissions and the database number"), "{url}: {error}");
@@ -303,8 +311,11 @@ async fn slow_redis_is_waited_for_when_closed() {
 #[tokio::test]
 async fn call_error_survives_successful_ping() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    // May write the key of the start check, and no counter.
-    let _redis = RedisServer::start_with(port, &["--user", "check-only", "on", ">check-password", "~gatectl:rl:settings-check", "+@all"]);
+    // May write the keys of the start check, and no counter.
+    let _redis = RedisServer::start_with(
+        port,
+        &["--user", "check-only", "on", ">check-password", "~gatectl:rl:settings-check", "~gatectl:quota:settings-check", "+@all"],
+    );
     let key = api_key::generate();
     let url = format!("redis://check-only:check-password@127.0.0.1:{port}/");
     let (link, enforcer, identity) = linked_enforcer(&url, &key, "open", Duration::from_millis(300)).await;
@@ -368,7 +379,7 @@ async fn password_rejected_after_late_start_is_reported() {
     }
     let last_error = last_error.expect("the link reports an error");
     assert!(last_error.contains("WRONGPASS") || last_error.contains("assword"), "{last_error}");
-    assert!(!link.status().reachable);
+    assert!(link.status().reachable, "Redis responded, with a rejection");
     assert!(!last_error.contains("wrong-password"), "the password must not appear: {last_error}");
 }
 

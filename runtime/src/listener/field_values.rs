@@ -45,6 +45,9 @@ pub struct HeadFacts {
     /// A `Content-Length` value is all digits but larger than hyper's maximum of 2^64 - 3.
     /// hyper rejects such a head with 400 or 431, where 413 is the fitting status.
     pub length_too_large: bool,
+    /// `Content-Length` values disagree. hyper rejects such a head with 400, or with 431 when
+    /// one of the values is above its maximum, where 400 is the fitting status.
+    pub lengths_conflict: bool,
 }
 
 /// Fields whose values frame the message or pick where it goes. A control character in one of
@@ -276,6 +279,7 @@ impl FieldValueCleaner {
             raw_bytes: u32::try_from(self.head_bytes).unwrap_or(u32::MAX),
             request_id_cleaned: self.request_id_cleaned,
             length_too_large: self.lengths.too_large && !self.lengths.conflicting,
+            lengths_conflict: self.lengths.conflicting,
         };
         head_read(self.heads, facts);
         self.heads += 1;

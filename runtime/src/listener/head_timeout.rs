@@ -46,6 +46,9 @@ pub struct ConnectionActivity {
     /// A head declared a `Content-Length` too large for hyper. The cleaner follows no head
     /// after such a one, so hyper's next rejection is for that head.
     length_too_large: AtomicBool,
+    /// A head declared `Content-Length` values that disagree, which the cleaner does not
+    /// follow past either.
+    lengths_conflict: AtomicBool,
 }
 
 /// How many heads' facts are kept for their requests. A client that pipelines more requests
@@ -112,6 +115,9 @@ impl ConnectionActivity {
         if facts.length_too_large {
             self.length_too_large.store(true, Ordering::SeqCst);
         }
+        if facts.lengths_conflict {
+            self.lengths_conflict.store(true, Ordering::SeqCst);
+        }
         let tag = (index + 1) & 0x7fff_ffff;
         let value = (tag << 33) | (u64::from(facts.request_id_cleaned) << 32) | u64::from(facts.raw_bytes);
         self.heads[(index % HEAD_SLOTS as u64) as usize].store(value, Ordering::SeqCst);
@@ -122,7 +128,7 @@ impl ConnectionActivity {
         if value >> 33 != (index + 1) & 0x7fff_ffff {
             return HeadFacts::default();
         }
-        HeadFacts { raw_bytes: value as u32, request_id_cleaned: value & (1 << 32) != 0, length_too_large: false }
+        HeadFacts { raw_bytes: value as u32, request_id_cleaned: value & (1 << 32) != 0, length_too_large: false, lengths_conflict: false }
     }
 
     pub fn mark_switched(&self) {
@@ -402,8 +408,15 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for TimedStream<S> {
         if this.rewrite.is_none()
             && let Some(status) = this.is_parser_rejection(data)
         {
-            // hyper rejects a length above its maximum as a malformed or oversized head.
-            let status = if this.activity.length_too_large.load(Ordering::SeqCst) { 413 } else { status };
+            // hyper rejects a length above its maximum as a malformed or oversized head, and
+            // lengths that disagree as oversized when one of them is above that maximum.
+            let status = if this.activity.length_too_large.load(Ordering::SeqCst) {
+                413
+            } else if this.activity.lengths_conflict.load(Ordering::SeqCst) {
+                400
+            } else {
+                status
+            };
             let request_id = crate::observe::new_request_id();
             let bytes = rejection_answer(status, this.cleaner.request_id_header(), &request_id);
             let _ = this.activity.rejection_answer.set((status, request_id, bytes.len() as u64));

@@ -16,17 +16,24 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use crate::setup::BuildError;
 
+mod redaction;
+
+use redaction::redact;
+
 /// Time between attempts to connect while Redis is unreachable.
 const RECONNECT_INTERVAL: Duration = Duration::from_secs(1);
 /// Time after a failed call during which calls go straight to the failure mode.
 const SUSPEND_AFTER_FAILURE: Duration = Duration::from_secs(1);
+/// Time between warnings about stalls of a Redis that replies again in between.
+const STALL_WARNING_INTERVAL: Duration = Duration::from_secs(60);
 /// Repeated failures of one kind are logged once per this many: about once a minute, since
 /// attempts and suspensions start at most once a second.
 const LOG_EVERY: u64 = 60;
-/// Key of the script run at start to check the permissions the store needs. It lies under
-/// `gatectl:rl:`, the prefix of the rate-limit counters, where a Redis user limited to the
-/// store's keys may write. No policy's keys collide with it, since theirs go on with a `:`.
-const SETTINGS_CHECK_KEY: &str = "gatectl:rl:settings-check";
+/// Keys of the script run at start to check the permissions the store needs, one under each
+/// prefix of the counters (`gatectl:rl:` for rate limits, `gatectl:quota:` for quotas), where a
+/// Redis user limited to the store's keys may write. No counter's key collides with them, since
+/// counters' keys go on with a `:` after these words.
+const SETTINGS_CHECK_KEYS: [&str; 2] = ["gatectl:rl:settings-check", "gatectl:quota:settings-check"];
 
 /// A cheap-to-clone handle on the Redis connection of the counter store.
 #[derive(Clone)]
@@ -59,8 +66,12 @@ struct LinkState {
     reachable: AtomicBool,
     /// The last error (see [`RedisStatus::last_error`]).
     last_error: Mutex<Option<LastError>>,
-    /// Whether calls are skipped because pending ones have had no reply, logged once per stall.
+    /// Whether calls are skipped because pending ones have had no reply, noted once per stall.
     stall_logged: AtomicBool,
+    /// Stalls since start, for the warning.
+    stalls: AtomicU64,
+    /// When the last stall warning was logged.
+    last_stall_warning: Mutex<Option<Instant>>,
 }
 
 /// An error kept for `/status`, with where it came from.
@@ -147,6 +158,8 @@ impl RedisLink {
             failure_mode_calls: AtomicU64::new(0),
             last_error: Mutex::new(last_error),
             stall_logged: AtomicBool::new(false),
+            stalls: AtomicU64::new(0),
+            last_stall_warning: Mutex::new(None),
         };
         Ok(Self { inner: Arc::new(inner) })
     }
@@ -232,6 +245,7 @@ impl RedisLink {
             if rejections == 1 || rejections.is_multiple_of(LOG_EVERY) {
                 tracing::error!(url = %inner.url, %error, rejections, "the rate-limit store rejected the gateway; check the password, the user's permissions and the database number in --redis-url");
             }
+            inner.reachable.store(true, Ordering::Relaxed);
             *lock(&inner.last_error) = Some(LastError { message: error.to_string(), transport: false });
             return;
         }
@@ -263,7 +277,7 @@ impl RedisLink {
         if failure_mode == FailureMode::Open && gate.pending > 0 && now.duration_since(gate.progress_at) > stall {
             drop(gate);
             if !self.inner.stall_logged.swap(true, Ordering::Relaxed) {
-                tracing::warn!(url = %self.inner.url, waited = ?stall, "rate-limit store has not replied; checks are counted locally until it does");
+                self.warn_about_stall(stall);
             }
             return Err("pending calls have had no reply for a quarter of the timeout");
         }
@@ -272,6 +286,20 @@ impl RedisLink {
         }
         gate.pending += 1;
         Ok(CallPermit { link: self })
+    }
+
+    /// Warns that calls are skipped after a stall: at once for the first stall, then at most
+    /// once per [`STALL_WARNING_INTERVAL`] with the count of stalls in between.
+    fn warn_about_stall(&self, waited: Duration) {
+        let stalls = self.inner.stalls.fetch_add(1, Ordering::Relaxed) + 1;
+        let now = Instant::now();
+        let mut last = lock(&self.inner.last_stall_warning);
+        if last.is_some_and(|last| now.duration_since(last) < STALL_WARNING_INTERVAL) {
+            return;
+        }
+        *last = Some(now);
+        drop(last);
+        tracing::warn!(url = %self.inner.url, ?waited, stalls, "rate-limit store has not replied; checks are counted locally until it does");
     }
 
     /// Counts a rate-limit check that the failure mode decided without calling Redis.
@@ -404,11 +432,15 @@ async fn probe(client: &redis::Client, config: &ConnectionManagerConfig) -> redi
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_millis() as u64);
     let checks = async {
         redis::cmd("PING").query_async::<String>(&mut connection).await?;
-        // One counter of one token refilled per second, of which nothing is taken.
+        // One counter of one token refilled per second, of which nothing is taken, under each
+        // prefix that the counters use.
         let script = redis::Script::new(super::redis_store::CHECK_SCRIPT);
-        let mut invocation = script.prepare_invoke();
-        invocation.arg(now).key(SETTINGS_CHECK_KEY).arg(1).arg(1).arg(1_000).arg(0).arg(0);
-        invocation.invoke_async::<Vec<i64>>(&mut connection).await
+        for key in SETTINGS_CHECK_KEYS {
+            let mut invocation = script.prepare_invoke();
+            invocation.arg(now).key(key).arg(1).arg(1).arg(1_000).arg(0).arg(0);
+            invocation.invoke_async::<Vec<i64>>(&mut connection).await?;
+        }
+        Ok(())
     };
     match checks.await {
         Err(error) if is_configuration_error(&error) => Err(error),
@@ -429,62 +461,4 @@ fn is_configuration_error(error: &redis::RedisError) -> bool {
     // Messages of Redis 7 for an ACL refusal inside a script, and of redis-rs for a failed SELECT.
     let text = error.to_string();
     text.contains("can't run this command") || text.contains("refused to switch database")
-}
-
-/// Removes the password from a Redis URL before it is logged or shown: the password part of
-/// `redis://user:password@host`, and the `pass` and `password` query parameters that
-/// `redis+unix://` and `unix://` URLs carry. Text that is no URL keeps only what follows its
-/// last `@`, because a password may precede it.
-fn redact(url: &str) -> String {
-    let Ok(mut parsed) = url::Url::parse(url) else {
-        // A password may come before the last `@` or anywhere in the query.
-        let without_query = url.split_once('?').map_or(url, |(before, _)| before);
-        let visible = match without_query.rfind('@') {
-            Some(at) => format!("***{}", &without_query[at..]),
-            None => without_query.to_owned(),
-        };
-        return if without_query.len() < url.len() { format!("{visible}?***") } else { visible };
-    };
-    if parsed.password().is_some() {
-        let _ = parsed.set_password(Some("***"));
-    }
-    let has_secret_query = parsed.query_pairs().any(|(name, _)| is_password_parameter(&name));
-    if has_secret_query {
-        let pairs: Vec<(String, String)> = parsed
-            .query_pairs()
-            .map(|(name, value)| {
-                let value = if is_password_parameter(&name) { "***".to_owned() } else { value.into_owned() };
-                (name.into_owned(), value)
-            })
-            .collect();
-        parsed.query_pairs_mut().clear().extend_pairs(pairs);
-    }
-    parsed.to_string()
-}
-
-fn is_password_parameter(name: &str) -> bool {
-    name.eq_ignore_ascii_case("pass") || name.eq_ignore_ascii_case("password")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn redact_removes_every_password_form() {
-        let cases = [
-            ("redis://:secret@127.0.0.1:6379/0", "redis://:***@127.0.0.1:6379/0"),
-            ("redis://user:secret@127.0.0.1:6379/0", "redis://user:***@127.0.0.1:6379/0"),
-            ("rediss://user:secret@cache.example:6380", "rediss://user:***@cache.example:6380"),
-            ("redis+unix:///run/redis.sock?db=1&pass=secret", "redis+unix:///run/redis.sock?db=1&pass=***"),
-            ("unix:///run/redis.sock?password=secret", "unix:///run/redis.sock?password=***"),
-            ("redis//:secret@127.0.0.1:6379/0", "***@127.0.0.1:6379/0"),
-            ("redis+unix//run/redis.sock?pass=secret", "redis+unix//run/redis.sock?***"),
-            ("redis+unix://localhost:99999/run/redis.sock?pass=secret", "redis+unix://localhost:99999/run/redis.sock?***"),
-            ("redis://127.0.0.1:6379/0", "redis://127.0.0.1:6379/0"),
-        ];
-        for (url, expected) in cases {
-            assert_eq!(redact(url), expected, "{url}");
-        }
-    }
 }
