@@ -196,6 +196,12 @@ impl RedisLink {
                 lock(&self.inner.gate).suspended_until = Instant::now();
                 return;
             }
+            // A rejection, such as a password changed while connected, is a response.
+            Ok(Err(error)) if is_configuration_error(&error) => {
+                self.inner.reachable.store(true, Ordering::Relaxed);
+                *lock(&self.inner.last_error) = Some(LastError { message: error.to_string(), transport: false });
+                return;
+            }
             Ok(Err(error)) => error.to_string(),
             Err(_) => "PING timed out".to_owned(),
         };
@@ -289,7 +295,7 @@ impl RedisLink {
     }
 
     /// Warns that calls are skipped after a stall: at once for the first stall, then at most
-    /// once per [`STALL_WARNING_INTERVAL`] with the count of stalls in between.
+    /// once per [`STALL_WARNING_INTERVAL`] with the count of stalls since start.
     fn warn_about_stall(&self, waited: Duration) {
         let stalls = self.inner.stalls.fetch_add(1, Ordering::Relaxed) + 1;
         let now = Instant::now();
@@ -396,6 +402,7 @@ impl CallError {
     /// Tells whether Redis did not respond, as opposed to responding with an error.
     fn is_transport(&self) -> bool {
         match self {
+            Self::Redis(error) if is_configuration_error(error) => false,
             Self::Redis(error) => {
                 error.is_io_error() || error.is_timeout() || error.is_connection_dropped() || error.is_connection_refusal()
             }

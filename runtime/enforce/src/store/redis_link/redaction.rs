@@ -2,19 +2,13 @@
 
 /// Removes the password from a Redis URL before it is logged or shown: the password part of
 /// `redis://user:password@host`, and the `pass` and `password` query parameters that
-/// `redis+unix://` and `unix://` URLs carry. Text that is no URL keeps only what follows its
-/// last `@`, without its query, because a password may be in either place.
+/// `redis+unix://` and `unix://` URLs carry. Text that is no URL is shown only when it has no
+/// `@` and no `?`, since a password may follow either.
 pub(super) fn redact(url: &str) -> String {
     let Ok(mut parsed) = url::Url::parse(url) else {
-        // A password may come before the last `@`, with any character in it, or in the query.
-        let (masked, rest) = match url.rfind('@') {
-            Some(at) => ("***", &url[at..]),
-            None => ("", url),
-        };
-        return match rest.split_once('?') {
-            Some((before, _)) => format!("{masked}{before}?***"),
-            None => format!("{masked}{rest}"),
-        };
+        // A password may be anywhere in text that does not parse: before an `@`, in the query,
+        // and with `@` or `?` in it. Only text with neither character is safe to show.
+        return if url.contains(['@', '?']) { "(not shown, since it may contain a password)".to_owned() } else { url.to_owned() };
     };
     if parsed.password().is_some() {
         let _ = parsed.set_password(Some("***"));
@@ -25,7 +19,7 @@ pub(super) fn redact(url: &str) -> String {
         // only the parameters redis-rs reads are kept, and the fragment goes.
         let pairs: Vec<(String, String)> = parsed
             .query_pairs()
-            .filter(|(name, _)| is_password_parameter(name) || KNOWN_PARAMETERS.contains(&name.as_ref()))
+            .filter(|(name, value)| is_password_parameter(name) || is_plain_setting(name, value))
             .map(|(name, value)| {
                 let value = if is_password_parameter(&name) { "***".to_owned() } else { value.into_owned() };
                 (name.into_owned(), value)
@@ -37,8 +31,15 @@ pub(super) fn redact(url: &str) -> String {
     parsed.to_string()
 }
 
-/// Query parameters of Redis URLs besides the password, shown as they are.
-const KNOWN_PARAMETERS: [&str; 3] = ["db", "user", "protocol"];
+/// Tells whether a query parameter is a setting that is shown: a database number, or a protocol
+/// version. A value of any other shape may be the tail of a password with an unencoded `&`.
+fn is_plain_setting(name: &str, value: &str) -> bool {
+    match name {
+        "db" => !value.is_empty() && value.bytes().all(|byte| byte.is_ascii_digit()),
+        "protocol" => matches!(value, "resp2" | "resp3"),
+        _ => false,
+    }
+}
 
 fn is_password_parameter(name: &str) -> bool {
     name.eq_ignore_ascii_case("pass") || name.eq_ignore_ascii_case("password")
@@ -56,10 +57,13 @@ mod tests {
             ("rediss://user:secret@cache.example:6380", "rediss://user:***@cache.example:6380"),
             ("redis+unix:///run/redis.sock?db=1&pass=secret", "redis+unix:///run/redis.sock?db=1&pass=***"),
             ("unix:///run/redis.sock?password=secret", "unix:///run/redis.sock?password=***"),
-            ("redis//:secret@127.0.0.1:6379/0", "***@127.0.0.1:6379/0"),
-            ("redis+unix//run/redis.sock?pass=secret", "redis+unix//run/redis.sock?***"),
-            ("redis+unix://localhost:99999/run/redis.sock?pass=secret", "redis+unix://localhost:99999/run/redis.sock?***"),
-            ("redis://:sec?ret@127.0.0.1:6379/0", "***@127.0.0.1:6379/0"),
+            ("redis//:secret@127.0.0.1:6379/0", "(not shown, since it may contain a password)"),
+            ("redis+unix//run/redis.sock?pass=secret", "(not shown, since it may contain a password)"),
+            ("redis+unix://localhost:99999/run/redis.sock?pass=secret", "(not shown, since it may contain a password)"),
+            ("redis+unix//run/redis.sock?pass=sec@ret", "(not shown, since it may contain a password)"),
+            ("redis//127.0.0.1:6379/0", "redis//127.0.0.1:6379/0"),
+            ("redis://:sec?ret@127.0.0.1:6379/0", "(not shown, since it may contain a password)"),
+            ("redis+unix:///run/redis.sock?pass=sec&db=ret", "redis+unix:///run/redis.sock?pass=***"),
             ("redis+unix:///run/redis.sock?pass=sec#ret", "redis+unix:///run/redis.sock?pass=***"),
             ("redis+unix:///run/redis.sock?pass=sec&ret=x&db=2", "redis+unix:///run/redis.sock?pass=***&db=2"),
             ("redis://127.0.0.1:6379/0", "redis://127.0.0.1:6379/0"),
