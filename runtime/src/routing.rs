@@ -42,8 +42,8 @@ struct Conditions {
     /// Accepted methods; any method when empty.
     methods: Vec<Method>,
     /// The route accepts GET and does not list HEAD, so it also serves HEAD unless another
-    /// candidate route lists HEAD. RFC 9110 section 9.3.2 asks for the same response head to
-    /// HEAD as to GET, and nginx's `limit_except GET` allows HEAD the same way.
+    /// candidate route lists HEAD. By RFC 9110 section 9.3.2 a server sends the same header
+    /// fields for HEAD as for GET, and nginx's `limit_except GET` allows HEAD the same way.
     implicit_head: bool,
     headers: Vec<HeaderCondition>,
     version: Option<String>,

@@ -198,8 +198,7 @@ impl RedisLink {
             }
             // A rejection, such as a password changed while connected, is a response.
             Ok(Err(error)) if is_configuration_error(&error) => {
-                self.inner.reachable.store(true, Ordering::Relaxed);
-                *lock(&self.inner.last_error) = Some(LastError { message: error.to_string(), transport: false });
+                self.rejected(error.to_string());
                 return;
             }
             Ok(Err(error)) => error.to_string(),
@@ -251,8 +250,7 @@ impl RedisLink {
             if rejections == 1 || rejections.is_multiple_of(LOG_EVERY) {
                 tracing::error!(url = %inner.url, %error, rejections, "the rate-limit store rejected the gateway; check the password, the user's permissions and the database number in --redis-url");
             }
-            inner.reachable.store(true, Ordering::Relaxed);
-            *lock(&inner.last_error) = Some(LastError { message: error.to_string(), transport: false });
+            self.rejected(error.to_string());
             return;
         }
         let failures = inner.failed_connects.fetch_add(1, Ordering::Relaxed) + 1;
@@ -323,6 +321,13 @@ impl RedisLink {
         }
     }
 
+    /// Records that Redis responded with an error, such as a missing permission, which a later
+    /// `PING` does not clear.
+    fn rejected(&self, message: String) {
+        self.inner.reachable.store(true, Ordering::Relaxed);
+        *lock(&self.inner.last_error) = Some(LastError { message, transport: false });
+    }
+
     /// Records that Redis did not respond: a failed connection, a refusal or a timeout.
     fn not_responded(&self, message: String) {
         self.inner.reachable.store(false, Ordering::Relaxed);
@@ -362,8 +367,7 @@ impl CallPermit<'_> {
         if error.is_transport() {
             self.link.not_responded(message.clone());
         } else {
-            inner.reachable.store(true, Ordering::Relaxed);
-            *lock(&inner.last_error) = Some(LastError { message: message.clone(), transport: false });
+            self.link.rejected(message.clone());
         }
         let first = !inner.calls_failing.swap(true, Ordering::Relaxed);
         let failures = inner.failed_calls.fetch_add(1, Ordering::Relaxed) + 1;
